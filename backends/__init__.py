@@ -1,0 +1,1 @@
+"""Backends that consume the architecture graph (PyTorch, diagrams)."""
