@@ -1,0 +1,1 @@
+"""archdsl: a language and compiler for neural-architecture search spaces."""

@@ -1,0 +1,231 @@
+"""Static facts about the IR that make counting and sampling cheap.
+
+- `free(e)`: the local names an expression reads (so closures and memo keys hold only those).
+- `decides(e)`: whether applying `e` can make a decision (if not, it counts as one architecture).
+- structural names: params whose value can change how many architectures a body has (a repeat
+  count, a range bound, a constraint, a sub-network). The others only reach layer arguments, so
+  their decisions multiply the count and can be sampled on their own, without enumeration.
+"""
+
+from __future__ import annotations
+
+from . import ast as A
+from .semantics import SpaceIR
+
+__all__ = ["Analysis"]
+
+
+class Analysis:
+    def __init__(self, ir: SpaceIR, network: A.BlockDecl | None = None):
+        self.ir = ir
+        self.network = network
+        self._free: dict[int, tuple[str, ...]] = {}
+        self._decides: dict[int, bool] = {}
+        self.structural: dict[str, set[str]] = {}  # block name -> structural locals
+        self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
+        self.global_structural: set[str] = set()
+        self._compute_structural()
+
+    # ---- free variables -----------------------------------------------------------------
+    def free(self, e: A.Node) -> tuple[str, ...]:
+        k = id(e)
+        r = self._free.get(k)
+        if r is None:
+            acc: set[str] = set()
+            self._free_into(e, acc)
+            r = self._free[k] = tuple(sorted(acc))
+        return r
+
+    def _free_into(self, e: A.Node, acc: set[str]) -> None:
+        if isinstance(e, A.Name):
+            if e.ref and e.ref[0] in ("local", "node"):
+                acc.add(e.id if e.ref[0] == "local" else "@" + e.id)
+            return
+        if isinstance(e, A.Shared):
+            acc.add(f"$s{id(e)}")
+            return
+        for v in vars(e).values():
+            if isinstance(v, A.Node):
+                self._free_into(v, acc)
+            elif isinstance(v, list):
+                for x in v:
+                    if isinstance(x, A.Node):
+                        self._free_into(x, acc)
+
+    # ---- can it decide? ------------------------------------------------------------------
+    def decides(self, e: A.Node) -> bool:
+        k = id(e)
+        r = self._decides.get(k)
+        if r is None:
+            self._decides[k] = True  # recursion through blocks: assume it may
+            r = self._decides[k] = self._decides_impl(e)
+        return r
+
+    def block_decides(self, b: A.BlockDecl) -> bool:
+        body = b.body
+        if body.constraints or self.ir.shared_in.get(id(body)):
+            return True
+        parts: list[A.Node] = [p.default for p in b.params if p.default is not None]
+        parts += [p.value for p in body.params] + [n.value for n in body.nodes] + [body.result]
+        return any(self.decides(x) for x in parts)
+
+    def _decides_impl(self, e: A.Node) -> bool:
+        if isinstance(e, (A.OneOf, A.Optional)):
+            return True
+        if isinstance(e, A.Shared):
+            return False  # bound with its body, not where it stands
+        if isinstance(e, A.Name):
+            if not e.ref:
+                return False
+            kind = e.ref[0]
+            if kind == "local":
+                return True  # may hold a sub-network with decisions
+            if kind == "block":
+                return self.block_decides(e.ref[1])
+            return False
+        if isinstance(e, A.Call):
+            if e.ref and e.ref[0] == "decision":
+                return True
+            if e.ref and e.ref[0] == "block" and self.block_decides(e.ref[1]):
+                return True
+            return any(self.decides(a.value) for a in e.args)
+        for v in vars(e).values():
+            if isinstance(v, A.Node) and self.decides(v):
+                return True
+            if isinstance(v, list) and any(isinstance(x, A.Node) and self.decides(x) for x in v):
+                return True
+        return False
+
+    # ---- structural names --------------------------------------------------------------------
+    def _compute_structural(self) -> None:
+        ir = self.ir
+        blocks = dict(ir.blocks)
+        if self.network is not None:
+            blocks["network"] = self.network
+        for name in blocks:
+            self.structural[name] = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, blk in blocks.items():
+                s = self._block_structural(blk)
+                if s != self.structural[name]:
+                    self.structural[name] = s
+                    changed = True
+        # globals: names used structurally by the network, shared sub-networks, constraints,
+        # and the blocks' bodies (a block may read a global param anywhere)
+        glob: set[str] = set()
+        out: set[str] = set()
+        if ir.network is not None:
+            self._body_refs(ir.network, glob, out)
+        for blk in ir.blocks.values():
+            self._body_refs(blk.body, glob, out, locals_only=False)
+            for p in blk.params:
+                if p.default is not None:
+                    self._refs(p.default, p.name in self.structural[blk.name], glob)
+        for c in ir.constraints:
+            self._refs(c.expr, True, glob)
+        params = {p.name: p for p in ir.params}
+        for p in ir.params:
+            if isinstance(p, A.SharedDecl):
+                self._refs(p.value, True, glob)
+        for te in ir.train:
+            self._refs(te.value, False, glob)
+        changed = True
+        while changed:
+            changed = False
+            for name in list(glob):
+                p = params.get(name)
+                if p is not None and name not in out:
+                    out.add(name)
+                    before = len(glob)
+                    self._refs(p.value, True, glob)
+                    changed = changed or len(glob) != before
+        for p in ir.params:
+            if p.name not in glob:
+                self._refs(p.value, False, glob)  # their range bounds still count
+        self.global_structural = {n for n in glob if n in params}
+
+    def _block_structural(self, blk: A.BlockDecl) -> set[str]:
+        s: set[str] = set()
+        self._body_refs(blk.body, s, set())
+        decl = {p.name: p.default for p in blk.params}
+        decl.update({p.name: p.value for p in blk.body.params})
+        done: set[str] = set()
+        while True:
+            todo = [n for n in s if n in decl and n not in done]
+            if not todo:
+                break
+            for n in todo:
+                done.add(n)
+                if decl[n] is not None:
+                    self._refs(decl[n], True, s)
+        for n, e in decl.items():
+            if n not in s and e is not None:
+                self._refs(e, False, s)
+        return s
+
+    def _body_refs(self, body: A.Body, acc: set[str], _out: set[str],
+                   locals_only: bool = True) -> None:
+        for n in body.nodes:
+            self._refs(n.value, True, acc)
+        self._refs(body.result, True, acc)
+        for c in body.constraints:
+            self._refs(c.expr, True, acc)
+
+    def _refs(self, e: A.Node, structural: bool, acc: set[str]) -> None:
+        """Add the names `e` reads in structural positions to `acc`."""
+        if isinstance(e, A.Name):
+            if structural and e.ref and e.ref[0] in ("local", "gparam"):
+                acc.add(e.id)
+            return
+        if isinstance(e, A.Shared):
+            if structural:
+                self.shared_structural.add(id(e))
+            self._refs(e.expr, structural, acc)
+            return
+        if isinstance(e, A.Call) and e.ref:
+            kind = e.ref[0]
+            if kind in ("layer", "record"):
+                for a in e.args:
+                    self._refs(a.value, False, acc)
+                return
+            if kind == "decision":
+                if e.func in ("int", "float"):
+                    for a in e.args:
+                        self._refs(a.value, True, acc)  # range bounds set the domain's size
+                    return
+                for a in e.args:
+                    self._refs(a.value, structural, acc)
+                return
+            if kind == "block":
+                blk: A.BlockDecl = e.ref[1]
+                names = [p.name for p in blk.params]
+                sset = self.structural.get(blk.name, set())
+                i = 0
+                for a in e.args:
+                    if a.name is None and _tensorish(a.value):
+                        self._refs(a.value, True, acc)
+                        continue
+                    pname = a.name if a.name is not None else (names[i] if i < len(names) else "")
+                    if a.name is None:
+                        i += 1
+                    self._refs(a.value, structural and pname in sset, acc)
+                return
+        if isinstance(e, A.Range):
+            self._refs(e.lo, True, acc)
+            self._refs(e.hi, True, acc)
+            return
+        for v in vars(e).values():
+            if isinstance(v, A.Node):
+                self._refs(v, structural, acc)
+            elif isinstance(v, list):
+                for x in v:
+                    if isinstance(x, A.Node):
+                        self._refs(x, structural, acc)
+
+
+def _tensorish(e: A.Expr) -> bool:
+    if isinstance(e, A.Name):
+        return bool(e.ref) and e.ref[0] == "node"
+    return False

@@ -1,0 +1,131 @@
+"""One exception family for every stage, each carrying the source span it is about."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "Span",
+    "ArchDSLError",
+    "ArchSyntaxError",
+    "ArchNameError",
+    "ArchTypeError",
+    "ArchImportError",
+    "ArchRecursionError",
+    "ArchLimitError",
+    "ArchValueError",
+    "ConfigError",
+    "ConstraintError",
+    "EmptySpaceError",
+    "ShapeError",
+    "did_you_mean",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a construct stands in its source: 1-based line and column, end exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str = ""  # the whole source, so a message can quote the line
+
+    def __repr__(self) -> str:
+        return f"Span({self.file}:{self.line}:{self.column})"
+
+    def source_line(self) -> str:
+        lines = self.text.splitlines()
+        if 1 <= self.line <= len(lines):
+            return lines[self.line - 1]
+        return ""
+
+
+class ArchDSLError(Exception):
+    """Base class: a user's mistake, reported as ``file:line:col: error: message``."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def format(self) -> str:
+        """The compiler convention: location, message, the source line with a caret, a hint."""
+        span = self.span
+        head = f"{self.kind}: {self.message}"
+        if span is None:
+            out = [head]
+        else:
+            out = [f"{span.file}:{span.line}:{span.column}: {head}"]
+            line = span.source_line()
+            if line:
+                shown = line.expandtabs(1)
+                width = 1
+                if span.end_line == span.line and span.end_column > span.column:
+                    width = span.end_column - span.column
+                width = max(1, min(width, len(shown) - span.column + 1))
+                out.append(f"    {shown}")
+                out.append("    " + " " * (span.column - 1) + "^" + "~" * (width - 1))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
+class ArchSyntaxError(ArchDSLError):
+    """The text does not follow the grammar."""
+
+
+class ArchNameError(ArchDSLError):
+    """A name that is not defined, or defined twice."""
+
+
+class ArchTypeError(ArchDSLError):
+    """A value, layer or argument of the wrong kind, or a wrong number of arguments."""
+
+
+class ArchValueError(ArchDSLError):
+    """A value of the right kind but out of range (an empty range, a negative count...)."""
+
+
+class ArchImportError(ArchDSLError):
+    """A missing, unreadable or cyclic import."""
+
+
+class ArchRecursionError(ArchDSLError):
+    """A block that calls itself without a declared depth bound."""
+
+
+class ArchLimitError(ArchDSLError):
+    """Input or expansion beyond the tool's safety limits."""
+
+
+class ConfigError(ArchDSLError):
+    """A configuration that does not fit its space."""
+
+
+class ConstraintError(ArchDSLError):
+    """A configuration that breaks a `require` or `forbid`."""
+
+
+class EmptySpaceError(ArchDSLError):
+    """No architecture satisfies the space's constraints."""
+
+
+class ShapeError(ArchDSLError):
+    """Tensor shapes that do not fit together."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or None."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

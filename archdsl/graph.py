@@ -1,0 +1,177 @@
+"""The chosen architecture as a graph, its canonical hash, and its .arch text with no decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .printer import format_value_literal
+
+__all__ = ["Architecture", "canonical_graph", "canonical_hash", "graph_to_arch"]
+
+_COMMUTATIVE = {"add", "multiply"}
+_ZERO_THROUGH = {"identity", "avg_pool", "max_pool", "zero"}
+
+
+@dataclass
+class Architecture:
+    """A chosen architecture: the layer graph the backends consume, and what chose it.
+
+    Graph nodes are integers in creation order (a topological order) with attributes `op`,
+    `args` (a dict of JSON values), `span` (where in the .arch text it came from) and `path` (its
+    decision-name scope). Edges carry `port`, the input position. The first nodes are the inputs
+    (`op == "input"`, args `name` and `shape`); the last is `output`.
+    """
+
+    graph: nx.DiGraph
+    config: dict[str, Any]
+    train: dict[str, Any] = field(default_factory=dict)
+    space_file: str = ""
+
+    @property
+    def hash(self) -> str:
+        return canonical_hash(self.graph)
+
+    def layers(self) -> list[int]:
+        return [n for n, d in self.graph.nodes(data=True) if d["op"] not in ("input", "output")]
+
+    def inputs(self) -> list[int]:
+        return [n for n, d in self.graph.nodes(data=True) if d["op"] == "input"]
+
+    def output(self) -> int:
+        return max(self.graph.nodes)
+
+    def predecessors(self, n: int) -> list[int]:
+        """Inputs of node n in port order."""
+        g = self.graph
+        return [u for u, _ in sorted(g.in_edges(n), key=lambda e: g.edges[e]["port"])]
+
+    def to_arch(self) -> str:
+        return graph_to_arch(self)
+
+
+def canonical_graph(g: nx.DiGraph) -> nx.DiGraph:
+    """Drop what cannot change the output (zero branches, dead nodes, identities,
+    one-input sums), so that architectures computing the same function compare equal."""
+    h = g.copy()
+    out = max(h.nodes)
+    # zero tensors: through identity/pooling they stay zero; in a sum they vanish
+    changed = True
+    while changed:
+        changed = False
+        for n in list(nx.topological_sort(h)):
+            d = h.nodes[n]
+            if d["op"] == "zero" or d.get("_zero"):
+                for s in list(h.successors(n)):
+                    op = h.nodes[s]["op"]
+                    if op in ("add",):
+                        h.remove_edge(n, s)
+                        changed = True
+                        if h.in_degree(s) == 0:
+                            h.nodes[s]["_zero"] = True
+                    elif op in _ZERO_THROUGH and not h.nodes[s].get("_zero"):
+                        h.nodes[s]["_zero"] = True
+                        changed = True
+    alive = nx.ancestors(h, out) | {out}
+    h.remove_nodes_from([n for n in list(h.nodes) if n not in alive])
+    # contract pass-throughs: identity, and sums of one input
+    for n in list(nx.topological_sort(h)):
+        d = h.nodes[n]
+        if d["op"] == "identity" or (d["op"] in ("add", "concat", "multiply")
+                                     and h.in_degree(n) == 1):
+            preds = list(h.predecessors(n))
+            if len(preds) != 1:
+                continue
+            p = preds[0]
+            for s in list(h.successors(n)):
+                port = h.edges[n, s]["port"]
+                if h.has_edge(p, s):  # x + x: keep the multiplicity
+                    h.edges[p, s]["mult"] = h.edges[p, s].get("mult", 1) + 1
+                else:
+                    h.add_edge(p, s, port=port)
+            h.remove_node(n)
+    return h
+
+
+def _label(d: dict) -> str:
+    args = {k: v for k, v in d.get("args", {}).items()}
+    if d["op"] == "input":
+        args = {"shape": args.get("shape")}
+    if d.get("_zero"):
+        return "zero"
+    return d["op"] + json.dumps(args, sort_keys=True)
+
+
+def canonical_hash(g: nx.DiGraph) -> str:
+    """Equal for architectures that compute the same function up to node order."""
+    h = canonical_graph(g)
+    lab = nx.DiGraph()
+    for n, d in h.nodes(data=True):
+        lab.add_node(n, label=_label(d))
+    for u, v, d in h.edges(data=True):
+        op = h.nodes[v]["op"]
+        port = "" if op in _COMMUTATIVE else str(d.get("port", 0))
+        lab.add_edge(u, v, label=f"{port}x{d.get('mult', 1)}")
+    wl = nx.weisfeiler_lehman_graph_hash(lab, node_attr="label", edge_attr="label",
+                                         iterations=max(3, min(lab.number_of_nodes(), 64)))
+    return hashlib.sha256(wl.encode()).hexdigest()[:16]
+
+
+def _lit(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, list):
+        return "[" + ", ".join(_lit(x) for x in v) + "]"
+    if isinstance(v, str) and v.isidentifier():
+        return v  # symbols such as `same`
+    return format_value_literal(v)
+
+
+def graph_to_arch(arch: Architecture) -> str:
+    """The architecture as a .arch file with no decisions: a graph of explicit layers."""
+    g = arch.graph
+    names: dict[int, str] = {}
+    lines: list[str] = [f"# every decision fixed; from {arch.space_file or 'a search space'}"]
+    for n in arch.inputs():
+        d = g.nodes[n]
+        names[n] = d["args"]["name"]
+        lines.append(f"input {names[n]}: {_lit(d['args']['shape'])}")
+    lines.append("network {")
+    k = 0
+    out = arch.output()
+    for n in sorted(g.nodes):
+        d = g.nodes[n]
+        if d["op"] in ("input", "output"):
+            continue
+        k += 1
+        names[n] = f"x{k}"
+        ins = [names[p] for p in arch.predecessors(n)]
+        args = [f"{a} = {_lit(v)}" for a, v in d["args"].items() if a != "residual"]
+        if d["op"] in ("add", "concat", "multiply"):
+            if d["args"].get("residual"):
+                args = ["project = true"]
+            call = f"{d['op']}({', '.join(ins + args)})"
+        else:
+            call = f"{d['op']}({', '.join(ins + args)})"
+        lines.append(f"    {names[n]} = {call}  # {d['path']}")
+    lines.append(f"    return {names[arch.predecessors(out)[0]]}")
+    lines.append("}")
+    if arch.train:
+        lines.append("train {")
+        for key, v in arch.train.items():
+            lines.append(f"    {key} = {_train_lit(v)}")
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _train_lit(v: Any) -> str:
+    from .values import Record, to_json
+
+    if isinstance(v, Record):
+        parts = [f"{k} = {_train_lit(x)}" if k else _train_lit(x) for k, x in v.args]
+        return f"{v.name}({', '.join(parts)})"
+    return _lit(to_json(v))

@@ -1,0 +1,1319 @@
+"""The one interpreter of the search-space IR.
+
+Walking a space means evaluating its network while a `Chooser` answers every decision met on the
+way. Different choosers give the different operations: sampling uniformly over architectures or per
+decision, reading a configuration, enumerating by depth-first replay. With `build=True` the walk
+also records the architecture graph. `count` uses the same evaluation for decision domains and adds
+counting rules per construct; uniform sampling asks it for the weight of each option.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import networkx as nx
+
+from . import ast as A
+from .analysis import Analysis
+from .errors import (
+    ArchDSLError,
+    ArchLimitError,
+    ArchTypeError,
+    ArchValueError,
+    ConfigError,
+    ConstraintError,
+    Span,
+    did_you_mean,
+)
+from .layers import MERGES, LayerSig, check_arg_value, type_name
+from .naming import Scope
+from .semantics import SpaceIR, stage_segment
+from .values import Decision, Net, Record, Sym, Tensor, arith, describe, to_json
+
+__all__ = ["Interp", "Chooser", "Reject", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
+
+MAX_REPEAT = 10_000  # copies in one repeat
+MAX_LAYERS = 100_000  # layer nodes in one architecture
+MAX_NESTING = 64  # nested block applications
+MAX_TABLE = 200_000  # rows when enumerating the joint values of structural decisions
+MAX_DOMAIN = 10_000_000  # options of one discrete decision
+
+
+class Reject(Exception):
+    """A sampled configuration broke a constraint: sample again."""
+
+    def __init__(self, why: ArchDSLError):
+        super().__init__(why.message)
+        self.why = why
+
+
+class Chooser:
+    """Answers decisions. `weights[i]` (when given) is how many architectures follow option i."""
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def pick_row(self, weights: list[int]) -> int | None:
+        """Choose a row of a joint table (uniform sampling); None: decide one by one."""
+        return None
+
+
+class Interp:
+    def __init__(self, ir: SpaceIR):
+        self.ir = ir
+        self.net_block = None
+        if ir.network is not None:
+            self.net_block = A.BlockDecl(ir.network_span, "network", [], None, ir.network,
+                                         "network", ir.file)
+        self.an = Analysis(ir, self.net_block)
+        self._items: dict = {}
+        self.params = {p.name: p for p in ir.params}
+        self._memos: dict[Any, dict] = {}
+        self._global_rows: list | None = None
+        # per walk
+        self.chooser: Chooser = _First()
+        self.build = False
+        self.genv: dict[str, Any] = {}
+        self.gkey: Any = None
+        self.decided: dict[str, Any] = {}
+        self.seen: dict[str, Decision] = {}
+        self.graph: nx.DiGraph | None = None
+        self.forced: list[Any] | None = None
+        self.nesting = 0
+        self.edges = 0
+        self.layers = 0
+        self.shared_nets: dict[str, Net] = {}
+
+    # =================================================================== walking
+    @contextmanager
+    def using(self, chooser: Chooser) -> Iterator[None]:
+        """Evaluate with another chooser, apart from the walk in progress."""
+        saved = (self.chooser, self.decided, self.seen, self.forced, self.edges)
+        self.chooser, self.decided, self.seen, self.forced = chooser, {}, {}, None
+        try:
+            yield
+        finally:
+            self.chooser, self.decided, self.seen, self.forced, self.edges = saved
+
+    def walk(self, chooser: Chooser, build: bool = False) -> dict[str, Any]:
+        """Decide every decision of the space with `chooser`; return name -> value."""
+        self.chooser, self.build = chooser, build
+        self.decided, self.seen = {}, {}
+        self.graph = nx.DiGraph() if build else None
+        self.layers = self.nesting = self.edges = 0
+        self.bind_globals()
+        ir = self.ir
+        if self.net_block is not None and (build or self.an.block_decides(self.net_block)):
+            inputs = [self.input_tensor(i) for i in ir.inputs]
+            out = self.apply_block(self.net_block, None, {}, inputs, Scope("network"))
+            if build:
+                self._add_node("output", {}, ir.network_span, "network", [out])
+        self.eval_train()
+        return self.decided
+
+    def input_tensor(self, decl: A.InputDecl) -> Tensor:
+        if not self.build:
+            return Tensor(-1, decl.name)
+        shape = self.value(decl.shape, {}, Scope("input"), decl.name)
+        if not (isinstance(shape, tuple) and shape and all(
+                isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise ArchTypeError("an input shape is a list of positive integers, e.g. [1, 8, 8]",
+                                decl.shape.span)
+        nid = self._add_node("input", {"name": decl.name, "shape": list(shape)}, decl.span,
+                             decl.name, [])
+        return Tensor(nid, decl.name)
+
+    def eval_train(self) -> None:
+        sc = Scope("train")
+        for te in self.ir.train:
+            if isinstance(te.value, A.Call) and te.value.ref and te.value.ref[0] == "record":
+                self.value(te.value, {}, sc.child(te.name), None)
+            else:
+                self.value(te.value, {}, sc, te.name)
+
+    def train_values(self) -> dict[str, Any]:
+        """The train section evaluated with the decisions already made."""
+        out = {}
+        sc = Scope("train")
+        for te in self.ir.train:
+            if isinstance(te.value, A.Call) and te.value.ref and te.value.ref[0] == "record":
+                out[te.name] = self.value(te.value, {}, sc.child(te.name), None)
+            else:
+                out[te.name] = self.value(te.value, {}, sc, te.name)
+        return out
+
+    # ----------------------------------------------------------------- globals
+    def bind_globals(self) -> None:
+        """Decide the top-level params and shared sub-networks."""
+        rows = self.global_rows()
+        forced = None
+        if rows:
+            i = self.chooser.pick_row([w for _, w in rows])
+            if i is not None:
+                forced = list(rows[i][0])
+        self.genv = {}
+        self.shared_nets = {}
+        struct = self.an.global_structural
+        for p in self.ir.params:
+            if p.name in struct:
+                self._bind_global(p, forced)
+        for p in self.ir.params:
+            if p.name not in struct:
+                self._bind_global(p, None)
+        self.gkey = tuple(to_json_key(self.genv.get(n)) for n in sorted(struct))
+        for c in self.ir.constraints:
+            self.check_constraint(c, {}, allow_metrics=False)
+        build, self.build = self.build, False
+        try:
+            for name, net in self.shared_nets.items():
+                if self.an.decides(net.expr):
+                    self.apply(net, [Tensor(-1)], Scope(name))
+        finally:
+            self.build = build
+
+    def _bind_global(self, p: A.ParamDecl | A.SharedDecl, forced: list | None) -> None:
+        if isinstance(p, A.SharedDecl):
+            net = self.value(p.value, {}, Scope(""), p.name)
+            if not isinstance(net, Net):
+                raise ArchTypeError(f"shared '{p.name}' must be a sub-network", p.value.span)
+            self.shared_nets[p.name] = net
+            self.genv[p.name] = net
+            return
+        saved = self.forced
+        self.forced = forced
+        try:
+            self.genv[p.name] = self.value(p.value, {}, Scope(""), p.name)
+        finally:
+            self.forced = saved
+
+    def global_rows(self) -> list[tuple[tuple, int]]:
+        """Every joint value of the structural top-level decisions, with how many architectures
+        each leaves (0 where a constraint fails)."""
+        if self._global_rows is not None:
+            return self._global_rows
+        struct = [p for p in self.ir.params if p.name in self.an.global_structural]
+        rows: list[tuple[tuple, int]] = []
+
+        def bind() -> dict:
+            self.genv = {}
+            for p in struct:
+                self._bind_global(p, None)
+            return dict(self.genv)
+
+        saved = (self.chooser, self.build, self.decided, self.seen)
+        self.build = False
+        try:
+            for values, genv, mult in self.outcomes(bind):
+                self.decided, self.seen = {}, {}
+                self.genv = genv
+                self.shared_nets = {p.name: genv[p.name] for p in self.ir.params
+                                    if isinstance(p, A.SharedDecl) and p.name in genv}
+                for p in self.ir.params:
+                    if p.name not in self.an.global_structural:
+                        self._bind_global(p, None)
+                self.gkey = tuple(to_json_key(genv.get(n))
+                                  for n in sorted(self.an.global_structural))
+                w = mult * self._count_rest()
+                rows.append((tuple(values), w))
+                if len(rows) > MAX_TABLE:
+                    raise ArchLimitError(
+                        f"more than {MAX_TABLE:,} combinations of the top-level params that "
+                        "shape the network", self.ir.params[0].span if self.ir.params else None)
+        finally:
+            self.chooser, self.build, self.decided, self.seen = saved
+        self._global_rows = rows
+        return rows
+
+    def _count_rest(self) -> int:
+        """Architectures left once the structural top-level values in self.genv are fixed."""
+        for c in self.ir.constraints:
+            if not self.constraint_holds(c, {}):
+                return 0
+        total = 1
+        sizes = _Sizes()
+        with self.using(sizes):
+            for p in self.ir.params:
+                if p.name not in self.an.global_structural and isinstance(p, A.ParamDecl):
+                    self.value(p.value, {}, Scope(""), p.name)
+            self.eval_train()
+        total *= sizes.mult
+        for name, net in self.shared_nets.items():
+            total *= self.count_net(net)
+            if total == 0:
+                return 0
+        if self.net_block is not None:
+            total *= self.count_block(self.net_block, None, {})
+        return total
+
+    # ----------------------------------------------------------------- decisions
+    def decide(self, d: Decision, weights: list[int] | None = None) -> Any:
+        got = self.decided.get(d.name, _MISSING)
+        if got is not _MISSING:
+            return got
+        if self.forced is not None and self.forced:
+            v = self.forced.pop(0)
+        else:
+            v = self.chooser.pick(d, weights)
+        self.decided[d.name] = v
+        self.seen[d.name] = d
+        return v
+
+    def make_decision(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Decision:
+        name = str(key) if isinstance(key, _SharedKey) else sc.key(key if key else e.func)
+        f = e.func
+        kw = e.keywords
+        default = self.value(kw["default"], env, sc, None) if "default" in kw else None
+        if f == "choice" or f == "some":
+            opts = [self.value(x, env, sc, None) for x in e.positional]
+            if f == "choice":
+                seen = set()
+                for x, o in zip(e.positional, opts, strict=True):
+                    k = to_json_key(o)
+                    if k in seen:
+                        raise ArchValueError(f"choice option {to_json(o)!r} appears twice",
+                                             x.span)
+                    seen.add(k)
+            prior = None
+            if "prior" in kw:
+                prior = self.value(kw["prior"], env, sc, None)
+                if not (isinstance(prior, tuple) and len(prior) == len(opts) and all(
+                        isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0
+                        for p in prior) and sum(prior) > 0):
+                    raise ArchValueError(
+                        f"prior must be a list of {len(opts)} non-negative weights",
+                        kw["prior"].span)
+            d = Decision(name, f, e.span, options=opts, default=default, prior=prior)
+            if default is not None and to_json_key(default) not in {to_json_key(o) for o in opts}:
+                raise ArchValueError(f"default {to_json(default)!r} is not one of the options",
+                                     kw["default"].span)
+            return d
+        if f == "bool":
+            prior = None
+            if "prior" in kw:
+                p = self.value(kw["prior"], env, sc, None)
+                if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                    raise ArchValueError("bool prior is the probability of true, in [0, 1]",
+                                         kw["prior"].span)
+                prior = (p, 1 - p)
+            return Decision(name, "bool", e.span, options=[True, False], default=default,
+                            prior=prior)
+        rng: A.Range = e.positional[0]  # type: ignore[assignment]
+        lo = self.value(rng.lo, env, sc, None)
+        hi = self.value(rng.hi, env, sc, None)
+        log = len(e.positional) > 1
+        if "log" in kw:
+            log = self.value(kw["log"], env, sc, None) is True
+        step = self.value(kw["step"], env, sc, None) if "step" in kw else None
+        if f == "int":
+            for v, x in ((lo, rng.lo), (hi, rng.hi)):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ArchTypeError(f"int range bounds are integers, got {describe(v)}", x.span)
+            if step is None:
+                step = 1
+            if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+                raise ArchValueError("step must be a positive integer", kw["step"].span)
+            if hi < lo:
+                raise ArchValueError(f"empty range: {lo} .. {hi}", rng.span)
+            if log and lo <= 0:
+                raise ArchValueError("a log-scale range must be positive", rng.span)
+            r = range(lo, hi + 1, step)
+            if len(r) > MAX_DOMAIN:
+                raise ArchLimitError(f"a range of {len(r):,} values (the limit is "
+                                     f"{MAX_DOMAIN:,})", rng.span)
+            if default is not None and default not in r:
+                raise ArchValueError(f"default {default} is not in the range", kw["default"].span)
+            return Decision(name, "int", e.span, options=r, log=log, default=default)
+        for v, x in ((lo, rng.lo), (hi, rng.hi)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ArchTypeError(f"float range bounds are numbers, got {describe(v)}", x.span)
+        lo, hi = float(lo), float(hi)
+        if hi < lo:
+            raise ArchValueError(f"empty range: {lo} .. {hi}", rng.span)
+        if log and lo <= 0:
+            raise ArchValueError("a log-scale range must be positive", rng.span)
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
+                raise ArchValueError("step must be a positive number", kw["step"].span)
+            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+            if n > MAX_DOMAIN:
+                raise ArchLimitError(f"a range of {n:,} values", rng.span)
+            opts = [round(lo + i * step, 12) for i in range(n)]
+            return Decision(name, "float", e.span, options=opts, log=log, default=default)
+        if default is not None and not (lo <= float(default) <= hi):
+            raise ArchValueError(f"default {default} is outside the range", kw["default"].span)
+        return Decision(name, "float", e.span, lo=lo, hi=hi, log=log,
+                        default=float(default) if default is not None else None)
+
+    # ================================================================= evaluation
+    def value(self, e: A.Expr, env: dict, sc: Scope, key: str | None) -> Any:
+        """Evaluate an expression. Decisions met are named `sc/key` (or after their function)."""
+        t = type(e)
+        if t is A.Lit:
+            return e.value  # type: ignore[attr-defined]
+        if t is A.Name:
+            return self.name_value(e, env)  # type: ignore[arg-type]
+        if t is A.Call:
+            return self.call_value(e, env, sc, key)  # type: ignore[arg-type]
+        if t is A.BinOp:
+            a = self.value(e.left, env, sc, key)  # type: ignore[attr-defined]
+            b = self.value(e.right, env, sc, key)  # type: ignore[attr-defined]
+            if isinstance(a, Tensor) or isinstance(b, Tensor):
+                return self.merge("add" if e.op == "+" else "multiply",  # type: ignore[attr-defined]
+                                  [a, b], e.span, sc)
+            return arith(e.op, a, b, e.span)  # type: ignore[attr-defined]
+        if t is A.ListLit:
+            return tuple(self.value(x, env, sc, key) for x in e.items)  # type: ignore[attr-defined]
+        if t is A.Neg:
+            v = self.value(e.operand, env, sc, key)  # type: ignore[attr-defined]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ArchTypeError(f"cannot negate {describe(v)}", e.span)
+            return -v
+        if t is A.Compare:
+            return self.compare(e, env, sc, key)  # type: ignore[arg-type]
+        if t is A.BoolOp:
+            a = self.truth(self.value(e.left, env, sc, key), e.left.span)  # type: ignore
+            if e.op == "and" and not a:  # type: ignore[attr-defined]
+                return False
+            if e.op == "or" and a:  # type: ignore[attr-defined]
+                return True
+            return self.truth(self.value(e.right, env, sc, key), e.right.span)  # type: ignore
+        if t is A.Not:
+            return not self.truth(self.value(e.operand, env, sc, key), e.span)  # type: ignore
+        if t is A.Shared:
+            return env[f"$s{id(e)}"]
+        if t is A.Pipeline and self.an_kind(e.stages[0]) == "tensor":  # type: ignore[attr-defined]
+            x = self.value(e.stages[0], env, sc, key)  # type: ignore[attr-defined]
+            for st in e.stages[1:]:  # type: ignore[attr-defined]
+                seg = stage_segment(st)
+                x = self.apply(self.closure(st, env), [x], sc.child(seg) if seg else sc)
+            return x
+        return self.closure(e, env)
+
+    def an_kind(self, e: A.Expr) -> str:
+        from .semantics import _Resolver
+
+        return _Resolver.expr_kind_cache.get(id(e), "any")
+
+    def closure(self, e: A.Expr, env: dict) -> Net:
+        return Net(e, tuple((n, env[n]) for n in self.an.free(e) if n in env)
+                   + tuple((k, v) for k, v in env.items() if k[:3] == "$d:"))
+
+    def truth(self, v: Any, span: Span) -> bool:
+        if isinstance(v, bool):
+            return v
+        raise ArchTypeError(f"expected true or false, got {describe(v)}", span)
+
+    def compare(self, e: A.Compare, env: dict, sc: Scope, key: str | None) -> bool:
+        a = self.value(e.left, env, sc, key)
+        b = self.value(e.right, env, sc, key)
+        if e.op == "==":
+            return to_json_key(a) == to_json_key(b)
+        if e.op == "!=":
+            return to_json_key(a) != to_json_key(b)
+        num = (int, float)
+        if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, num) \
+                or not isinstance(b, num):
+            raise ArchTypeError(f"cannot compare {describe(a)} and {describe(b)} with '{e.op}'",
+                                e.span)
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[e.op]
+
+    def name_value(self, e: A.Name, env: dict) -> Any:
+        kind, target = e.ref
+        if kind == "local":
+            return env[e.id]
+        if kind == "gparam":
+            return self.genv[e.id]
+        if kind == "node":
+            t = env["@" + e.id]
+            self.edges += 1
+            return t
+        if kind == "symbol":
+            return Sym(e.id)
+        if kind == "metric":
+            if e.id == "edges":
+                return self.edges
+            raise _NeedsMetric(e.id)
+        return Net(e, ())  # a block or layer by name
+
+    def call_value(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Any:
+        kind = e.ref[0]
+        if kind == "decision":
+            if e.func == "some":
+                return self.some(e, env, sc, key)
+            d = self.make_decision(e, env, sc, key)
+            if d.kind == "choice" and d.options and isinstance(d.options[0], Tensor):
+                return self.decide(d)
+            w = None
+            if d.kind == "choice" and d.options and isinstance(d.options[0], Net) \
+                    and isinstance(self.chooser, _Uniform):
+                w = [self.count_net(o) for o in d.options]
+            return self.decide(d, w)
+        if kind == "record":
+            args = []
+            sub = sc
+            for a in e.args:
+                args.append((a.name, self.value(a.value, env, sub, a.name or "arg")))
+            return Record(e.func, tuple(args))
+        tensors = [a.value for a in e.args if a.name is None
+                   and self.an_kind(a.value) == "tensor"]
+        if tensors:
+            if e.func in MERGES:
+                project = "project" in e.keywords and self.truth(
+                    self.value(e.keywords["project"], env, sc, "project"), e.span)
+                return self.merge(e.func, [self.value(x, env, sc, key) for x in tensors],
+                                  e.span, sc, residual=project)
+            sub = sc.child(e.func)
+            xs = [self.value(x, env, sub, "in") for x in tensors]
+            return self.apply(self.closure(e, env), xs, sub)
+        return self.closure(e, env)
+
+    def some(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Tensor:
+        name = sc.key(key or "some")
+        opts = [self.value(x, env, sc, None) for x in e.positional]
+        labels = [x.name for x in opts]
+        subsets = [s for s in range(1, 2 ** len(opts))]
+        d = Decision(name, "some", e.span,
+                     options=[tuple(labels[i] for i in range(len(opts)) if s >> i & 1)
+                              for s in subsets])
+        self.edges -= len(opts)
+        chosen = self.decide(d)
+        picked = [o for o in opts if o.name in chosen]
+        self.edges += len(picked)
+        if len(picked) == 1:
+            return picked[0]
+        return self.merge("add", picked, e.span, sc)
+
+    # ================================================================= application
+    def apply(self, net: Any, xs: list[Tensor], sc: Scope, seg: str | None = None,
+              span: Span | None = None) -> Tensor:
+        """Apply a sub-network to its input tensors, in scope `sc`."""
+        if not isinstance(net, Net):
+            if isinstance(net, Sym):
+                raise ArchTypeError(f"unknown layer '{net.name}'", span)
+            raise ArchTypeError(f"expected a layer, got {describe(net)}", span)
+        e = net.expr
+        if seg is not None:
+            sc = sc.child(seg)
+        if not self.build and not self.an.decides(e):
+            return xs[0] if xs else Tensor(-1)
+        env = dict(net.env)
+        t = type(e)
+        if t is A.Pipeline:
+            x = xs
+            for st in e.stages:  # type: ignore[attr-defined]
+                s = stage_segment(st)
+                x = [self.apply(self.closure(st, env), x, sc.child(s) if s else sc)]
+            return x[0]
+        if t is A.Name:
+            kind, target = e.ref  # type: ignore[attr-defined]
+            if kind == "layer":
+                return self.layer(target, {}, xs, e.span, sc)
+            if kind == "block":
+                return self.apply_block(target, None, env, xs, sc)
+            if kind == "local":
+                return self.apply(env[e.id], xs, sc, span=e.span)  # type: ignore[attr-defined]
+            if kind == "gparam":
+                if e.id in self.shared_nets:  # type: ignore[attr-defined]
+                    return self.apply(self.shared_nets[e.id], xs, Scope(e.id))
+                return self.apply(self.genv[e.id], xs, sc, span=e.span)  # type: ignore
+            if kind == "symbol":
+                raise ArchTypeError(f"unknown layer '{e.id}'", e.span)  # type: ignore
+            raise ArchTypeError(f"'{e.id}' is not a layer", e.span)  # type: ignore
+        if t is A.Call:
+            kind, target = e.ref  # type: ignore[attr-defined]
+            if kind == "layer":
+                return self.layer_call(e, target, env, xs, sc)  # type: ignore[arg-type]
+            if kind == "block":
+                return self.apply_block(target, e, env, xs, sc)  # type: ignore[arg-type]
+            if kind == "decision":
+                chosen = self.value(e, env, sc, None)
+                return self.apply(chosen, xs, sc)
+            raise ArchTypeError(f"'{e.func}' is not a layer", e.span)  # type: ignore
+        if t is A.Repeat:
+            return self.repeat(e, env, xs, sc)  # type: ignore[arg-type]
+        if t is A.OneOf:
+            return self.one_of(e, env, xs, sc)  # type: ignore[arg-type]
+        if t is A.Optional:
+            body = self.closure(e.body, env)  # type: ignore[attr-defined]
+            w = [self.count_net(body), 1] if isinstance(self.chooser, _Uniform) else None
+            d = Decision(sc.path, "optional", e.span, options=[True, False])
+            if self.decide(d, w):
+                return self.apply_sub(body, xs, sc)
+            return xs[0]
+        if t is A.Residual:
+            y = self.apply_sub(self.closure(e.body, env), xs, sc)  # type: ignore
+            if e.skip is not None:  # type: ignore[attr-defined]
+                s = self.apply_sub(self.closure(e.skip, env), xs, sc.child("skip"))  # type: ignore
+            else:
+                s = xs[0]
+            return self.merge("add", [y, s], e.span, sc, residual=True)
+        if t is A.Parallel:
+            outs = [self.apply_sub(self.closure(a.expr, env), xs, sc.index(i))
+                    for i, a in enumerate(e.alts)]  # type: ignore[attr-defined]
+            return self.merge(e.merge, outs, e.span, sc)  # type: ignore[attr-defined]
+        if t is A.Shared:
+            return self.apply(self.value(e, env, sc, None), xs, sc)
+        v = self.value(e, env, sc, None)
+        if isinstance(v, Net) and v.expr is not e:
+            return self.apply(v, xs, sc)
+        raise ArchTypeError(f"expected a layer, got {describe(v)}", e.span)
+
+    def repeat(self, e: A.Repeat, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
+        body = self.closure(e.body, env)
+        w = None
+        if isinstance(e.count, A.Call) and e.count.ref[0] == "decision" \
+                and isinstance(self.chooser, _Uniform):
+            d = self.make_decision(e.count, env, Scope(sc.path), "")
+            c = self.count_net(body)
+            w = [c ** self._count_n(n, e) for n in d.options] if d.options is not None else None
+            n = self.decide(_renamed(d, sc.path), w)
+        elif isinstance(e.count, A.Call) and e.count.ref[0] == "decision":
+            d = self.make_decision(e.count, env, Scope(sc.path), "")
+            n = self.decide(_renamed(d, sc.path))
+        else:
+            n = self.value(e.count, env, sc, None)
+        n = self._count_n(n, e)
+        x = xs
+        for i in range(n):
+            x = [self.apply_sub(body, x, sc.index(i))]
+        return x[0]
+
+    def _count_n(self, n: Any, e: A.Repeat) -> int:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ArchTypeError(f"a repeat count is an integer, got {describe(n)}", e.count.span)
+        if n < 0:
+            raise ArchValueError(f"a repeat count cannot be negative ({n})", e.count.span)
+        if n > MAX_REPEAT:
+            raise ArchLimitError(f"repeat({n:,}) is more than the limit of {MAX_REPEAT:,} copies",
+                                 e.count.span)
+        return n
+
+    def one_of(self, e: A.OneOf, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
+        alts = [self.closure(a.expr, env) for a in e.alts]
+        w = [self.count_net(a) for a in alts] if isinstance(self.chooser, _Uniform) else None
+        d = Decision(sc.path, "one_of", e.span, options=list(e.labels))
+        label = self.decide(d, w)
+        i = e.labels.index(label)
+        if w is not None and w[i] == 0:
+            raise Reject(ConstraintError(f"'{d.name}' = {label!r} leads to no valid "
+                                         "architecture here (depth bound or constraints)", e.span))
+        return self.apply_sub(alts[i], xs, sc.index(i))
+
+    def apply_sub(self, net: Net, xs: list[Tensor], sc: Scope) -> Tensor:
+        """Apply the body of a structure: a lone stage gets its own name segment."""
+        seg = None if isinstance(net.expr, A.Pipeline) else stage_segment(net.expr)
+        return self.apply(net, xs, sc.child(seg) if seg else sc)
+
+    # ----------------------------------------------------------------- blocks
+    def apply_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
+                    xs: list[Tensor], sc: Scope) -> Tensor:
+        dkey = f"$d:{blk.name}"
+        depth = caller_env.get(dkey, 0) + 1
+        if blk.max_depth is not None and depth > blk.max_depth:
+            raise Reject(ConstraintError(f"block '{blk.name}' nested deeper than its max_depth "
+                                         f"{blk.max_depth}", call.span if call else blk.span))
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ArchLimitError(f"blocks nested more than {MAX_NESTING} deep",
+                                 call.span if call else blk.span)
+        try:
+            env = self.bind(blk, call, caller_env, sc)
+            if blk.max_depth is not None:
+                env[dkey] = depth
+            for k, v in caller_env.items():
+                if k[:3] == "$d:" and k not in env:
+                    env[k] = v
+            return self.run_body(blk.body, env, xs, sc, call.span if call else blk.span,
+                                 block=blk)
+        finally:
+            self.nesting -= 1
+
+    def bind(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
+             sc: Scope) -> dict:
+        """Evaluate a block's arguments, defaults, local params and shared decisions."""
+        struct = self.an.structural.get(blk.name, set())
+        items = self.binding_items(blk, call)
+        forced = None
+        if isinstance(self.chooser, _Uniform) and any(n in struct for n, *_ in items):
+            rows = self.binding_table(blk, call, caller_env, sc)
+            i = self.chooser.pick_row([w for _, w in rows])
+            if i is not None:
+                forced = list(rows[i][0])
+        env: dict[str, Any] = {}
+        for k, v in caller_env.items():
+            if k[:3] == "$d:":
+                env[k] = v
+        saved = self.forced
+        try:
+            for structural in (True, False):
+                self.forced = forced if structural else None
+                for name, expr, where, key in items:
+                    if (name in struct) == structural:
+                        if isinstance(key, tuple):
+                            key = _SharedKey(f"{sc.path}/{key[1]}")
+                        env[name] = self.value(expr, caller_env if where == "caller" else env,
+                                               sc, key)
+        finally:
+            self.forced = saved
+        return env
+
+    def binding_items(self, blk: A.BlockDecl, call: A.Call | None) -> list[tuple]:
+        """(env name, expression, 'caller' or 'callee', decision key), in evaluation order."""
+        cache_key = (id(blk), id(call))
+        got = self._items.get(cache_key)
+        if got is not None:
+            return got
+        items: list[tuple] = []
+        given: dict[str, A.Expr] = {}
+        if call is not None:
+            names = [p.name for p in blk.params]
+            i = 0
+            for a in call.args:
+                if a.name is None:
+                    if self.an_kind(a.value) == "tensor":
+                        continue
+                    given[names[i]] = a.value
+                    i += 1
+                else:
+                    given[a.name] = a.value
+        for p in blk.params:
+            if p.name in given:
+                items.append((p.name, given[p.name], "caller", p.name))
+            elif p.default is not None:
+                items.append((p.name, p.default, "callee", p.name))
+            else:
+                raise ArchTypeError(f"block '{blk.name}' needs argument '{p.name}'",
+                                    call.span if call else blk.span)
+        for pd in blk.body.params:
+            items.append((pd.name, pd.value, "callee", pd.name))
+        for sh, rel in self.ir.shared_in.get(id(blk.body), []):
+            items.append((f"$s{id(sh)}", sh.expr, "callee", ("shared", rel)))
+        self._items[cache_key] = items
+        return items
+
+    def run_body(self, body: A.Body, env: dict, xs: list[Tensor], sc: Scope, span: Span,
+                 block: A.BlockDecl | None = None) -> Tensor:
+        saved_edges = self.edges
+        self.edges = 0
+        is_network = block is not None and block.keyword == "network"
+        try:
+            for c in body.constraints:
+                if not _mentions_edges(c.expr):
+                    self.check_constraint(c, env)
+            if body.is_graph:
+                names = [i.name for i in self.ir.inputs] if is_network else list(body.inputs)
+                if len(xs) != len(names):
+                    what = "the network" if is_network or block is None else f"block '{block.name}'"
+                    raise ArchTypeError(f"{what} takes {len(names)} input"
+                                        f"{'s' if len(names) != 1 else ''}, got {len(xs)}", span)
+                for n, x in zip(names, xs, strict=True):
+                    env["@" + n] = Tensor(x.node, n)
+                for st in body.nodes:
+                    v = self.value(st.value, env, sc.child(st.name), None)
+                    if not isinstance(v, Tensor):
+                        raise ArchTypeError(f"node '{st.name}' is {describe(v)}, not a tensor",
+                                            st.value.span)
+                    env["@" + st.name] = Tensor(v.node, st.name)
+                out = self.value(body.result, env, sc.child("return"), None)
+            else:
+                if is_network:
+                    for i, x in zip(self.ir.inputs, xs, strict=False):
+                        env["@" + i.name] = x
+                if self.an_kind(body.result) == "tensor":
+                    out = self.value(body.result, env, sc, None)
+                else:
+                    if len(xs) != 1:
+                        raise ArchTypeError(f"a pipeline takes one input, got {len(xs)}", span)
+                    out = self.apply(self.closure(body.result, env), xs, sc)
+            for c in body.constraints:
+                if _mentions_edges(c.expr):
+                    self.check_constraint(c, env)
+            return out
+        finally:
+            self.edges = saved_edges
+
+    # ----------------------------------------------------------------- constraints
+    def constraint_holds(self, c: A.Constraint, env: dict) -> bool:
+        try:
+            v = self.truth(self.value(c.expr, env, Scope("$constraint"), None), c.expr.span)
+        except _NeedsMetric:
+            return True  # params / flops: evaluated by a backend
+        return v if c.kind == "require" else not v
+
+    def check_constraint(self, c: A.Constraint, env: dict, allow_metrics: bool = True) -> None:
+        if not self.constraint_holds(c, env):
+            from .printer import format_expr
+
+            raise Reject(ConstraintError(f"{c.kind} {format_expr(c.expr)}: not satisfied",
+                                         c.span))
+
+    # ----------------------------------------------------------------- layers
+    def layer_call(self, e: A.Call, sig: LayerSig, env: dict, xs: list[Tensor],
+                   sc: Scope) -> Tensor:
+        args: dict[str, Any] = {}
+        names = [a.name for a in sig.args]
+        i = 0
+        for a in e.args:
+            if a.name is None:
+                if self.an_kind(a.value) == "tensor":
+                    continue
+                name = names[i]
+                i += 1
+            else:
+                name = a.name
+            args[name] = (self.value(a.value, env, sc, name), a.value.span)
+        if not self.build:
+            return xs[0] if xs else Tensor(-1)
+        return self.layer(sig, args, xs, e.span, sc)
+
+    def layer(self, sig: LayerSig, given: dict[str, tuple[Any, Span]], xs: list[Tensor],
+              span: Span, sc: Scope) -> Tensor:
+        if not self.build:
+            return xs[0] if xs else Tensor(-1)
+        args: dict[str, Any] = {}
+        for spec in sig.args:
+            if spec.name in given:
+                v, vspan = given[spec.name]
+                try:
+                    v = check_arg_value(spec.type, v)
+                except TypeError:
+                    hint = None
+                    if isinstance(v, Sym):
+                        hint = did_you_mean(v.name, spec.type[4:].split("|")
+                                            if spec.type.startswith("sym:")
+                                            else ["same", "valid"] if spec.type == "pad" else [])
+                    raise ArchTypeError(
+                        f"{sig.name}: argument '{spec.name}' expects {type_name(spec.type)}, "
+                        f"got {to_json(v)!r} ({describe(v)})", vspan, hint=hint) from None
+                if spec.type in ("int", "int?") and v is not None and v <= 0 and spec.name in (
+                        "out", "kernel", "stride", "groups", "dilation", "heads", "num", "dim"):
+                    raise ArchValueError(f"{sig.name}: '{spec.name}' must be positive, got {v}",
+                                         vspan)
+                if spec.name == "p" and not 0.0 <= v < 1.0:
+                    raise ArchValueError(f"{sig.name}: p must be in [0, 1), got {v}", vspan)
+                args[spec.name] = to_json(v)
+            else:
+                args[spec.name] = to_json(spec.default)
+        if len(xs) != (sig.inputs or len(xs)):
+            raise ArchTypeError(f"layer '{sig.name}' takes {sig.inputs} input, got {len(xs)}",
+                                span)
+        return Tensor(self._add_node(sig.name, args, span, sc.path, xs))
+
+    def merge(self, op: str, xs: list[Any], span: Span, sc: Scope,
+              residual: bool = False) -> Tensor:
+        for x in xs:
+            if not isinstance(x, Tensor):
+                raise ArchTypeError(f"'{op}' merges tensors, got {describe(x)}", span)
+        if not self.build:
+            return xs[0]
+        attrs: dict[str, Any] = {"residual": True} if residual else {}
+        return Tensor(self._add_node(op, attrs, span, sc.path, xs))
+
+    def _add_node(self, op: str, args: dict, span: Span, path: str, xs: list[Tensor]) -> int:
+        g = self.graph
+        assert g is not None
+        nid = g.number_of_nodes()
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise ArchLimitError(f"the architecture has more than {MAX_LAYERS:,} layers", span)
+        g.add_node(nid, op=op, args=args, span=span, path=path)
+        for port, x in enumerate(xs):
+            g.add_edge(x.node, nid, port=port)
+        return nid
+
+    # ================================================================= counting
+    def memo(self) -> dict:
+        m = self._memos.get(self.gkey)
+        if m is None:
+            m = self._memos[self.gkey] = {}
+        return m
+
+    def count_net(self, net: Net) -> int:
+        """How many architectures applying this sub-network can give."""
+        if not self.an.decides(net.expr):
+            return 1
+        memo = self.memo()
+        got = memo.get(net)
+        if got is not None:
+            return got
+        memo[net] = 1  # guards against a cycle through params; replaced below
+        r = self._count_net(net)
+        memo[net] = r
+        return r
+
+    def _count_net(self, net: Net) -> int:
+        e = net.expr
+        env = dict(net.env)
+        t = type(e)
+        if t is A.Pipeline:
+            r = 1
+            for st in e.stages:  # type: ignore[attr-defined]
+                if self.an_kind(st) == "tensor":
+                    r *= self.count_tensor(st, env)
+                else:
+                    r *= self.count_net(self.closure(st, env))
+                if r == 0:
+                    return 0
+            return r
+        if t is A.Name:
+            kind, target = e.ref  # type: ignore[attr-defined]
+            if kind == "block":
+                return self.count_block(target, None, env)
+            if kind == "local":
+                v = env[e.id]  # type: ignore[attr-defined]
+                return self.count_net(v) if isinstance(v, Net) else 1
+            if kind == "gparam":
+                v = self.genv.get(e.id)  # type: ignore[attr-defined]
+                if e.id in self.shared_nets:  # type: ignore[attr-defined]
+                    return 1
+                return self.count_net(v) if isinstance(v, Net) else 1
+            return 1
+        if t is A.Call:
+            kind, target = e.ref  # type: ignore[attr-defined]
+            if kind == "block":
+                r = self.count_block(target, e, env)  # type: ignore[arg-type]
+            elif kind == "decision":
+                return self.count_choice(e, env)  # type: ignore[arg-type]
+            else:
+                r = self.count_args(e, env)  # type: ignore[arg-type]
+            for a in e.args:  # type: ignore[attr-defined]
+                if a.name is None and self.an_kind(a.value) == "tensor":
+                    r *= self.count_tensor(a.value, env)
+            return r
+        if t is A.Repeat:
+            c = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
+            total = 0
+            for n, mult in self.count_outcomes(e.count, env):  # type: ignore[attr-defined]
+                total += mult * c ** self._count_n(n, e)  # type: ignore[arg-type]
+            return total
+        if t is A.OneOf:
+            return sum(self.count_net(self.closure(a.expr, env)) for a in e.alts)  # type: ignore
+        if t is A.Optional:
+            return 1 + self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
+        if t is A.Residual:
+            r = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
+            if e.skip is not None:  # type: ignore[attr-defined]
+                r *= self.count_net(self.closure(e.skip, env))  # type: ignore[attr-defined]
+            return r
+        if t is A.Parallel:
+            r = 1
+            for a in e.alts:  # type: ignore[attr-defined]
+                r *= self.count_net(self.closure(a.expr, env))
+            return r
+        if t is A.Shared:
+            return 1
+        return 1
+
+    def count_choice(self, e: A.Call, env: dict) -> int:
+        """A choice used as a stage: among sub-networks."""
+        total = 0
+        with self.using(_Sizes()):
+            opts = [self.value(o, env, Scope("$count"), None) for o in e.positional]
+        for v in opts:
+            total += self.count_net(v) if isinstance(v, Net) else 1
+        return total
+
+    def count_args(self, e: A.Call, env: dict) -> int:
+        sizes = _Sizes()
+        with self.using(sizes):
+            for a in e.args:
+                if a.name is None and self.an_kind(a.value) == "tensor":
+                    continue
+                self.value(a.value, env, Scope("$count"), a.name or "arg")
+        return sizes.mult
+
+    def count_outcomes(self, e: A.Expr, env: dict) -> list[tuple[Any, int]]:
+        """The values an expression can take, each with its multiplicity."""
+        return [(v, m) for _, v, m in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
+
+    def count_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict) -> int:
+        dkey = f"$d:{blk.name}"
+        depth = caller_env.get(dkey, 0) + 1
+        if blk.max_depth is not None and depth > blk.max_depth:
+            return 0
+        rows = self.binding_table(blk, call, caller_env, Scope("$count"))
+        return sum(w for _, w in rows)
+
+    def binding_table(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
+                      sc: Scope) -> list[tuple[tuple, int]]:
+        """Rows of joint values of the block's structural decisions, weighted by the number
+        of architectures each leaves."""
+        items = self.binding_items(blk, call)
+        ckey = ("bind", id(blk), id(call),
+                tuple(sorted((k, to_json_key(v)) for k, v in caller_env.items()
+                             if k in self._caller_free(blk, call) or k[:3] == "$d:")))
+        memo = self.memo()
+        got = memo.get(ckey)
+        if got is not None:
+            return got
+        struct = self.an.structural.get(blk.name, set())
+        dkey = f"$d:{blk.name}"
+        depth = caller_env.get(dkey, 0) + 1
+
+        def bind_struct() -> dict:
+            env: dict[str, Any] = {k: v for k, v in caller_env.items() if k[:3] == "$d:"}
+            for name, expr, where, key in items:
+                if name in struct:
+                    env[name] = self.value(expr, caller_env if where == "caller" else env,
+                                           Scope("$t"), key)
+            return env
+
+        rows: list[tuple[tuple, int]] = []
+        saved_decided, saved_seen = self.decided, self.seen
+        try:
+            for values, env, mult in self.outcomes(bind_struct):
+                self.decided, self.seen = {}, {}
+                sizes = _Sizes()
+                with self.using(sizes):
+                    for name, expr, where, key in items:
+                        if name not in struct:
+                            env[name] = self.value(expr, caller_env if where == "caller" else env,
+                                                   Scope("$t"), key)
+                if blk.max_depth is not None:
+                    env[dkey] = depth
+                w = mult * sizes.mult * self.count_body(blk.body, env)
+                rows.append((tuple(values), w))
+                if len(rows) > MAX_TABLE:
+                    raise ArchLimitError(f"block '{blk.name}': more than {MAX_TABLE:,} "
+                                         "combinations of its structural arguments",
+                                         call.span if call else blk.span)
+        finally:
+            self.decided, self.seen = saved_decided, saved_seen
+        memo[ckey] = rows
+        return rows
+
+    def _caller_free(self, blk: A.BlockDecl, call: A.Call | None) -> set[str]:
+        if call is None:
+            return set()
+        out: set[str] = set()
+        for a in call.args:
+            out.update(self.an.free(a.value))
+        return out
+
+    def count_body(self, body: A.Body, env: dict) -> int:
+        env = dict(env)
+        for c in body.constraints:
+            if not _mentions_edges(c.expr) and not self.constraint_holds(c, env):
+                return 0
+        if not body.is_graph:
+            if self.an_kind(body.result) == "tensor":
+                return self.count_tensor(body.result, env)
+            return self.count_net(self.closure(body.result, env))
+        edge_cs = [c for c in body.constraints if _mentions_edges(c.expr)]
+        poly: dict[int, int] = {0: 1}
+        for st in body.nodes:
+            poly = _mul(poly, self.tensor_poly(st.value, env))
+        poly = _mul(poly, self.tensor_poly(body.result, env))
+        total = 0
+        saved = self.edges
+        try:
+            for k, n in poly.items():
+                self.edges = k
+                if all(self.constraint_holds(c, env) for c in edge_cs):
+                    total += n
+        finally:
+            self.edges = saved
+        return total
+
+    def count_tensor(self, e: A.Expr, env: dict) -> int:
+        return sum(self.tensor_poly(e, env).values())
+
+    def tensor_poly(self, e: A.Expr, env: dict) -> dict[int, int]:
+        """Architectures of a tensor expression, by the number of graph edges it uses."""
+        t = type(e)
+        if t is A.Name:
+            return {1: 1} if e.ref[0] == "node" else {0: 1}  # type: ignore[attr-defined]
+        if t is A.BinOp:
+            return _mul(self.tensor_poly(e.left, env), self.tensor_poly(e.right, env))  # type: ignore
+        if t is A.Pipeline:
+            p = self.tensor_poly(e.stages[0], env)  # type: ignore[attr-defined]
+            r = 1
+            for st in e.stages[1:]:  # type: ignore[attr-defined]
+                r *= self.count_net(self.closure(st, env))
+            return {k: v * r for k, v in p.items()}
+        if t is A.Call:
+            kind = e.ref[0]  # type: ignore[attr-defined]
+            if kind == "decision":
+                opts = [self.tensor_poly(x, env) for x in e.positional]  # type: ignore
+                if e.func == "some":  # type: ignore[attr-defined]
+                    acc: dict[int, int] = {0: 1}
+                    for p in opts:
+                        acc = _mul(acc, _add({0: 1}, p))
+                    acc[0] -= 1
+                    return {k: v for k, v in acc.items() if v}
+                out: dict[int, int] = {}
+                for p in opts:
+                    out = _add(out, p)
+                return out
+            p: dict[int, int] = {0: 1}
+            rest = []
+            for a in e.args:  # type: ignore[attr-defined]
+                if a.name is None and self.an_kind(a.value) == "tensor":
+                    p = _mul(p, self.tensor_poly(a.value, env))
+                else:
+                    rest.append(a)
+            if kind == "layer":
+                r = self.count_args(e, env) if rest else 1  # type: ignore[arg-type]
+            elif kind == "block":
+                r = self.count_block(e.ref[1], e, env)  # type: ignore
+            else:
+                r = 1
+            return {k: v * r for k, v in p.items()}
+        return {0: 1}
+
+    # ================================================================= enumeration
+    def outcomes(self, fn: Callable[[], Any]) -> Iterator[tuple[list, Any, int]]:
+        """Run `fn` once per combination of the discrete decisions it makes (depth-first
+        replay). Yields (values, result, multiplicity); continuous decisions take their
+        default and count once."""
+        prefix: list[int] = []
+        while True:
+            ch = _Replay(prefix)
+            saved_dec, saved_seen = self.decided, self.seen
+            self.decided, self.seen = {}, {}
+            try:
+                with self.using(ch):
+                    result = fn()
+                ok = True
+            except Reject:
+                ok = False
+            finally:
+                self.decided, self.seen = saved_dec, saved_seen
+            if ok:
+                yield ch.values, result, 1
+            trace = ch.trace
+            while trace and trace[-1][0] + 1 >= trace[-1][1]:
+                trace.pop()
+            if not trace:
+                return
+            prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
+
+
+# ===================================================================== choosers
+_MISSING = object()
+
+
+class _SharedKey(str):
+    """A decision key that is already a full name (shared decisions)."""
+
+
+def _renamed(d: Decision, name: str) -> Decision:
+    d.name = name
+    return d
+
+
+def _mentions_edges(e: A.Node) -> bool:
+    if isinstance(e, A.Name):
+        return e.ref is not None and e.ref[0] == "metric" and e.id == "edges"
+    for v in vars(e).values():
+        if isinstance(v, A.Node) and _mentions_edges(v):
+            return True
+        if isinstance(v, list) and any(isinstance(x, A.Node) and _mentions_edges(x) for x in v):
+            return True
+    return False
+
+
+def _mul(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for i, x in a.items():
+        for j, y in b.items():
+            out[i + j] = out.get(i + j, 0) + x * y
+    return out
+
+
+def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+class _NeedsMetric(Exception):
+    pass
+
+
+def to_json_key(v: Any) -> Any:
+    """A hashable, type-aware key for comparing values."""
+    if isinstance(v, bool):
+        return ("b", v)
+    if isinstance(v, (int, float)):
+        return ("n", v)
+    if isinstance(v, tuple):
+        return ("l", tuple(to_json_key(x) for x in v))
+    if isinstance(v, Sym):
+        return ("s", v.name)
+    if isinstance(v, str):
+        return ("t", v)
+    if isinstance(v, Net):
+        return ("net", v.text(), tuple((k, to_json_key(x)) for k, x in v.env))
+    if isinstance(v, Tensor):
+        return ("tensor", v.name)
+    if isinstance(v, Record):
+        return ("r", v.name, tuple((k, to_json_key(x)) for k, x in v.args))
+    return ("?", repr(v))
+
+
+class _First(Chooser):
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.options is None:
+            return d.default if d.default is not None else d.lo
+        return d.options[0]
+
+
+class _Sizes(Chooser):
+    """Counts: multiplies the sizes of the decisions met, answers each with its first option."""
+
+    def __init__(self) -> None:
+        self.mult = 1
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if weights is not None:
+            self.mult *= sum(weights)
+        else:
+            self.mult *= d.size
+        if d.options is None:
+            return d.default if d.default is not None else d.lo
+        return d.options[0]
+
+
+class _Replay(Chooser):
+    """Follows a prefix of option indices, then takes the first allowed option."""
+
+    def __init__(self, prefix: list[int]):
+        self.prefix = prefix
+        self.trace: list[tuple[int, int]] = []
+        self.values: list[Any] = []
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        pos = len(self.trace)
+        if d.options is None:
+            v = d.default if d.default is not None else d.lo
+            self.trace.append((0, 1))
+            self.values.append(v)
+            return v
+        n = len(d.options)
+        i = self.prefix[pos] if pos < len(self.prefix) else 0
+        if weights is not None:
+            while i < n and weights[i] == 0:
+                i += 1
+            if i >= n:
+                self.trace.append((n - 1, n))
+                raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
+                                             d.span))
+        self.trace.append((i, n))
+        v = d.options[i]
+        self.values.append(v)
+        return v
+
+
+class _Uniform(Chooser):
+    """Uniform over architectures: options weighted by the architectures that follow."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.options is None:
+            return sample_float(d, self.rng)
+        if weights is not None:
+            total = sum(weights)
+            if total == 0:
+                raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
+                                             d.span))
+            return d.options[_weighted(self.rng, weights, total)]
+        if d.kind == "int" and d.log:
+            return sample_int_log(d, self.rng)
+        return d.options[self.rng.randrange(len(d.options))]
+
+    def pick_row(self, weights: list[int]) -> int | None:
+        total = sum(weights)
+        if total == 0:
+            raise Reject(ConstraintError("no combination of values satisfies the constraints",
+                                         None))
+        return _weighted(self.rng, weights, total)
+
+
+class _PerDecision(Chooser):
+    """Each decision on its own: uniform (or by its prior; log-uniform on log scales)."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.options is None:
+            return sample_float(d, self.rng)
+        if weights is not None and d.prior is None:
+            allowed = [i for i, w in enumerate(weights) if w > 0]
+            if not allowed:
+                raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
+                                             d.span))
+            return d.options[allowed[self.rng.randrange(len(allowed))]]
+        if d.prior is not None:
+            return d.options[_weighted_float(self.rng, d.prior)]
+        if d.kind == "int" and d.log:
+            return sample_int_log(d, self.rng)
+        return d.options[self.rng.randrange(len(d.options))]
+
+
+class _FromConfig(Chooser):
+    """Reads each decision from a configuration (JSON values)."""
+
+    def __init__(self, config: dict[str, Any], fill_defaults: bool = False):
+        self.config = config
+        self.fill = fill_defaults
+        self.used: set[str] = set()
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.name not in self.config:
+            if self.fill:
+                if d.options is None:
+                    return d.default if d.default is not None else (
+                        math.sqrt(d.lo * d.hi) if d.log else (d.lo + d.hi) / 2)
+                return d.options[d.default_index()]
+            raise ConfigError(f"the configuration has no value for '{d.name}'", d.span,
+                              hint=f"it takes {d.domain_text()}")
+        self.used.add(d.name)
+        v = d.value_of_json(self.config[d.name])
+        if weights is not None and d.options is not None:
+            i = d.index_of_json(self.config[d.name])
+            if weights[i] == 0:
+                raise ConfigError(f"'{d.name}' = {to_json(v)!r} leads to no valid architecture "
+                                  "(depth bound or constraints)", d.span)
+        return v
+
+
+def _weighted(rng: random.Random, weights: list[int], total: int) -> int:
+    r = rng.randrange(total)
+    for i, w in enumerate(weights):
+        if r < w:
+            return i
+        r -= w
+    raise AssertionError("unreachable")
+
+
+def _weighted_float(rng: random.Random, weights: tuple) -> int:
+    total = float(sum(weights))
+    r = rng.random() * total
+    for i, w in enumerate(weights):
+        if r < w:
+            return i
+        r -= w
+    return len(weights) - 1
+
+
+def sample_float(d: Decision, rng: random.Random) -> float:
+    if d.log:
+        return math.exp(rng.uniform(math.log(d.lo), math.log(d.hi)))
+    return rng.uniform(d.lo, d.hi)
+
+
+def sample_int_log(d: Decision, rng: random.Random) -> int:
+    r: range = d.options
+    lo, hi = r.start, r[-1]
+    x = math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))
+    i = min(len(r) - 1, max(0, int((x - lo) // r.step)))
+    return r[i]

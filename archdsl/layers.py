@@ -1,0 +1,147 @@
+"""The layer vocabulary the language knows: names, argument signatures, and input arity.
+
+This is what the language needs to check a call (`conv2d(16, kernel = 3)`) without knowing
+anything about tensors. Backends attach shape rules and modules to the same names; users add their
+own layers with `register_layer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ArgSpec", "LayerSig", "LAYERS", "register_layer", "check_arg_value", "Sym"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """A bare identifier used as a value (`same`, `relu`, `adam`)."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    name: str
+    type: str  # int, float, bool, pad, int?, shape, any, or `sym:a|b|c`
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class LayerSig:
+    name: str
+    args: tuple[ArgSpec, ...] = ()
+    inputs: int | None = 1  # None: any number >= 2 (merges)
+    doc: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def arg(self, name: str) -> ArgSpec | None:
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+def _a(name: str, type: str, default: Any = None, required: bool = False) -> ArgSpec:
+    return ArgSpec(name, type, default, required)
+
+
+_CONV = (
+    _a("out", "int", required=True),
+    _a("kernel", "int", 3),
+    _a("stride", "int", 1),
+    _a("padding", "pad", Sym("same")),
+    _a("dilation", "int", 1),
+    _a("groups", "int", 1),
+    _a("bias", "bool", True),
+)
+_POOL = (_a("kernel", "int", 2), _a("stride", "int?", None), _a("padding", "pad", 0))
+
+LAYERS: dict[str, LayerSig] = {}
+
+
+def register_layer(name: str, args: tuple[ArgSpec, ...] | list[ArgSpec] = (),
+                   inputs: int | None = 1, doc: str = "", **extra: Any) -> LayerSig:
+    """Make `name` usable in .arch files. Backends add shape rules and modules via `extra`."""
+    if not name.isidentifier():
+        raise ValueError(f"layer name {name!r} is not an identifier")
+    sig = LayerSig(name, tuple(args), inputs, doc, dict(extra))
+    LAYERS[name] = sig
+    return sig
+
+
+for _name, _args, _doc in [
+    ("conv1d", _CONV, "1-D convolution"),
+    ("conv2d", _CONV, "2-D convolution"),
+    ("linear", (_a("out", "int", required=True), _a("bias", "bool", True)), "fully connected"),
+    ("batchnorm", (), "batch normalisation"),
+    ("layernorm", (), "layer normalisation over the last axis"),
+    ("groupnorm", (_a("groups", "int", 8),), "group normalisation"),
+    ("relu", (), ""), ("gelu", (), ""), ("silu", (), ""), ("tanh", (), ""), ("sigmoid", (), ""),
+    ("softmax", (_a("dim", "int", -1),), "softmax over an axis"),
+    ("max_pool", _POOL, "max pooling"),
+    ("avg_pool", _POOL, "average pooling"),
+    ("global_avg_pool", (), "mean over all spatial axes"),
+    ("global_max_pool", (), "max over all spatial axes"),
+    ("dropout", (_a("p", "float", 0.5),), "dropout"),
+    ("flatten", (), "flatten all but the batch axis"),
+    ("identity", (), "pass the input through"),
+    ("zero", (), "a zero tensor of the input's shape"),
+    ("embedding", (_a("num", "int", required=True), _a("dim", "int", required=True)), ""),
+    ("attention", (_a("heads", "int", required=True), _a("dropout", "float", 0.0)),
+     "multi-head self-attention over [sequence, features]"),
+    ("relu_conv_bn", (_a("kernel", "int", required=True), _a("out", "int?", None),
+                      _a("stride", "int", 1)), "NAS-Bench-201's ReLU -> conv -> batchnorm"),
+]:
+    register_layer(_name, _args, 1, _doc)
+
+for _name in ("add", "concat", "multiply"):
+    register_layer(_name, (), None, "merge of several tensors")
+
+MERGES = frozenset({"add", "concat", "multiply"})
+
+_TYPE_NAMES = {
+    "int": "an integer", "float": "a number", "bool": "true or false", "int?": "an integer or none",
+    "pad": "an integer, same or valid", "any": "a value",
+}
+
+
+def type_name(t: str) -> str:
+    if t.startswith("sym:"):
+        return "one of " + ", ".join(t[4:].split("|"))
+    return _TYPE_NAMES.get(t, t)
+
+
+def check_arg_value(t: str, v: Any) -> Any:
+    """Return the value converted to type `t`, or raise TypeError with what was expected."""
+    ok: Callable[[Any], bool]
+    if t == "any":
+        return v
+    if t == "int":
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    elif t == "int?":
+        if v is None or v == Sym("none"):
+            return None
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    elif t == "float":
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    elif t == "bool":
+        if isinstance(v, bool):
+            return v
+    elif t == "pad":
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if v in (Sym("same"), Sym("valid")):
+            return v
+    elif t.startswith("sym:"):
+        if isinstance(v, Sym) and v.name in t[4:].split("|"):
+            return v
+    raise TypeError(f"expected {type_name(t)}")

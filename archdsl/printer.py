@@ -1,0 +1,158 @@
+"""Syntax tree -> .arch text. `parse(format_module(m))` gives back the same tree."""
+
+from __future__ import annotations
+
+from . import ast as A
+
+__all__ = ["format_expr", "format_module", "format_body", "format_value_literal"]
+
+_PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6,
+         "neg": 7, "**": 8}
+
+
+def format_value_literal(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        r = repr(v)
+        if r in ("inf", "-inf", "nan"):
+            raise ValueError(f"{r} has no .arch literal")
+        if "e" in r and "." not in r.split("e")[0]:
+            mant, exp = r.split("e")
+            r = f"{mant}.0e{exp}"
+        return r
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    raise ValueError(f"no literal for {v!r}")
+
+
+def _prec(e: A.Expr) -> int:
+    if isinstance(e, A.BinOp):
+        return _PREC[e.op]
+    if isinstance(e, A.BoolOp):
+        return _PREC[e.op]
+    if isinstance(e, A.Not):
+        return _PREC["not"]
+    if isinstance(e, A.Compare):
+        return _PREC["cmp"]
+    if isinstance(e, A.Neg):
+        return _PREC["neg"]
+    if isinstance(e, A.Pipeline):
+        return 0
+    return 10
+
+
+def _wrap(e: A.Expr, min_prec: int) -> str:
+    s = format_expr(e)
+    return f"({s})" if _prec(e) < min_prec else s
+
+
+def format_expr(e: A.Expr) -> str:
+    if isinstance(e, A.Lit):
+        if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and e.value < 0:
+            return f"-{format_value_literal(-e.value)}"
+        return format_value_literal(e.value)
+    if isinstance(e, A.Name):
+        return e.id
+    if isinstance(e, A.ListLit):
+        return "[" + ", ".join(format_expr(x) for x in e.items) + "]"
+    if isinstance(e, A.Range):
+        return f"{_wrap(e.lo, 1)} .. {_wrap(e.hi, 1)}"
+    if isinstance(e, A.Call):
+        parts = []
+        for a in e.args:
+            v = format_expr(a.value)
+            parts.append(f"{a.name} = {v}" if a.name else v)
+        return f"{e.func}({', '.join(parts)})"
+    if isinstance(e, A.BinOp):
+        p = _PREC[e.op]
+        if e.op == "**":  # right-associative; the left side is an atom
+            return f"{_wrap(e.left, p + 1)} ** {_wrap(e.right, _PREC['neg'])}"
+        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+    if isinstance(e, A.Neg):
+        return f"-{_wrap(e.operand, _PREC['neg'])}"
+    if isinstance(e, A.Compare):
+        return f"{_wrap(e.left, _PREC['+'])} {e.op} {_wrap(e.right, _PREC['+'])}"
+    if isinstance(e, A.BoolOp):
+        p = _PREC[e.op]
+        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+    if isinstance(e, A.Not):
+        return f"not {_wrap(e.operand, _PREC['not'])}"
+    if isinstance(e, A.Pipeline):
+        return " -> ".join(_wrap(s, 1) for s in e.stages)
+    if isinstance(e, A.Shared):
+        return f"shared {format_expr(e.expr)}"
+    if isinstance(e, A.Repeat):
+        return f"repeat({format_expr(e.count)}) {{ {format_expr(e.body)} }}"
+    if isinstance(e, A.OneOf):
+        return "one_of { " + " | ".join(_alt(a) for a in e.alts) + " }"
+    if isinstance(e, A.Optional):
+        return f"optional {{ {format_expr(e.body)} }}"
+    if isinstance(e, A.Residual):
+        s = f"residual {{ {format_expr(e.body)} }}"
+        if e.skip is not None:
+            s += f" skip {{ {format_expr(e.skip)} }}"
+        return s
+    if isinstance(e, A.Parallel):
+        return f"parallel({e.merge}) {{ " + " | ".join(_alt(a) for a in e.alts) + " }"
+    raise TypeError(f"cannot print {type(e).__name__}")
+
+
+def _alt(a: A.Alt) -> str:
+    s = format_expr(a.expr)
+    return f"{a.label}: {s}" if a.label else s
+
+
+def _constraint(c: A.Constraint) -> str:
+    return f"{c.kind} {format_expr(c.expr)}"
+
+
+def format_body(b: A.Body, indent: str = "    ") -> list[str]:
+    out = [f"{indent}param {p.name} = {format_expr(p.value)}" for p in b.params]
+    if b.is_graph:
+        if b.inputs:
+            out.append(f"{indent}input {', '.join(b.inputs)}")
+        out += [f"{indent}{n.name} = {format_expr(n.value)}" for n in b.nodes]
+        out.append(f"{indent}return {format_expr(b.result)}")
+    else:
+        out.append(indent + format_expr(b.result))
+    out += [indent + _constraint(c) for c in b.constraints]
+    return out
+
+
+def _params(ps: list[A.Param]) -> str:
+    if not ps:
+        return ""
+    return "(" + ", ".join(p.name + (f" = {format_expr(p.default)}" if p.default else "")
+                           for p in ps) + ")"
+
+
+def format_block(b: A.BlockDecl) -> list[str]:
+    depth = f" max_depth {b.max_depth}" if b.max_depth is not None else ""
+    if b.keyword == "op":
+        return [f"op {b.name}{_params(b.params)}{depth} = {format_expr(b.body.result)}"]
+    return [f"{b.keyword} {b.name}{_params(b.params)}{depth} {{", *format_body(b.body), "}"]
+
+
+def format_module(m: A.Module) -> str:
+    out: list[str] = []
+    for imp in m.imports:
+        if imp.names is None:
+            out.append(f'import "{imp.path}"')
+        else:
+            out.append(f'from "{imp.path}" import {", ".join(imp.names)}')
+    for i in m.inputs:
+        out.append(f"input {i.name}: {format_expr(i.shape)}")
+    for p in m.params:
+        kw = "shared" if isinstance(p, A.SharedDecl) else "param"
+        out.append(f"{kw} {p.name} = {format_expr(p.value)}")
+    for b in m.blocks:
+        out += format_block(b)
+    if m.network is not None:
+        out += ["network {", *format_body(m.network), "}"]
+    if m.train:
+        out += ["train {", *[f"    {t.name} = {format_expr(t.value)}" for t in m.train], "}"]
+    out += [_constraint(c) for c in m.constraints]
+    return "\n".join(out) + "\n"

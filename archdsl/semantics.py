@@ -1,0 +1,763 @@
+"""Syntax tree -> search-space IR: imports, name resolution, static checks.
+
+After `resolve`, every `Name` and `Call` in the tree carries a `ref` saying what it denotes, every
+`one_of` knows its labels, every `shared` decision knows its name, and the whole space has been
+checked for unknown names, wrong argument counts, misplaced tensors or layers, and unbounded
+recursion. Values that depend on decisions are checked later, when they are known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from . import ast as A
+from .errors import (
+    ArchDSLError,
+    ArchImportError,
+    ArchNameError,
+    ArchRecursionError,
+    ArchSyntaxError,
+    ArchTypeError,
+    did_you_mean,
+)
+from .layers import LAYERS, MERGES, LayerSig
+from .naming import Scope
+from .parser import parse, read_source
+from .printer import format_expr
+
+__all__ = ["SpaceIR", "resolve_file", "resolve_text", "MAX_IMPORTS"]
+
+MAX_IMPORTS = 64
+METRICS_TOP = frozenset({"params", "flops"})
+METRICS_BLOCK = frozenset({"edges"})
+TRAIN_KEYS = {
+    "optimizer": "adam, adamw, sgd or rmsprop, optionally with arguments: adam(lr = 0.001)",
+    "lr": "the learning rate",
+    "batch": "the batch size",
+    "epochs": "the number of training epochs",
+    "weight_decay": "L2 penalty",
+    "momentum": "SGD momentum",
+    "schedule": "constant, cosine or step",
+    "label_smoothing": "label smoothing for the cross-entropy loss",
+    "seed": "the training seed",
+}
+OPTIMIZERS = frozenset({"adam", "adamw", "sgd", "rmsprop"})
+
+VALUE, NET, TENSOR, ANY = "value", "net", "tensor", "any"
+
+
+@dataclass(eq=False)
+class SpaceIR:
+    """A resolved search space: what the interpreter walks."""
+
+    file: str
+    text: str
+    inputs: list[A.InputDecl]
+    params: list[A.ParamDecl | A.SharedDecl]
+    blocks: dict[str, A.BlockDecl]
+    network: A.Body | None
+    network_span: A.Span | None
+    train: list[A.TrainEntry]
+    constraints: list[A.Constraint]
+    # per body: the shared decisions it owns, with their body-relative names
+    shared_in: dict[int, list[tuple[A.Shared, str]]] = field(default_factory=dict)
+    param_kinds: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def resolve_file(path: str | Path) -> SpaceIR:
+    p = Path(path)
+    text = read_source(p)
+    return _Resolver().resolve_main(parse(text, str(p)), text, p)
+
+
+def resolve_text(text: str, file: str = "<string>", base_dir: str | Path | None = None) -> SpaceIR:
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return _Resolver().resolve_main(parse(text, file), text, base / "<string>")
+
+
+@dataclass
+class _Ctx:
+    blocks: dict[str, A.BlockDecl]
+    gparams: dict[str, str]  # name -> kind
+    locals: set[str] = field(default_factory=set)
+    nodes: set[str] | None = None  # graph node names, in graph bodies
+    inputs: set[str] = field(default_factory=set)  # network inputs
+    metrics: frozenset[str] = frozenset()
+    in_train: bool = False
+    in_graph: bool = False
+    main: bool = True
+
+
+class _Resolver:
+    def __init__(self) -> None:
+        self.loaded: dict[Path, A.Module] = {}
+        self.file_blocks: dict[Path, dict[str, A.BlockDecl]] = {}
+        self.shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
+        self.calls: list[tuple[A.BlockDecl | None, A.BlockDecl, A.Span]] = []
+
+    # ---- files and imports ---------------------------------------------------------
+    def resolve_main(self, mod: A.Module, text: str, path: Path) -> SpaceIR:
+        key = path.resolve() if path.name != "<string>" else path
+        blocks = self._load_blocks(mod, key, [key])
+        gparams: dict[str, str] = {}
+        for pd in mod.params:
+            ctx = _Ctx(blocks, dict(gparams))
+            if pd.name in gparams:
+                raise ArchNameError(f"param '{pd.name}' is declared twice", pd.span)
+            if pd.name in blocks or pd.name in LAYERS:
+                raise ArchNameError(f"param '{pd.name}' has the name of a block or layer", pd.span)
+            kind = self.expr(pd.value, ctx)
+            if isinstance(pd, A.SharedDecl) and kind not in (NET, ANY):
+                raise ArchTypeError(
+                    f"shared '{pd.name}' must be a sub-network (a block, layer or one_of)",
+                    pd.value.span, hint=f"for a value, write `param {pd.name} = ...`")
+            if isinstance(pd.value, A.Shared):
+                raise ArchSyntaxError("a top-level param is already one decision; drop `shared`",
+                                      pd.value.span)
+            gparams[pd.name] = NET if isinstance(pd, A.SharedDecl) else kind
+        input_names = set()
+        for inp in mod.inputs:
+            if inp.name in input_names or inp.name in gparams:
+                raise ArchNameError(f"'{inp.name}' is declared twice", inp.span)
+            input_names.add(inp.name)
+            self.expr(inp.shape, _Ctx(blocks, {}))
+        for blk in blocks.values():
+            if blk.module == mod.file:
+                self.block(blk, _Ctx(blocks, gparams))
+        if mod.network is not None:
+            if not mod.inputs:
+                raise ArchNameError("the network has no input", mod.network_span,
+                                    hint="declare one before it: `input image: [1, 8, 8]`")
+            ctx = _Ctx(blocks, gparams, inputs=input_names, metrics=METRICS_BLOCK)
+            self.body(mod.network, ctx, "network")
+            if mod.network.is_graph is False and len(mod.inputs) > 1:
+                kind = self.expr_kind_cache.get(id(mod.network.result))
+                if kind != TENSOR:
+                    raise ArchTypeError("a network with several inputs must name them: "
+                                        "start the pipeline with an input, or write a graph",
+                                        mod.network.result.span)
+        seen = set()
+        for te in mod.train:
+            if te.name in seen:
+                raise ArchNameError(f"train entry '{te.name}' is set twice", te.span)
+            seen.add(te.name)
+            if te.name not in TRAIN_KEYS:
+                raise ArchNameError(f"unknown train entry '{te.name}'", te.span,
+                                    hint=did_you_mean(te.name, TRAIN_KEYS)
+                                    or "known entries: " + ", ".join(TRAIN_KEYS))
+            self.expr(te.value, _Ctx(blocks, gparams, in_train=True))
+        for c in mod.constraints:
+            self.constraint(c, _Ctx(blocks, gparams, metrics=METRICS_TOP))
+        self._check_recursion(blocks)
+        self._name_shared(mod, blocks)
+        return SpaceIR(mod.file, text, mod.inputs, mod.params, blocks, mod.network,
+                       mod.network_span, mod.train, mod.constraints, self.shared_in, gparams,
+                       [str(p) for p in self.loaded])
+
+    def _load_blocks(self, mod: A.Module, key: Path, stack: list[Path]) -> dict[str, A.BlockDecl]:
+        if key in self.file_blocks:
+            return self.file_blocks[key]
+        if len(self.loaded) > MAX_IMPORTS:
+            raise ArchImportError(f"more than {MAX_IMPORTS} imported files", mod.span)
+        self.loaded[key] = mod
+        blocks: dict[str, A.BlockDecl] = {}
+        for imp in mod.imports:
+            target = (key.parent / imp.path).resolve()
+            if target in stack:
+                cycle = " -> ".join(p.name for p in stack[stack.index(target):] + [target])
+                raise ArchImportError(f"import cycle: {cycle}", imp.span)
+            if not target.is_file():
+                raise ArchImportError(f"cannot import '{imp.path}': no such file ({target})",
+                                      imp.span, hint="imports are relative to the importing file")
+            try:
+                text = read_source(target)
+            except ArchDSLError as e:
+                raise ArchImportError(f"cannot import '{imp.path}': {e.message}", imp.span) from None
+            sub = parse(text, str(target))
+            sub_blocks = self._load_blocks(sub, target, stack + [target])
+            wanted = imp.names if imp.names is not None else [
+                b for b, d in sub_blocks.items() if d.module == sub.file]
+            for n in wanted:
+                if n not in sub_blocks:
+                    raise ArchImportError(f"'{imp.path}' defines no block '{n}'", imp.span,
+                                          hint=did_you_mean(n, sub_blocks))
+                if n in blocks and blocks[n] is not sub_blocks[n]:
+                    raise ArchNameError(f"block '{n}' is imported twice", imp.span)
+                blocks[n] = sub_blocks[n]
+        for b in mod.blocks:
+            if b.name in blocks:
+                raise ArchNameError(f"block '{b.name}' is defined twice", b.span,
+                                    hint="another definition is imported or earlier in this file")
+            if b.name in A.DECISION_FUNCS:
+                raise ArchNameError(f"'{b.name}' is a built-in decision and cannot name a block",
+                                    b.span)
+            blocks[b.name] = b
+        self.file_blocks[key] = blocks
+        if key != stack[0]:
+            for b in mod.blocks:
+                self.block(b, _Ctx(blocks, {}, main=False))
+        return blocks
+
+    # ---- bodies ---------------------------------------------------------------------
+    expr_kind_cache: dict[int, str] = {}
+
+    def block(self, blk: A.BlockDecl, ctx: _Ctx) -> None:
+        names = set()
+        for p in blk.params:
+            if p.name in names:
+                raise ArchNameError(f"parameter '{p.name}' is declared twice", p.span)
+            if p.default is not None:
+                self.expr(p.default, _Ctx(ctx.blocks, ctx.gparams, set(names), main=ctx.main))
+            names.add(p.name)
+        if blk.max_depth is not None and not 1 <= blk.max_depth <= 64:
+            raise ArchTypeError("max_depth must be between 1 and 64", blk.span)
+        inner = _Ctx(ctx.blocks, ctx.gparams, names, metrics=METRICS_BLOCK, main=ctx.main)
+        self.current_block = blk
+        self.body(blk.body, inner, blk.name)
+        self.current_block = None
+
+    current_block: A.BlockDecl | None = None
+
+    def body(self, body: A.Body, ctx: _Ctx, where: str) -> None:
+        for pd in body.params:
+            if pd.name in ctx.locals:
+                raise ArchNameError(f"'{pd.name}' is declared twice in {where}", pd.span)
+            self.expr(pd.value, ctx)
+            ctx.locals.add(pd.name)
+        if body.is_graph:
+            nodes: set[str] = set(ctx.inputs)
+            for n in body.inputs:
+                if n in nodes:
+                    raise ArchNameError(f"input '{n}' is declared twice", body.span)
+                nodes.add(n)
+            ctx.nodes, ctx.in_graph = nodes, True
+            for st in body.nodes:
+                if st.name in nodes:
+                    raise ArchNameError(f"node '{st.name}' is defined twice", st.span)
+                if st.name in ctx.locals or st.name in ctx.gparams:
+                    raise ArchNameError(f"node '{st.name}' hides a param of the same name", st.span)
+                kind = self.expr(st.value, ctx)
+                if kind not in (TENSOR, ANY):
+                    raise ArchTypeError(
+                        f"node '{st.name}' must be computed from other nodes",
+                        st.value.span, hint=self._apply_hint(body, ctx))
+                nodes.add(st.name)
+            kind = self.expr(body.result, ctx)
+            if kind not in (TENSOR, ANY):
+                raise ArchTypeError("`return` needs a node of the graph", body.result.span)
+        else:
+            if ctx.inputs:
+                ctx.nodes = set(ctx.inputs)
+            kind = self.expr(body.result, ctx)
+            if kind == VALUE:
+                raise ArchTypeError("expected a layer or a pipeline here, not a value",
+                                    body.result.span)
+        for c in body.constraints:
+            self.constraint(c, ctx)
+
+    def _apply_hint(self, body: A.Body, ctx: _Ctx) -> str:
+        first = next(iter(body.inputs), None) or next(iter(sorted(ctx.inputs)), None) or "x"
+        return f"apply it to a node, e.g. `layer({first})` or `{first} -> layer`"
+
+    def constraint(self, c: A.Constraint, ctx: _Ctx) -> None:
+        saved = ctx.metrics
+        kind = self.expr(c.expr, ctx)
+        ctx.metrics = saved
+        if kind not in (VALUE, ANY):
+            raise ArchTypeError(f"`{c.kind}` needs a condition", c.expr.span)
+
+    # ---- expressions ------------------------------------------------------------------
+    def expr(self, e: A.Expr, ctx: _Ctx) -> str:
+        kind = getattr(self, "e_" + type(e).__name__)(e, ctx)
+        self.expr_kind_cache[id(e)] = kind
+        return kind
+
+    def e_Lit(self, e: A.Lit, ctx: _Ctx) -> str:
+        return VALUE
+
+    def e_ListLit(self, e: A.ListLit, ctx: _Ctx) -> str:
+        for x in e.items:
+            if self.expr(x, ctx) not in (VALUE, ANY):
+                raise ArchTypeError("a list holds values, not layers or tensors", x.span)
+        return VALUE
+
+    def e_Name(self, e: A.Name, ctx: _Ctx) -> str:
+        n = e.id
+        if ctx.nodes is not None and n in ctx.nodes:
+            e.ref = ("node", n)
+            return TENSOR
+        if n in ctx.locals:
+            e.ref = ("local", n)
+            return ANY
+        if n in ctx.gparams:
+            e.ref = ("gparam", n)
+            return ctx.gparams[n]
+        if n in ctx.blocks:
+            e.ref = ("block", ctx.blocks[n])
+            self._note_call(ctx, ctx.blocks[n], e.span)
+            return NET
+        if n in LAYERS:
+            e.ref = ("layer", LAYERS[n])
+            return NET
+        if n in ctx.metrics:
+            e.ref = ("metric", n)
+            return VALUE
+        e.ref = ("symbol", n)
+        return VALUE
+
+    def _unknown(self, e: A.Name, ctx: _Ctx, what: str) -> ArchNameError:
+        cands = set(ctx.locals) | set(ctx.gparams) | set(ctx.blocks) | set(LAYERS)
+        if ctx.nodes:
+            cands |= ctx.nodes
+        hint = did_you_mean(e.id, cands)
+        if hint is None and ctx.in_graph and what == "node":
+            hint = "declare the graph's inputs first: `input n0`"
+        return ArchNameError(f"unknown {what} '{e.id}'", e.span, hint=hint)
+
+    def _value_operand(self, x: A.Expr, ctx: _Ctx, what: str) -> str:
+        kind = self.expr(x, ctx)
+        if isinstance(x, A.Name) and x.ref[0] == "symbol":
+            raise self._unknown(x, ctx, "name")
+        if kind == NET:
+            raise ArchTypeError(f"a layer cannot be used in {what}", x.span)
+        return kind
+
+    def e_BinOp(self, e: A.BinOp, ctx: _Ctx) -> str:
+        lk = self.expr(e.left, ctx)
+        rk = self.expr(e.right, ctx)
+        if TENSOR in (lk, rk):
+            if e.op not in ("+", "*") or lk not in (TENSOR, ANY) or rk not in (TENSOR, ANY):
+                raise ArchTypeError(
+                    f"'{e.op}' between a tensor and a value" if e.op in ("+", "*")
+                    else f"tensors can be added (+) or multiplied (*), not combined with '{e.op}'",
+                    e.span)
+            return TENSOR
+        self._value_operand(e.left, ctx, "arithmetic")
+        self._value_operand(e.right, ctx, "arithmetic")
+        return VALUE
+
+    def e_Neg(self, e: A.Neg, ctx: _Ctx) -> str:
+        kind = self._value_operand(e.operand, ctx, "arithmetic")
+        if kind == TENSOR:
+            raise ArchTypeError("a tensor cannot be negated", e.span)
+        return VALUE
+
+    def e_Compare(self, e: A.Compare, ctx: _Ctx) -> str:
+        for side in (e.left, e.right):
+            kind = self.expr(side, ctx)
+            if kind == TENSOR:
+                raise ArchTypeError("tensors cannot be compared", side.span)
+            if isinstance(side, A.Name) and side.ref[0] == "symbol" and e.op not in ("==", "!="):
+                raise self._unknown(side, ctx, "name")
+        return VALUE
+
+    def e_BoolOp(self, e: A.BoolOp, ctx: _Ctx) -> str:
+        self._value_operand(e.left, ctx, f"'{e.op}'")
+        self._value_operand(e.right, ctx, f"'{e.op}'")
+        return VALUE
+
+    def e_Not(self, e: A.Not, ctx: _Ctx) -> str:
+        self._value_operand(e.operand, ctx, "'not'")
+        return VALUE
+
+    def e_Range(self, e: A.Range, ctx: _Ctx) -> str:
+        raise ArchSyntaxError("a range `a .. b` belongs inside int(...) or float(...)", e.span,
+                              hint="e.g. int(1 .. 8) or float(0.0 .. 0.5)")
+
+    def _stage(self, x: A.Expr, ctx: _Ctx) -> str:
+        kind = self.expr(x, ctx)
+        if kind == VALUE:
+            if isinstance(x, A.Name) and x.ref[0] == "symbol":
+                raise self._unknown(x, ctx, "layer")
+            raise ArchTypeError("expected a layer here, not a value", x.span)
+        return kind
+
+    def e_Pipeline(self, e: A.Pipeline, ctx: _Ctx) -> str:
+        first = self._stage(e.stages[0], ctx)
+        for st in e.stages[1:]:
+            kind = self._stage(st, ctx)
+            if kind == TENSOR:
+                raise ArchTypeError("a tensor can only start a pipeline", st.span,
+                                    hint="use a layer here, or name nodes in a graph body")
+            if isinstance(st, A.Call) and st.func in MERGES and isinstance(st.ref, tuple):
+                raise ArchTypeError(f"'{st.func}' merges several tensors; it cannot be a stage",
+                                    st.span, hint=f"write {st.func}(a, b) in a graph body")
+        return TENSOR if first == TENSOR else NET
+
+    def e_Shared(self, e: A.Shared, ctx: _Ctx) -> str:
+        inner = e.expr
+        if not (isinstance(inner, A.Call) and inner.func in ("choice", "int", "float", "bool")):
+            raise ArchSyntaxError("`shared` marks a decision: shared choice(...), int(...), "
+                                  "float(...) or bool()", e.span)
+        kind = self.expr(inner, ctx)
+        if kind != VALUE:
+            raise ArchTypeError("only value decisions can be shared inline; for a shared "
+                                "sub-network write `shared NAME = ...` at the top level", e.span)
+        return kind
+
+    def e_Repeat(self, e: A.Repeat, ctx: _Ctx) -> str:
+        self._value_operand(e.count, ctx, "a repeat count")
+        self._stage(e.body, ctx)
+        if self.expr_kind_cache[id(e.body)] == TENSOR:
+            raise ArchTypeError("a repeat body is a layer or pipeline, not a tensor", e.body.span)
+        return NET
+
+    def _alts(self, alts: list[A.Alt], ctx: _Ctx) -> list[str]:
+        labels = []
+        for alt in alts:
+            kind = self._stage(alt.expr, ctx)
+            if kind == TENSOR:
+                raise ArchTypeError("an alternative is a layer or pipeline, not a tensor",
+                                    alt.expr.span)
+            label = alt.label or format_expr(alt.expr)
+            if label in labels:
+                raise ArchNameError(f"two alternatives are both '{label}'", alt.span,
+                                    hint="label them: `one_of { a: ... | b: ... }`")
+            labels.append(label)
+        return labels
+
+    def e_OneOf(self, e: A.OneOf, ctx: _Ctx) -> str:
+        e.labels = self._alts(e.alts, ctx)
+        return NET
+
+    def e_Optional(self, e: A.Optional, ctx: _Ctx) -> str:
+        self._net_body(e.body, ctx, "an optional body")
+        return NET
+
+    def _net_body(self, x: A.Expr, ctx: _Ctx, what: str) -> None:
+        if self._stage(x, ctx) == TENSOR:
+            raise ArchTypeError(f"{what} is a layer or pipeline, not a tensor", x.span)
+
+    def e_Residual(self, e: A.Residual, ctx: _Ctx) -> str:
+        self._net_body(e.body, ctx, "a residual body")
+        if e.skip is not None:
+            self._net_body(e.skip, ctx, "a skip path")
+        return NET
+
+    def e_Parallel(self, e: A.Parallel, ctx: _Ctx) -> str:
+        if e.merge not in MERGES:
+            raise ArchNameError(f"unknown merge '{e.merge}'", e.merge_span,
+                                hint=did_you_mean(e.merge, MERGES) or "use add, concat or multiply")
+        if len(e.alts) < 2:
+            raise ArchTypeError("parallel needs at least two branches", e.span)
+        self._alts(e.alts, ctx)
+        return NET
+
+    # ---- calls ------------------------------------------------------------------------
+    def e_Call(self, e: A.Call, ctx: _Ctx) -> str:
+        f = e.func
+        if f in ctx.blocks:
+            e.ref = ("block", ctx.blocks[f])
+            self._note_call(ctx, ctx.blocks[f], e.func_span)
+            names = [p.name for p in ctx.blocks[f].params]
+            required = {p.name for p in ctx.blocks[f].params if p.default is None}
+            return self._apply_args(e, ctx, names, required, f"block '{f}'", 1)
+        if f in A.DECISION_FUNCS:
+            e.ref = ("decision", f)
+            return self._decision(e, ctx)
+        if f in LAYERS:
+            sig: LayerSig = LAYERS[f]
+            e.ref = ("layer", sig)
+            if sig.inputs is None:
+                return self._merge(e, ctx)
+            names = [a.name for a in sig.args]
+            required = {a.name for a in sig.args if a.required}
+            return self._apply_args(e, ctx, names, required, f"layer '{f}'", sig.inputs)
+        if f in ctx.locals or f in ctx.gparams:
+            raise ArchTypeError(f"'{f}' is a parameter and cannot be called", e.func_span,
+                                hint="only blocks and layers take arguments")
+        if ctx.in_train:
+            e.ref = ("record", f)
+            for a in e.args:
+                if self.expr(a.value, ctx) not in (VALUE, ANY):
+                    raise ArchTypeError("train settings are values", a.value.span)
+            return VALUE
+        hint = did_you_mean(f, set(LAYERS) | set(ctx.blocks) | A.DECISION_FUNCS)
+        raise ArchNameError(f"unknown layer '{f}'", e.func_span, hint=hint)
+
+    def _merge(self, e: A.Call, ctx: _Ctx) -> str:
+        for a in e.args:
+            if a.name is not None and not (a.name == "project" and e.func == "add"):
+                raise ArchTypeError(f"'{e.func}' has no argument '{a.name}'", a.span,
+                                    hint="add(a, b, project = true) is the only named option")
+        if len(e.positional) < 2:
+            raise ArchTypeError(f"'{e.func}' needs at least two tensors", e.span)
+        for a in e.args:
+            if a.name is not None:
+                self.expr(a.value, ctx)
+                continue
+            if self.expr(a.value, ctx) not in (TENSOR, ANY):
+                raise ArchTypeError(f"'{e.func}' merges tensors (graph nodes)", a.value.span)
+        return TENSOR
+
+    def _apply_args(self, e: A.Call, ctx: _Ctx, names: list[str], required: set[str],
+                    what: str, arity: int) -> str:
+        tensors = 0
+        positional = 0
+        given: set[str] = set()
+        for a in e.args:
+            kind = self.expr(a.value, ctx)
+            if a.name is None:
+                if kind == TENSOR:
+                    if positional:
+                        raise ArchTypeError("tensor inputs come before the other arguments",
+                                            a.value.span)
+                    tensors += 1
+                    continue
+                if positional >= len(names):
+                    raise ArchTypeError(
+                        f"{what} takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+                        f" but {positional + 1} or more were given", a.value.span,
+                        hint=("its arguments are: " + ", ".join(names)) if names else None)
+                given.add(names[positional])
+                positional += 1
+            else:
+                if a.name not in names:
+                    raise ArchNameError(f"{what} has no argument '{a.name}'", a.span,
+                                        hint=did_you_mean(a.name, names) or
+                                        ("its arguments are: " + ", ".join(names) if names
+                                         else "it takes no arguments"))
+                if a.name in given:
+                    raise ArchTypeError(f"argument '{a.name}' is given twice", a.span)
+                given.add(a.name)
+            if kind == NET and (what.startswith("layer") or isinstance(a.value, A.Name)
+                                and a.value.ref[0] == "layer" and what.startswith("layer")):
+                raise ArchTypeError(f"{what} expects values, not a layer", a.value.span)
+        missing = [n for n in names if n in required and n not in given]
+        if missing:
+            raise ArchTypeError(f"{what} needs argument{'s' if len(missing) > 1 else ''} "
+                                + ", ".join(f"'{m}'" for m in missing), e.span)
+        if tensors:
+            if tensors != arity:
+                raise ArchTypeError(f"{what} takes {arity} tensor input"
+                                    f"{'s' if arity != 1 else ''}, got {tensors}", e.span)
+            return TENSOR
+        return NET
+
+    def _decision(self, e: A.Call, ctx: _Ctx) -> str:
+        f = e.func
+        kw = e.keywords
+        pos = e.positional
+        allowed = {"choice": {"default", "prior"}, "int": {"step", "default", "log"},
+                   "float": {"step", "default", "log"}, "bool": {"default", "prior"},
+                   "some": {"min"}}[f]
+        for a in e.args:
+            if a.name is not None and a.name not in allowed:
+                raise ArchNameError(f"{f}(...) has no option '{a.name}'", a.span,
+                                    hint="its options are: " + ", ".join(sorted(allowed)))
+        if f in ("int", "float"):
+            if not pos or not isinstance(pos[0], A.Range):
+                raise ArchSyntaxError(f"{f}(...) needs a range: {f}(low .. high)", e.span,
+                                      hint="e.g. int(1 .. 8, step = 1) or float(1e-4 .. 1e-1, log)")
+            extra = pos[1:]
+            if any(not (isinstance(x, A.Name) and x.id == "log") for x in extra):
+                raise ArchSyntaxError(f"{f}(...) takes a range, then optionally `log`",
+                                      extra[0].span)
+            for x in (pos[0].lo, pos[0].hi, *kw.values()):
+                self._value_operand(x, ctx, "a range")
+                self._no_decision(x, "a range bound")
+            return VALUE
+        if f == "bool":
+            if pos:
+                raise ArchTypeError("bool() takes no options; it is true or false", pos[0].span)
+            for x in kw.values():
+                self.expr(x, ctx)
+            return VALUE
+        if not pos:
+            raise ArchTypeError(f"{f}(...) needs at least one option", e.span)
+        kinds = set()
+        for x in pos:
+            k = self.expr(x, ctx)
+            if isinstance(x, A.Range):
+                raise ArchSyntaxError("ranges belong in int(...) or float(...)", x.span)
+            kinds.add(k)
+        for x in kw.values():
+            self.expr(x, ctx)
+        kinds.discard(ANY)
+        if f == "some":
+            if kinds - {TENSOR}:
+                raise ArchTypeError("some(...) chooses among graph nodes", e.span)
+            return TENSOR
+        if len(kinds) > 1:
+            raise ArchTypeError("a choice mixes " + " and ".join(sorted(kinds)) + "s", e.span)
+        kind = kinds.pop() if kinds else ANY
+        if kind == VALUE:
+            for x in pos:
+                self._no_decision(x, "an option")
+        return kind
+
+    def _no_decision(self, x: A.Expr, what: str) -> None:
+        for sub in _walk(x):
+            if isinstance(sub, A.Call) and sub.ref and sub.ref[0] == "decision":
+                raise ArchTypeError(f"{what} cannot itself be a decision", sub.span,
+                                    hint="declare it as a param first")
+
+    # ---- recursion ------------------------------------------------------------------------
+    def _note_call(self, ctx: _Ctx, callee: A.BlockDecl, span: A.Span) -> None:
+        self.calls.append((self.current_block, callee, span))
+
+    def _check_recursion(self, blocks: dict[str, A.BlockDecl]) -> None:
+        g = nx.DiGraph()
+        sites = {}
+        for caller, callee, span in self.calls:
+            if caller is None:
+                continue
+            g.add_edge(caller.name, callee.name)
+            sites.setdefault((caller.name, callee.name), span)
+        for comp in nx.strongly_connected_components(g):
+            cyclic = len(comp) > 1 or any(g.has_edge(n, n) for n in comp)
+            if not cyclic:
+                continue
+            for name in sorted(comp):
+                blk = blocks.get(name)
+                if blk is not None and blk.max_depth is None:
+                    site = next(s for (a, b), s in sites.items() if a == name and b in comp)
+                    others = sorted(comp - {name})
+                    via = f" (through {', '.join(others)})" if others else ""
+                    raise ArchRecursionError(
+                        f"block '{name}' calls itself{via} with no depth bound", site,
+                        hint=f"declare a bound: `block {name}(...) max_depth 3 {{ ... }}`; "
+                        "at the bound, alternatives that recurse further are not chosen")
+
+    # ---- names of shared decisions ---------------------------------------------------------
+    def _name_shared(self, mod: A.Module, blocks: dict[str, A.BlockDecl]) -> None:
+        seen: set[int] = set()
+        for blk in blocks.values():
+            if id(blk.body) not in seen:
+                seen.add(id(blk.body))
+                self._shared_body(blk.body)
+        if mod.network is not None:
+            self._shared_body(mod.network)
+
+    def _shared_body(self, body: A.Body) -> None:
+        found: list[tuple[A.Shared, str]] = []
+        sc = Scope("")
+        for pd in body.params:
+            _static_names(pd.value, sc, pd.name, found)
+        if body.is_graph:
+            for st in body.nodes:
+                _static_names(st.value, sc.child(st.name), None, found)
+            _static_names(body.result, sc.child("return"), None, found)
+        elif isinstance(body.result, A.Pipeline):
+            _static_names(body.result, sc, None, found)
+        else:
+            _static_stage(body.result, sc, found, own=True)
+        self.shared_in[id(body)] = found
+
+
+def _walk(e: A.Node):
+    yield e
+    for v in vars(e).values():
+        if isinstance(v, A.Node):
+            yield from _walk(v)
+        elif isinstance(v, list):
+            for x in v:
+                if isinstance(x, A.Node):
+                    yield from _walk(x)
+
+
+def stage_segment(e: A.Expr) -> str | None:
+    """The name segment a pipeline stage adds to decision paths (None: adds none)."""
+    if isinstance(e, A.Call):
+        return e.func
+    if isinstance(e, A.Name):
+        return e.id
+    if isinstance(e, A.Repeat):
+        return "repeat"
+    if isinstance(e, A.OneOf):
+        return "one_of"
+    if isinstance(e, A.Optional):
+        return "optional"
+    if isinstance(e, A.Residual):
+        return "residual"
+    if isinstance(e, A.Parallel):
+        return "parallel"
+    if isinstance(e, A.Shared):
+        return stage_segment(e.expr)
+    return None
+
+
+def _static_stage(e: A.Expr, sc: Scope, found: list, own: bool = False) -> None:
+    """Mirror of the interpreter's naming, with copies written [*]."""
+    if isinstance(e, A.Pipeline):
+        for st in e.stages:
+            _static_stage(st, sc, found)
+        return
+    seg = stage_segment(e)
+    inner = sc if (own or seg is None) else sc.child(seg)
+    if isinstance(e, A.Call):
+        _static_call_args(e, inner, found)
+    elif isinstance(e, A.Repeat):
+        _static_names(e.count, inner, "", found)
+        _static_stage(e.body, inner.index("*"), found)  # type: ignore[arg-type]
+    elif isinstance(e, (A.OneOf, A.Parallel)):
+        for i, alt in enumerate(e.alts):
+            _static_stage(alt.expr, inner.index(i), found)
+    elif isinstance(e, A.Optional):
+        _static_stage(e.body, inner, found)
+    elif isinstance(e, A.Residual):
+        _static_stage(e.body, inner, found)
+        if e.skip is not None:
+            _static_stage(e.skip, inner.child("skip"), found)
+    elif isinstance(e, (A.BinOp,)):
+        _static_names(e, sc, None, found)
+
+
+def _static_call_args(e: A.Call, sc: Scope, found: list) -> None:
+    names: list[str] = []
+    if e.ref and e.ref[0] == "block":
+        names = [p.name for p in e.ref[1].params]
+    elif e.ref and e.ref[0] == "layer":
+        names = [a.name for a in e.ref[1].args]
+    i = 0
+    for a in e.args:
+        key = a.name
+        if key is None:
+            if isinstance(a.value, (A.Name, A.Call)) and _is_tensorish(a.value):
+                key = "in"
+            else:
+                key = names[i] if i < len(names) else "arg"
+                i += 1
+        _static_names(a.value, sc, key, found)
+
+
+def _is_tensorish(e: A.Expr) -> bool:
+    if isinstance(e, A.Name):
+        return bool(e.ref) and e.ref[0] == "node"
+    if isinstance(e, A.Call):
+        return bool(e.ref) and e.ref[0] == "decision" and e.func in ("choice", "some") and all(
+            _is_tensorish(x) for x in e.positional)
+    return False
+
+
+def _static_names(e: A.Expr, sc: Scope, key: str | None, found: list) -> None:
+    """Name the shared decisions inside an expression evaluated in scope `sc`."""
+    if isinstance(e, A.Shared):
+        k = key if key is not None else e.expr.func  # type: ignore[attr-defined]
+        found.append((e, sc.key(k) if k else sc.path))
+        return
+    if isinstance(e, A.Call) and e.ref and e.ref[0] in ("block", "layer"):
+        _static_call_args(e, sc.child(e.func), found)
+        return
+    if isinstance(e, A.Pipeline):
+        first = e.stages[0]
+        _static_names(first, sc, key, found)
+        for st in e.stages[1:]:
+            _static_stage(st, sc, found)
+        return
+    if isinstance(e, (A.Repeat, A.OneOf, A.Optional, A.Residual, A.Parallel)):
+        _static_stage(e, sc, found)
+        return
+    for v in vars(e).values():
+        if isinstance(v, A.Expr):
+            _static_names(v, sc, key, found)
+        elif isinstance(v, list):
+            for x in v:
+                if isinstance(x, A.Expr):
+                    _static_names(x, sc, key, found)
+                elif isinstance(x, A.Arg):
+                    _static_names(x.value, sc, key, found)

@@ -1,0 +1,172 @@
+"""The public face of a search space: load, check, count, sample, enumerate, validate, fix."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchDSLError, ConfigError, EmptySpaceError, did_you_mean
+from .graph import Architecture
+from .interp import Interp, Reject, _FromConfig, _PerDecision, _Replay, _Uniform
+from .semantics import SpaceIR, resolve_file, resolve_text
+from .values import Decision, to_json
+
+__all__ = ["Space", "load", "loads", "MAX_TRIES"]
+
+MAX_TRIES = 10_000  # samples drawn before giving up on constraints that reject them all
+
+Config = dict[str, Any]
+
+
+class Space:
+    """A checked search space. Create one with `load(path)` or `loads(text)`."""
+
+    def __init__(self, ir: SpaceIR):
+        self.ir = ir
+        self._interp = Interp(ir)
+        self._count: int | None = None
+
+    # ---- facts -------------------------------------------------------------------------
+    @property
+    def file(self) -> str:
+        return self.ir.file
+
+    def count(self) -> int:
+        """The exact number of architectures (configurations of the discrete decisions)."""
+        if self._count is None:
+            self._count = sum(w for _, w in self._interp.global_rows())
+        return self._count
+
+    def decisions(self, config: Config | None = None) -> list[Decision]:
+        """The decisions a configuration makes (the default one when none is given)."""
+        it = self._interp
+        it.walk(_FromConfig(config or {}, fill_defaults=config is None))
+        return list(it.seen.values())
+
+    def has_continuous(self) -> bool:
+        return any(d.continuous for d in self.decisions())
+
+    # ---- sampling ----------------------------------------------------------------------
+    def sample(self, rng: random.Random | int | None = None, uniform: bool = True) -> Config:
+        """One configuration: uniform over architectures, or each decision on its own."""
+        if not isinstance(rng, random.Random):
+            rng = random.Random(rng)
+        chooser = _Uniform(rng) if uniform else _PerDecision(rng)
+        it = self._interp
+        last: ArchDSLError | None = None
+        for _ in range(MAX_TRIES):
+            try:
+                decided = it.walk(chooser)
+            except Reject as r:
+                last = r.why
+                continue
+            return {name: to_json(v) for name, v in decided.items()}
+        raise EmptySpaceError(
+            f"no configuration satisfied the constraints in {MAX_TRIES:,} tries"
+            + (f"; the last failure: {last.message}" if last else ""),
+            last.span if last else None)
+
+    def samples(self, n: int, seed: int = 0, uniform: bool = True) -> Iterator[Config]:
+        rng = random.Random(seed)
+        for _ in range(n):
+            yield self.sample(rng, uniform)
+
+    def enumerate(self) -> Iterator[Config]:
+        """Every configuration, once each, in depth-first order of the decisions."""
+        it = self._interp
+        for d in self.decisions():
+            if d.continuous:
+                raise ArchDSLError(f"'{d.name}' is continuous; give it a step to enumerate",
+                                   d.span)
+        prefix: list[int] = []
+        while True:
+            ch = _Replay(prefix)
+            try:
+                decided = it.walk(ch)
+                yield {name: to_json(v) for name, v in decided.items()}
+            except Reject:
+                pass
+            trace = ch.trace
+            while trace and trace[-1][0] + 1 >= trace[-1][1]:
+                trace.pop()
+            if not trace:
+                return
+            prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
+
+    # ---- configurations ----------------------------------------------------------------
+    def default(self) -> Config:
+        """Every decision at its default (the first option where none is given)."""
+        it = self._interp
+        decided = _walk_config(it, {}, fill=True)
+        return {name: to_json(v) for name, v in decided.items()}
+
+    def validate(self, config: Config) -> Config:
+        """Check a configuration against the space; return it in canonical form."""
+        if not isinstance(config, dict):
+            raise ConfigError("a configuration is a JSON object mapping decision names to values")
+        decided = _walk_config(self._interp, config)
+        return {name: to_json(v) for name, v in decided.items()}
+
+    def materialize(self, config: Config) -> Architecture:
+        """The architecture a configuration chooses, as a layer graph."""
+        if not isinstance(config, dict):
+            raise ConfigError("a configuration is a JSON object mapping decision names to values")
+        it = self._interp
+        decided = _walk_config(it, config, build=True)
+        graph = it.graph
+        train = it.train_values()
+        return Architecture(graph, {n: to_json(v) for n, v in decided.items()}, train,
+                            self.ir.file)
+
+    def fix(self, config: Config) -> str:
+        """The .arch text of the chosen architecture, with no decisions left."""
+        return self.materialize(config).to_arch()
+
+    def __repr__(self) -> str:
+        return f"Space({self.ir.file!r})"
+
+
+def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = False) -> dict:
+    ch = _FromConfig(config, fill_defaults=fill)
+    try:
+        decided = it.walk(ch, build=build)
+    except Reject as r:
+        raise r.why from None
+    unknown = [k for k in config if k not in decided]
+    if unknown:
+        k = unknown[0]
+        raise ConfigError(f"unknown decision '{k}' in the configuration",
+                          hint=did_you_mean(k, decided) or
+                          "this configuration may be for another space, or a branch it sets "
+                          "is not chosen")
+    return dict(decided)
+
+
+def load(path: str | Path) -> Space:
+    """Read, parse and check a .arch file."""
+    return Space(resolve_file(path))
+
+
+def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None) -> Space:
+    """Parse and check .arch text; imports are relative to `base_dir` (default: cwd)."""
+    return Space(resolve_text(text, file, base_dir))
+
+
+def read_config(path: str | Path) -> Config:
+    """Read a configuration from a JSON file (a ConfigError if it is not one)."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the configuration: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a configuration is a JSON object of decision names")
+    return data

@@ -1,0 +1,239 @@
+"""Run-time values of the language and the decisions that produce them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import ast as A
+from .errors import ArchLimitError, ArchTypeError, ArchValueError, ConfigError, Span
+from .layers import Sym
+from .printer import format_expr
+
+__all__ = ["Net", "Record", "Tensor", "Decision", "to_json", "arith", "MAX_INT_BITS", "Sym"]
+
+MAX_INT_BITS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Net:
+    """A sub-network not yet applied: a stage expression and the values it sees."""
+
+    expr: A.Expr
+    env: tuple  # ((name, value), ...) for the local names the expression uses
+
+    def text(self) -> str:
+        return format_expr(self.expr)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A call in the train section, e.g. adam(lr = 0.001)."""
+
+    name: str
+    args: tuple  # ((name or None, value), ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A tensor flowing through the architecture graph: the id of the node that makes it."""
+
+    node: int
+    name: str = ""  # the graph-body node name it was bound to, for tensor choices
+
+
+def to_json(v: Any) -> Any:
+    """The JSON form of a value, as it appears in configurations."""
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    if isinstance(v, Sym):
+        return v.name
+    if isinstance(v, tuple):
+        return [to_json(x) for x in v]
+    if isinstance(v, Net):
+        return v.text()
+    if isinstance(v, Record):
+        parts = [f"{k} = {to_json(x)}" if k else str(to_json(x)) for k, x in v.args]
+        return f"{v.name}({', '.join(parts)})"
+    if isinstance(v, Tensor):
+        return v.name
+    raise TypeError(f"no JSON form for {v!r}")
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, Sym):
+        return f"the name '{v.name}'"
+    if isinstance(v, tuple):
+        return "a list"
+    if isinstance(v, Net):
+        return "a layer"
+    if isinstance(v, Tensor):
+        return "a tensor"
+    return type(v).__name__
+
+
+def describe(v: Any) -> str:
+    return _kind(v)
+
+
+def _check_int(v: int, span: Span) -> int:
+    if v.bit_length() > MAX_INT_BITS:
+        raise ArchLimitError(f"a number larger than 2**{MAX_INT_BITS}", span)
+    return v
+
+
+def arith(op: str, a: Any, b: Any, span: Span) -> Any:
+    num = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, num) \
+            or not isinstance(b, num):
+        if op == "+" and isinstance(a, str) and isinstance(b, str):
+            if len(a) + len(b) > 10_000:
+                raise ArchLimitError("a string longer than 10,000 characters", span)
+            return a + b
+        raise ArchTypeError(f"cannot apply '{op}' to {_kind(a)} and {_kind(b)}", span)
+    try:
+        if op == "+":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif op == "/":
+            r = a / b
+        elif op == "//":
+            r = a // b
+        elif op == "%":
+            r = a % b
+        elif op == "**":
+            if isinstance(a, int) and isinstance(b, int) and b >= 0 and abs(a) > 1 \
+                    and b * math.log2(abs(a)) > MAX_INT_BITS:
+                raise ArchLimitError(f"{a} ** {b} is larger than 2**{MAX_INT_BITS}", span)
+            if isinstance(a, int) and isinstance(b, int) and b < 0 and a == 0:
+                raise ArchValueError("zero cannot be raised to a negative power", span)
+            r = a ** b
+            if isinstance(r, complex):
+                raise ArchValueError("a negative number raised to a fractional power", span)
+        else:  # pragma: no cover
+            raise AssertionError(op)
+    except ZeroDivisionError:
+        raise ArchValueError("division by zero", span) from None
+    except OverflowError:
+        raise ArchLimitError("a number too large to represent", span) from None
+    if isinstance(r, int):
+        return _check_int(r, span)
+    if isinstance(r, float) and not math.isfinite(r):
+        raise ArchLimitError("a number too large to represent", span)
+    return r
+
+
+class Decision:
+    """One open choice: its stable name, its domain, default and prior, and where it stands."""
+
+    __slots__ = ("name", "kind", "options", "lo", "hi", "step", "log", "default", "prior", "span",
+                 "_labels")
+
+    def __init__(self, name: str, kind: str, span: Span, options: Any = None,
+                 lo: Any = None, hi: Any = None, step: Any = None, log: bool = False,
+                 default: Any = None, prior: tuple | None = None):
+        self.name, self.kind, self.span = name, kind, span
+        self.options = options  # a list (choice/bool/one_of/some), a range (int) or None (float)
+        self.lo, self.hi, self.step, self.log = lo, hi, step, log
+        self.default, self.prior = default, prior
+        self._labels: list | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.options is None
+
+    @property
+    def size(self) -> int:
+        return 1 if self.options is None else len(self.options)
+
+    def labels(self) -> list:
+        if self._labels is None:
+            self._labels = [to_json(v) for v in self.options]
+        return self._labels
+
+    def label(self, value: Any) -> Any:
+        return to_json(value)
+
+    def default_index(self) -> int:
+        if self.default is None:
+            return 0
+        return self.index_of_json(to_json(self.default), self.span)
+
+    def index_of_json(self, j: Any, span: Span | None = None) -> int:
+        """The option a JSON value names; ConfigError if none does."""
+        if isinstance(self.options, range):
+            if isinstance(j, float) and j.is_integer():
+                j = int(j)
+            if isinstance(j, int) and not isinstance(j, bool) and j in self.options:
+                return self.options.index(j)
+        else:
+            labels = self.labels()
+            for i, lab in enumerate(labels):
+                if lab == j and type(lab) is type(j) or (
+                        isinstance(lab, (int, float)) and isinstance(j, (int, float))
+                        and not isinstance(lab, bool) and not isinstance(j, bool) and lab == j):
+                    return i
+        raise ConfigError(f"'{self.name}': {json_text(j)} is not one of {self.domain_text()}",
+                          span or self.span)
+
+    def value_of_json(self, j: Any, span: Span | None = None) -> Any:
+        if self.options is None:
+            if isinstance(j, bool) or not isinstance(j, (int, float)):
+                raise ConfigError(f"'{self.name}': expected a number, got {json_text(j)}",
+                                  span or self.span)
+            x = float(j)
+            if not (self.lo <= x <= self.hi):
+                raise ConfigError(f"'{self.name}': {x} is outside {self.domain_text()}",
+                                  span or self.span)
+            return x
+        return self.options[self.index_of_json(j, span)]
+
+    def domain_text(self) -> str:
+        if self.options is None:
+            return f"float({self.lo} .. {self.hi}{', log' if self.log else ''})"
+        if isinstance(self.options, range):
+            r = self.options
+            step = f", step = {r.step}" if r.step != 1 else ""
+            return f"int({r.start} .. {r[-1] if len(r) else r.start}{step})"
+        labels = [json_text(x) for x in self.labels()]
+        if len(labels) > 12:
+            labels = labels[:12] + ["..."]
+        return "{" + ", ".join(labels) + "}"
+
+    def describe(self) -> dict:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind,
+                             "line": self.span.line, "column": self.span.column}
+        if self.options is None:
+            d.update(low=self.lo, high=self.hi, log=self.log)
+        elif isinstance(self.options, range):
+            d.update(low=self.options.start, high=self.options[-1], step=self.options.step,
+                     log=self.log)
+        else:
+            d["options"] = self.labels()
+        if self.default is not None:
+            d["default"] = to_json(self.default)
+        return d
+
+    def __repr__(self) -> str:
+        return f"Decision({self.name!r}, {self.domain_text()})"
+
+
+def json_text(j: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(j)
+    except (TypeError, ValueError):
+        return repr(j)
