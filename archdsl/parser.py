@@ -171,6 +171,8 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> ArchSyntaxError:
             msg = f"unexpected {tok.value!r}"
             width = max(1, len(str(tok.value)))
             hint = _PUNCT_HINTS.get(tok.type)
+        if "RPAR" in e.expected and tok.type in ("RBRACE", "$END", "RSQB"):
+            hint = "a '(' is not closed"
         expected = _describe_expected(set(e.expected))
         if expected:
             msg += f"; expected {expected}"
