@@ -82,6 +82,10 @@ class Analysis:
                 return True  # may hold a sub-network with decisions
             if kind == "block":
                 return self.block_decides(e.ref[1])
+            if kind == "gparam":  # a param may hold a sub-network with decisions inside
+                shared = any(isinstance(p, A.SharedDecl) and p.name == e.id
+                             for p in self.ir.params)
+                return not shared and self.ir.param_kinds.get(e.id) in ("net", "any")
             return False
         if isinstance(e, A.Call):
             if e.ref and e.ref[0] == "decision":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +117,10 @@ def canonical_hash(g: nx.DiGraph) -> str:
         op = h.nodes[v]["op"]
         port = "" if op in _COMMUTATIVE else str(d.get("port", 0))
         lab.add_edge(u, v, label=f"{port}x{d.get('mult', 1)}")
-    wl = nx.weisfeiler_lehman_graph_hash(lab, node_attr="label", edge_attr="label",
-                                         iterations=max(3, min(lab.number_of_nodes(), 64)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # networkx notes a past change of hashes
+        wl = nx.weisfeiler_lehman_graph_hash(lab, node_attr="label", edge_attr="label",
+                                             iterations=max(3, min(lab.number_of_nodes(), 64)))
     return hashlib.sha256(wl.encode()).hexdigest()[:16]
 
 

@@ -446,6 +446,7 @@ class Interp:
                 return self.some(e, env, sc, key)
             d = self.make_decision(e, env, sc, key)
             if d.kind == "choice" and d.options and isinstance(d.options[0], Tensor):
+                self.edges -= len(d.options) - 1  # only the chosen input is an edge
                 return self.decide(d)
             w = None
             if d.kind == "choice" and d.options and isinstance(d.options[0], Net) \
@@ -719,6 +720,8 @@ class Interp:
                                             st.value.span)
                     env["@" + st.name] = Tensor(v.node, st.name)
                 out = self.value(body.result, env, sc.child("return"), None)
+                if isinstance(body.result, A.Name):
+                    self.edges -= 1  # `return n3` names the output; it adds no edge
             else:
                 if is_network:
                     for i, x in zip(self.ir.inputs, xs, strict=False):
@@ -1007,7 +1010,8 @@ class Interp:
         poly: dict[int, int] = {0: 1}
         for st in body.nodes:
             poly = _mul(poly, self.tensor_poly(st.value, env))
-        poly = _mul(poly, self.tensor_poly(body.result, env))
+        if not isinstance(body.result, A.Name):
+            poly = _mul(poly, self.tensor_poly(body.result, env))
         total = 0
         saved = self.edges
         try:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError, ConfigError, EmptySpaceError, did_you_mean
+from .errors import ArchDSLError, ConfigError, ConstraintError, EmptySpaceError, did_you_mean
 from .graph import Architecture
 from .interp import Interp, Reject, _FromConfig, _PerDecision, _Replay, _Uniform
 from .semantics import SpaceIR, resolve_file, resolve_text
@@ -43,7 +43,7 @@ class Space:
     def decisions(self, config: Config | None = None) -> list[Decision]:
         """The decisions a configuration makes (the default one when none is given)."""
         it = self._interp
-        it.walk(_FromConfig(config or {}, fill_defaults=config is None))
+        it.walk(_FromConfig(config if config is not None else self.default()))
         return list(it.seen.values())
 
     def has_continuous(self) -> bool:
@@ -81,26 +81,22 @@ class Space:
             if d.continuous:
                 raise ArchDSLError(f"'{d.name}' is continuous; give it a step to enumerate",
                                    d.span)
-        prefix: list[int] = []
-        while True:
-            ch = _Replay(prefix)
-            try:
-                decided = it.walk(ch)
-                yield {name: to_json(v) for name, v in decided.items()}
-            except Reject:
-                pass
-            trace = ch.trace
-            while trace and trace[-1][0] + 1 >= trace[-1][1]:
-                trace.pop()
-            if not trace:
-                return
-            prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
+        for decided in _dfs(it):
+            yield {name: to_json(v) for name, v in decided.items()}
 
     # ---- configurations ----------------------------------------------------------------
     def default(self) -> Config:
-        """Every decision at its default (the first option where none is given)."""
+        """Every decision at its default (the first option where none is given); if that
+        breaks a constraint, the first valid configuration in enumeration order."""
         it = self._interp
-        decided = _walk_config(it, {}, fill=True)
+        try:
+            decided = _walk_config(it, {}, fill=True)
+        except (ConstraintError, ConfigError):
+            for n, decided in enumerate(_dfs(it)):
+                break
+            else:
+                raise EmptySpaceError("no configuration satisfies the constraints",
+                                      self.ir.network_span) from None
         return {name: to_json(v) for name, v in decided.items()}
 
     def validate(self, config: Config) -> Config:
@@ -127,6 +123,23 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space({self.ir.file!r})"
+
+
+def _dfs(it: Interp) -> Iterator[dict]:
+    """Every configuration, depth first over the option indices (by replay)."""
+    prefix: list[int] = []
+    while True:
+        ch = _Replay(prefix)
+        try:
+            yield dict(it.walk(ch))
+        except Reject:
+            pass
+        trace = ch.trace
+        while trace and trace[-1][0] + 1 >= trace[-1][1]:
+            trace.pop()
+        if not trace:
+            return
+        prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
 
 
 def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = False) -> dict:

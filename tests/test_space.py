@@ -1,0 +1,293 @@
+"""Counting, enumeration, sampling and configurations, checked against each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+import archdsl
+from archdsl import ConfigError, ConstraintError
+
+SMALL_SPACES = {
+    "values": """
+        input x: [4]
+        param width = choice(8, 16, 32)
+        network { x -> linear(width) -> relu -> linear(choice(2, 3)) }
+    """,
+    "one_of_unequal": """
+        input x: [4]
+        network { x -> one_of { relu | linear(choice(1, 2, 3)) -> optional { dropout(choice(0.1, 0.2)) } } }
+    """,
+    "variable_repeat": """
+        input x: [4]
+        network { x -> repeat(choice(0, 1, 2, 3)) { linear(choice(4, 8)) -> optional { relu } } }
+    """,
+    "nested_repeat": """
+        input x: [4]
+        network { x -> repeat(int(1 .. 2)) { repeat(choice(1, 2)) { linear(choice(4, 8)) } } }
+    """,
+    "shared_inline": """
+        input x: [4]
+        network { x -> repeat(3) { linear(shared choice(4, 8)) -> linear(choice(1, 2)) } }
+    """,
+    "block_args_structural": """
+        input x: [4]
+        block stage(n, w) { repeat(n) { linear(w) -> optional { relu } } }
+        network { x -> stage(choice(1, 2, 3), choice(4, 8)) -> stage(int(0 .. 2), 16) }
+    """,
+    "local_params_and_forbid": """
+        input x: [4]
+        block b(k = choice(1, 3, 5)) {
+            param s = choice(1, 2)
+            forbid k == 5 and s == 2
+            conv1d(4, kernel = k, stride = s)
+        }
+        network { x -> b -> b(3) }
+    """,
+    "global_forbid": """
+        input x: [4]
+        param a = choice(1, 2, 3)
+        param b = choice(1, 2, 3)
+        forbid a == b
+        network { x -> repeat(a) { linear(choice(4, 8)) } -> linear(b) }
+    """,
+    "recursive": """
+        input x: [4]
+        block t max_depth 3 { one_of { relu | tanh | t -> t } }
+        network { x -> t }
+    """,
+    "graph_cell_shared": """
+        input x: [4, 8, 8]
+        op edge = one_of { zero | identity | relu_conv_bn(1) }
+        cell c {
+            input n0
+            n1 = edge(n0)
+            n2 = edge(n0) + edge(n1)
+            return n2
+        }
+        shared cell = c
+        network { x -> cell -> cell }
+    """,
+    "input_choices_and_some": """
+        input x: [4, 8, 8]
+        cell c {
+            input n0
+            n1 = n0 -> relu
+            n2 = conv2d(choice(n0, n1), 4)
+            n3 = some(n0, n1, n2) -> one_of { relu | identity }
+            require edges <= 4
+            return n3
+        }
+        network { x -> c }
+    """,
+    "parallel_residual": """
+        input x: [4]
+        network {
+            x -> parallel(concat) { linear(choice(2, 4)) | optional { relu } -> linear(2) }
+              -> residual { linear(choice(6, 8)) } skip { optional { linear(choice(6, 8)) } }
+        }
+    """,
+    "train": """
+        input x: [4]
+        network { x -> linear(2) }
+        train {
+            optimizer = one_opt(lr = choice(0.1, 0.01))
+            batch = choice(16, 32, 64)
+            epochs = 3
+        }
+    """,
+    "net_valued_param": """
+        input x: [4]
+        param act = choice(relu, tanh, linear(choice(2, 3)))
+        network { x -> act -> act }
+    """,
+}
+
+
+def _load(src: str) -> archdsl.Space:
+    return archdsl.loads(src.replace("one_opt", "adam"))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_SPACES))
+def test_count_matches_enumeration(name: str) -> None:
+    space = _load(SMALL_SPACES[name])
+    configs = list(space.enumerate())
+    keys = {json.dumps(c, sort_keys=True) for c in configs}
+    assert len(keys) == len(configs), "enumeration repeated a configuration"
+    assert space.count() == len(configs)
+    for c in configs[:50]:
+        assert space.validate(c) == c
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_SPACES))
+def test_samples_are_valid_configurations(name: str) -> None:
+    space = _load(SMALL_SPACES[name])
+    every = {json.dumps(c, sort_keys=True) for c in space.enumerate()}
+    for uniform in (True, False):
+        for cfg in space.samples(30, seed=3, uniform=uniform):
+            assert json.dumps(cfg, sort_keys=True) in every
+            arch = space.materialize(cfg)
+            assert arch.graph.number_of_nodes() >= 2
+
+
+def test_hand_counts() -> None:
+    # 3 widths x 2 heads
+    assert _load(SMALL_SPACES["values"]).count() == 6
+    # relu, or 3 widths x (no dropout, or 2 rates)
+    assert _load(SMALL_SPACES["one_of_unequal"]).count() == 1 + 3 * 3
+    # sum over n of (2 widths x 2 optional)^n
+    assert _load(SMALL_SPACES["variable_repeat"]).count() == 1 + 4 + 16 + 64
+    # shared width (2) x 2^3 heads
+    assert _load(SMALL_SPACES["shared_inline"]).count() == 2 * 8
+    # (3,1,3): 9 combinations - forbidden (5,2) = 5 for the first, 2 for b(3)
+    assert _load(SMALL_SPACES["local_params_and_forbid"]).count() == 5 * 2
+    # a != b: for each a, 2 choices of b; a copies of 2 widths
+    assert _load(SMALL_SPACES["global_forbid"]).count() == 2 * (2 + 4 + 8)
+    # f(3) = 2, f(2) = 2 + 2*2, f(1) = 2 + 6*6
+    assert _load(SMALL_SPACES["recursive"]).count() == 38
+    # one shared cell: 3 edges with 3 ops each
+    assert _load(SMALL_SPACES["graph_cell_shared"]).count() == 27
+
+
+def test_count_huge_space_exactly() -> None:
+    src = """
+        input x: [8]
+        network { x -> repeat(int(1 .. 60)) { linear(int(1 .. 1000)) -> optional { relu } } }
+    """
+    n = archdsl.loads(src).count()
+    assert n == sum(2000**k for k in range(1, 61))
+    assert n > 10**100
+
+
+def test_uniform_sampling_is_uniform_over_architectures() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    space = _load(SMALL_SPACES["one_of_unequal"])
+    n_arch = space.count()
+    draws = 5000
+    seen = Counter(json.dumps(c, sort_keys=True) for c in space.samples(draws, seed=11))
+    assert len(seen) == n_arch
+    observed = [seen[k] for k in sorted(seen)]
+    _, p = scipy_stats.chisquare(observed, [draws / n_arch] * n_arch)
+    assert p > 0.001, observed
+    # per-decision sampling is not uniform here: relu alone gets half of the samples
+    per = Counter(c["network/one_of"] for c in space.samples(2000, seed=11, uniform=False))
+    assert per["relu"] > 800
+
+
+def test_uniform_sampling_with_constraints_and_recursion() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for name in ("global_forbid", "recursive", "input_choices_and_some"):
+        space = _load(SMALL_SPACES[name])
+        n_arch = space.count()
+        draws = 40 * n_arch
+        seen = Counter(json.dumps(c, sort_keys=True) for c in space.samples(draws, seed=5))
+        assert len(seen) == n_arch, name
+        _, p = scipy_stats.chisquare([seen[k] for k in sorted(seen)], [draws / n_arch] * n_arch)
+        assert p > 0.001, name
+
+
+def test_same_seed_same_samples_and_different_seed_differs() -> None:
+    space = _load(SMALL_SPACES["variable_repeat"])
+    a = list(space.samples(20, seed=1))
+    assert a == list(space.samples(20, seed=1))
+    assert a != list(space.samples(20, seed=2))
+
+
+def test_samples_identical_across_processes_and_hash_seeds(tmp_path) -> None:
+    path = tmp_path / "s.arch"
+    path.write_text(SMALL_SPACES["block_args_structural"] + SMALL_SPACES["train"].split(
+        "network")[1].split("}", 1)[1].replace("one_opt", "adam"))
+    outs = []
+    for hash_seed in ("0", "4242"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        r = subprocess.run([sys.executable, "-m", "archdsl.cli", "sample", str(path), "-n", "15",
+                            "--seed", "9", "--json"], capture_output=True, text=True, env=env,
+                           check=True)
+        outs.append(r.stdout)
+    assert outs[0] == outs[1]
+    assert len(outs[0].splitlines()) == 15
+
+
+def test_constraints_are_honoured_by_every_sampler() -> None:
+    space = _load(SMALL_SPACES["global_forbid"])
+    for uniform in (True, False):
+        for c in space.samples(100, seed=2, uniform=uniform):
+            assert c["a"] != c["b"]
+    space = _load(SMALL_SPACES["input_choices_and_some"])
+    for uniform in (True, False):
+        for c in space.samples(100, seed=2, uniform=uniform):
+            edges = 1 + 1 + len(c["network/c/n3/some"])  # n1, n2, then n3's inputs
+            assert edges <= 4
+
+
+def test_configuration_errors() -> None:
+    space = _load(SMALL_SPACES["values"])
+    good = space.sample(0)
+    with pytest.raises(ConfigError, match="unknown decision 'wdth'") as e:
+        space.validate({**good, "wdth": 8})
+    assert "did you mean 'width'" in (e.value.hint or "")
+    with pytest.raises(ConfigError, match="is not one of"):
+        space.validate({**good, "width": 12})
+    missing = dict(good)
+    del missing["width"]
+    with pytest.raises(ConfigError, match="no value for 'width'"):
+        space.validate(missing)
+    space = _load(SMALL_SPACES["global_forbid"])
+    with pytest.raises(ConstraintError, match="forbid a == b"):
+        space.validate({"a": 1, "b": 1, "network/repeat[0]/linear/out": 4})
+
+
+def test_decision_names_are_stable_and_readable() -> None:
+    src = """
+        input x: [4]
+        param width = choice(8, 16)
+        block conv_bn(c, k = choice(3, 5)) { conv1d(c, kernel = k) -> batchnorm -> relu }
+        network {
+            x -> repeat(choice(1, 2)) { conv_bn(choice(width, width * 2)) -> optional { dropout(0.1) } }
+              -> one_of { identity | flatten -> linear(choice(4, 8)) }
+        }
+        train { batch = choice(32, 64) optimizer = adam(lr = choice(0.1, 0.01)) }
+    """
+    space = archdsl.loads(src)
+    cfg = space.validate({
+        "width": 8, "network/repeat": 2,
+        "network/repeat[0]/conv_bn/c": 8, "network/repeat[0]/conv_bn/k": 3,
+        "network/repeat[0]/optional": True,
+        "network/repeat[1]/conv_bn/c": 16, "network/repeat[1]/conv_bn/k": 5,
+        "network/repeat[1]/optional": False,
+        "network/one_of": "flatten -> linear(choice(4, 8))",
+        "network/one_of[1]/linear/out": 4,
+        "train/batch": 32, "train/optimizer/lr": 0.01,
+    })
+    assert len(cfg) == 12
+    # names do not depend on the order of the configuration's keys
+    assert space.validate(dict(reversed(list(cfg.items())))) == cfg
+
+
+def test_fix_round_trip_keeps_the_architecture() -> None:
+    for name in ("parallel_residual", "graph_cell_shared", "input_choices_and_some", "train"):
+        space = _load(SMALL_SPACES[name])
+        for cfg in space.samples(5, seed=1):
+            arch = space.materialize(cfg)
+            fixed = archdsl.loads(space.fix(cfg))
+            assert fixed.count() == 1
+            again = fixed.materialize(fixed.default())
+            assert again.hash == arch.hash
+            assert again.train == arch.train
+
+
+def test_isomorphic_cells_hash_equal() -> None:
+    space = _load(SMALL_SPACES["graph_cell_shared"])
+    hashes = {}
+    for cfg in space.enumerate():
+        hashes.setdefault(space.materialize(cfg).hash, []).append(cfg)
+    # n2 = edge(n0) + edge(n1): with edge(n1) = zero, n1's own edge cannot reach the output
+    dead = [c for c in space.enumerate() if c["cell/n2/edge#2"] == "zero"
+            and c["cell/n2/edge"] == "identity"]
+    assert len({space.materialize(c).hash for c in dead}) == 1
+    assert len(hashes) < space.count()
