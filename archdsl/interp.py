@@ -399,8 +399,9 @@ class Interp:
         return _Resolver.expr_kind_cache.get(id(e), "any")
 
     def closure(self, e: A.Expr, env: dict) -> Net:
-        return Net(e, tuple((n, env[n]) for n in self.an.free(e) if n in env)
-                   + tuple((k, v) for k, v in env.items() if k[:3] == "$d:"))
+        vals = tuple([(n, env[n]) for n in self.an.free(e) if n in env])
+        depth = env.get("$depth")
+        return Net(e, vals + (("$depth", depth),) if depth else vals)
 
     def truth(self, v: Any, span: Span) -> bool:
         if isinstance(v, bool):
@@ -505,8 +506,14 @@ class Interp:
         t = type(e)
         if t is A.Pipeline:
             x = xs
+            build = self.build
+            decides = self.an.decides
             for st in e.stages:  # type: ignore[attr-defined]
                 s = stage_segment(st)
+                if not build and not decides(st):
+                    if s:
+                        sc.key(s)  # keep the names of later stages as they are
+                    continue
                 x = [self.apply(self.closure(st, env), x, sc.child(s) if s else sc)]
             return x[0]
         if t is A.Name:
@@ -612,8 +619,7 @@ class Interp:
     # ----------------------------------------------------------------- blocks
     def apply_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
                     xs: list[Tensor], sc: Scope) -> Tensor:
-        dkey = f"$d:{blk.name}"
-        depth = caller_env.get(dkey, 0) + 1
+        depth = _depth(caller_env, blk) + 1
         if blk.max_depth is not None and depth > blk.max_depth:
             raise Reject(ConstraintError(f"block '{blk.name}' nested deeper than its max_depth "
                                          f"{blk.max_depth}", call.span if call else blk.span))
@@ -624,10 +630,7 @@ class Interp:
         try:
             env = self.bind(blk, call, caller_env, sc)
             if blk.max_depth is not None:
-                env[dkey] = depth
-            for k, v in caller_env.items():
-                if k[:3] == "$d:" and k not in env:
-                    env[k] = v
+                env["$depth"] = _with_depth(caller_env, blk, depth)
             return self.run_body(blk.body, env, xs, sc, call.span if call else blk.span,
                                  block=blk)
         finally:
@@ -645,9 +648,8 @@ class Interp:
             if i is not None:
                 forced = list(rows[i][0])
         env: dict[str, Any] = {}
-        for k, v in caller_env.items():
-            if k[:3] == "$d:":
-                env[k] = v
+        if "$depth" in caller_env:
+            env["$depth"] = caller_env["$depth"]
         saved = self.forced
         try:
             for structural in (True, False):
@@ -934,9 +936,7 @@ class Interp:
         return [(v, m) for _, v, m in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
 
     def count_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict) -> int:
-        dkey = f"$d:{blk.name}"
-        depth = caller_env.get(dkey, 0) + 1
-        if blk.max_depth is not None and depth > blk.max_depth:
+        if blk.max_depth is not None and _depth(caller_env, blk) + 1 > blk.max_depth:
             return 0
         rows = self.binding_table(blk, call, caller_env, Scope("$count"))
         return sum(w for _, w in rows)
@@ -948,17 +948,18 @@ class Interp:
         items = self.binding_items(blk, call)
         ckey = ("bind", id(blk), id(call),
                 tuple(sorted((k, to_json_key(v)) for k, v in caller_env.items()
-                             if k in self._caller_free(blk, call) or k[:3] == "$d:")))
+                             if k in self._caller_free(blk, call))), caller_env.get("$depth"))
         memo = self.memo()
         got = memo.get(ckey)
         if got is not None:
             return got
         struct = self.an.structural.get(blk.name, set())
-        dkey = f"$d:{blk.name}"
-        depth = caller_env.get(dkey, 0) + 1
+        depth = _depth(caller_env, blk) + 1
 
         def bind_struct() -> dict:
-            env: dict[str, Any] = {k: v for k, v in caller_env.items() if k[:3] == "$d:"}
+            env: dict[str, Any] = {}
+            if "$depth" in caller_env:
+                env["$depth"] = caller_env["$depth"]
             for name, expr, where, key in items:
                 if name in struct:
                     env[name] = self.value(expr, caller_env if where == "caller" else env,
@@ -977,7 +978,7 @@ class Interp:
                             env[name] = self.value(expr, caller_env if where == "caller" else env,
                                                    Scope("$t"), key)
                 if blk.max_depth is not None:
-                    env[dkey] = depth
+                    env["$depth"] = _with_depth(caller_env, blk, depth)
                 w = mult * sizes.mult * self.count_body(blk.body, env)
                 rows.append((tuple(values), w))
                 if len(rows) > MAX_TABLE:
@@ -1103,6 +1104,19 @@ _MISSING = object()
 
 class _SharedKey(str):
     """A decision key that is already a full name (shared decisions)."""
+
+
+def _depth(env: dict, blk: A.BlockDecl) -> int:
+    """How deep recursive block `blk` is nested where `env` is evaluated."""
+    for name, d in env.get("$depth") or ():
+        if name == blk.name:
+            return d
+    return 0
+
+
+def _with_depth(env: dict, blk: A.BlockDecl, depth: int) -> tuple:
+    rest = tuple(p for p in env.get("$depth") or () if p[0] != blk.name)
+    return tuple(sorted(rest + ((blk.name, depth),)))
 
 
 def _renamed(d: Decision, name: str) -> Decision:

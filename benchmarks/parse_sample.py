@@ -1,0 +1,124 @@
+"""Parse, count and sample speed of the language core.
+
+    python benchmarks/parse_sample.py [--quick]
+
+Prints parse+check time per example, for a generated 1,000-line file, samples per second on
+examples/nb201.arch and examples/digits.arch (uniform over architectures and per decision), and the
+time to count a space of more than 10**100 architectures. Targets (issue 2): 1,000 lines < 200 ms,
+>= 5,000 samples/s on nb201.arch, >= 30,000/s on digits.arch, counting < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import archdsl
+from archdsl.parser import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    """Best wall time of `repeat` runs, in seconds (the least disturbed run)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def generated_source(lines: int = 1000) -> str:
+    """A valid .arch file of about `lines` lines: many small blocks and a long network."""
+    out = ["input image: [3, 32, 32]", "param width = choice(16, 32, 64)",
+           "param act = choice(relu, gelu, silu)"]
+    n_blocks = (lines - 10) // 6
+    for i in range(n_blocks):
+        out += [f"block b{i}(c, k = choice(1, 3, 5)) {{",
+                "    conv2d(c, kernel = k, padding = same)",
+                "        -> batchnorm",
+                "        -> act",
+                "        -> optional { dropout(float(0.0 .. 0.3)) }",
+                "}"]
+    out.append("network {")
+    out.append("    image")
+    for i in range(min(n_blocks, 60)):
+        out.append(f"    -> b{i}(choice(width, width * 2))")
+    out += ["    -> global_avg_pool", "    -> linear(10)", "}"]
+    return "\n".join(out) + "\n"
+
+
+def samples_per_second(space: archdsl.Space, uniform: bool, seconds: float) -> float:
+    rng = random.Random(0)
+    for _ in range(20):
+        space.sample(rng, uniform)
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        for _ in range(100):
+            space.sample(rng, uniform)
+        n += 100
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return n / dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter measurements")
+    args = ap.parse_args()
+    seconds = 0.5 if args.quick else 2.0
+
+    print("parse + check (best of 5)")
+    for path in sorted(EXAMPLES.glob("*.arch")):
+        t = best_of(lambda p=path: archdsl.load(p))
+        print(f"  {path.name:<22} {t * 1000:8.2f} ms")
+    src = generated_source(1000)
+    n_lines = src.count("\n")
+    t_parse = best_of(lambda: parse(src, "generated.arch"))
+    t_check = best_of(lambda: archdsl.loads(src, "generated.arch"))
+    print(f"  generated, {n_lines} lines: parse {t_parse * 1000:.1f} ms, parse + check "
+          f"{t_check * 1000:.1f} ms (target < 200 ms)")
+
+    print("samples per second")
+    for name in ("nb201.arch", "digits.arch"):
+        path = EXAMPLES / name
+        if not path.exists():
+            print(f"  {name}: missing")
+            continue
+        space = archdsl.load(path)
+        uni = samples_per_second(space, True, seconds)
+        per = samples_per_second(space, False, seconds)
+        print(f"  {name:<12} uniform {uni:10,.0f}/s   per decision {per:10,.0f}/s")
+
+    big = archdsl.loads("""
+        input x: [3, 32, 32]
+        param act = choice(relu, gelu, silu, tanh)
+        block cell(c) {
+            conv2d(c, kernel = choice(1, 3, 5, 7), stride = choice(1, 2)) -> batchnorm -> act
+            -> optional { dropout(choice(0.1, 0.2, 0.3)) }
+        }
+        network {
+            x -> repeat(int(1 .. 40)) { cell(int(8 .. 256, step = 8)) }
+              -> one_of { global_avg_pool | global_max_pool } -> linear(10)
+        }
+    """)
+
+    def count_fresh() -> int:
+        return archdsl.Space(big.ir).count()
+
+    n = count_fresh()
+    runs = [best_of(count_fresh, 1) for _ in range(5)]
+    print(f"counting a space of {n:.3e} architectures ({len(str(n))} digits): "
+          f"{statistics.median(runs) * 1000:.1f} ms median (target < 100 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
