@@ -19,7 +19,7 @@ class Analysis:
     def __init__(self, ir: SpaceIR, network: A.BlockDecl | None = None):
         self.ir = ir
         self.network = network
-        self._free: dict[int, tuple[str, ...]] = {}
+        self._free: dict[object, tuple[str, ...]] = {}
         self._decides: dict[int, bool] = {}
         self.structural: dict[str, set[str]] = {}  # block name -> structural locals
         self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
@@ -51,6 +51,25 @@ class Analysis:
                 for x in v:
                     if isinstance(x, A.Node):
                         self._free_into(x, acc)
+
+    def gfree(self, e: A.Node) -> tuple[str, ...]:
+        """The top-level params an expression reads."""
+        k = ("g", id(e))
+        r = self._free.get(k)  # type: ignore[call-overload]
+        if r is None:
+            acc: set[str] = set()
+            stack = [e]
+            while stack:
+                x = stack.pop()
+                if isinstance(x, A.Name) and x.ref and x.ref[0] == "gparam":
+                    acc.add(x.id)
+                for v in vars(x).values():
+                    if isinstance(v, A.Node):
+                        stack.append(v)
+                    elif isinstance(v, list):
+                        stack.extend(y for y in v if isinstance(y, A.Node))
+            r = self._free[k] = tuple(sorted(acc))  # type: ignore[index]
+        return r
 
     # ---- can it decide? ------------------------------------------------------------------
     def decides(self, e: A.Node) -> bool:

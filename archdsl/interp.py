@@ -71,6 +71,9 @@ class Interp:
                                          "network", ir.file)
         self.an = Analysis(ir, self.net_block)
         self._items: dict = {}
+        self.kinds = ir.kinds
+        self._domains: dict = {}
+        self._weights: dict = {}
         self.params = {p.name: p for p in ir.params}
         self._memos: dict[Any, dict] = {}
         self._global_rows: list | None = None
@@ -264,6 +267,21 @@ class Interp:
 
     def make_decision(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Decision:
         name = str(key) if isinstance(key, _SharedKey) else sc.key(key if key else e.func)
+        if e.func == "some" or self.an_kind(e) == "tensor":  # inputs are per-walk tensors
+            return self._make_decision(e, env, name)
+        # the domain depends only on the values the call reads: build it once per such values
+        ck = (id(e), tuple([env.get(n) for n in self.an.free(e)]),
+              tuple([self.genv.get(n) for n in self.an.gfree(e)]))
+        try:
+            tpl = self._domains.get(ck)
+        except TypeError:  # an unhashable value: no caching
+            return self._make_decision(e, env, name)
+        if tpl is None:
+            tpl = self._domains[ck] = self._make_decision(e, env, "")
+        return tpl.renamed(name)
+
+    def _make_decision(self, e: A.Call, env: dict, name: str) -> Decision:
+        sc = Scope("$domain")
         f = e.func
         kw = e.keywords
         default = self.value(kw["default"], env, sc, None) if "default" in kw else None
@@ -394,9 +412,7 @@ class Interp:
         return self.closure(e, env)
 
     def an_kind(self, e: A.Expr) -> str:
-        from .semantics import _Resolver
-
-        return _Resolver.expr_kind_cache.get(id(e), "any")
+        return self.kinds.get(id(e), "any")
 
     def closure(self, e: A.Expr, env: dict) -> Net:
         vals = tuple([(n, env[n]) for n in self.an.free(e) if n in env])
@@ -546,11 +562,11 @@ class Interp:
         if t is A.OneOf:
             return self.one_of(e, env, xs, sc)  # type: ignore[arg-type]
         if t is A.Optional:
-            body = self.closure(e.body, env)  # type: ignore[attr-defined]
-            w = [self.count_net(body), 1] if isinstance(self.chooser, _Uniform) else None
-            d = Decision(sc.path, "optional", e.span, options=[True, False])
+            w = self.weights(e, env, lambda: [self.count_net(self.closure(e.body, env)), 1]) \
+                if isinstance(self.chooser, _Uniform) else None
+            d = Decision(sc.path, "optional", e.span, options=_BOOL)
             if self.decide(d, w):
-                return self.apply_sub(body, xs, sc)
+                return self.apply_sub(self.closure(e.body, env), xs, sc)  # type: ignore
             return xs[0]
         if t is A.Residual:
             y = self.apply_sub(self.closure(e.body, env), xs, sc)  # type: ignore
@@ -576,8 +592,9 @@ class Interp:
         if isinstance(e.count, A.Call) and e.count.ref[0] == "decision" \
                 and isinstance(self.chooser, _Uniform):
             d = self.make_decision(e.count, env, Scope(sc.path), "")
-            c = self.count_net(body)
-            w = [c ** self._count_n(n, e) for n in d.options] if d.options is not None else None
+            if d.options is not None:
+                w = self.weights(e, env, lambda: [self.count_net(body) ** self._count_n(n, e)
+                                                  for n in d.options])
             n = self.decide(_renamed(d, sc.path), w)
         elif isinstance(e.count, A.Call) and e.count.ref[0] == "decision":
             d = self.make_decision(e.count, env, Scope(sc.path), "")
@@ -601,15 +618,27 @@ class Interp:
         return n
 
     def one_of(self, e: A.OneOf, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
-        alts = [self.closure(a.expr, env) for a in e.alts]
-        w = [self.count_net(a) for a in alts] if isinstance(self.chooser, _Uniform) else None
-        d = Decision(sc.path, "one_of", e.span, options=list(e.labels))
+        w = self.weights(e, env, lambda: [self.count_net(self.closure(a.expr, env))
+                                          for a in e.alts]) \
+            if isinstance(self.chooser, _Uniform) else None
+        d = Decision(sc.path, "one_of", e.span, options=e.labels)
         label = self.decide(d, w)
         i = e.labels.index(label)
         if w is not None and w[i] == 0:
             raise Reject(ConstraintError(f"'{d.name}' = {label!r} leads to no valid "
                                          "architecture here (depth bound or constraints)", e.span))
-        return self.apply_sub(alts[i], xs, sc.index(i))
+        return self.apply_sub(self.closure(e.alts[i].expr, env), xs, sc.index(i))
+
+    def weights(self, e: A.Expr, env: dict, fn: Callable[[], list[int]]) -> list[int]:
+        """fn(), cached for the values `e` reads (the weights of a structure's options)."""
+        ck = (id(e), tuple([env.get(n) for n in self.an.free(e)]), env.get("$depth"), self.gkey)
+        try:
+            w = self._weights.get(ck)
+        except TypeError:
+            return fn()
+        if w is None:
+            w = self._weights[ck] = fn()
+        return w
 
     def apply_sub(self, net: Net, xs: list[Tensor], sc: Scope) -> Tensor:
         """Apply the body of a structure: a lone stage gets its own name segment."""
@@ -1100,6 +1129,7 @@ class Interp:
 
 # ===================================================================== choosers
 _MISSING = object()
+_BOOL = [True, False]
 
 
 class _SharedKey(str):

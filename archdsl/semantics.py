@@ -65,6 +65,7 @@ class SpaceIR:
     # per body: the shared decisions it owns, with their body-relative names
     shared_in: dict[int, list[tuple[A.Shared, str]]] = field(default_factory=dict)
     param_kinds: dict[str, str] = field(default_factory=dict)
+    kinds: dict[int, str] = field(default_factory=dict)  # id(expr) -> value/net/tensor/any
     files: list[str] = field(default_factory=list)
 
 
@@ -98,6 +99,7 @@ class _Resolver:
         self.file_blocks: dict[Path, dict[str, A.BlockDecl]] = {}
         self.shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
         self.calls: list[tuple[A.BlockDecl | None, A.BlockDecl, A.Span]] = []
+        self.kinds: dict[int, str] = {}  # id(expr) -> value / net / tensor / any
 
     # ---- files and imports ---------------------------------------------------------
     def resolve_main(self, mod: A.Module, text: str, path: Path) -> SpaceIR:
@@ -135,7 +137,7 @@ class _Resolver:
             ctx = _Ctx(blocks, gparams, inputs=input_names, metrics=METRICS_BLOCK)
             self.body(mod.network, ctx, "network")
             if mod.network.is_graph is False and len(mod.inputs) > 1:
-                kind = self.expr_kind_cache.get(id(mod.network.result))
+                kind = self.kinds.get(id(mod.network.result))
                 if kind != TENSOR:
                     raise ArchTypeError("a network with several inputs must name them: "
                                         "start the pipeline with an input, or write a graph",
@@ -156,7 +158,7 @@ class _Resolver:
         self._name_shared(mod, blocks)
         return SpaceIR(mod.file, text, mod.inputs, mod.params, blocks, mod.network,
                        mod.network_span, mod.train, mod.constraints, self.shared_in, gparams,
-                       [str(p) for p in self.loaded])
+                       self.kinds, [str(p) for p in self.loaded])
 
     def _load_blocks(self, mod: A.Module, key: Path, stack: list[Path]) -> dict[str, A.BlockDecl]:
         if key in self.file_blocks:
@@ -203,8 +205,6 @@ class _Resolver:
         return blocks
 
     # ---- bodies ---------------------------------------------------------------------
-    expr_kind_cache: dict[int, str] = {}
-
     def block(self, blk: A.BlockDecl, ctx: _Ctx) -> None:
         names = set()
         for p in blk.params:
@@ -273,7 +273,7 @@ class _Resolver:
     # ---- expressions ------------------------------------------------------------------
     def expr(self, e: A.Expr, ctx: _Ctx) -> str:
         kind = getattr(self, "e_" + type(e).__name__)(e, ctx)
-        self.expr_kind_cache[id(e)] = kind
+        self.kinds[id(e)] = kind
         return kind
 
     def e_Lit(self, e: A.Lit, ctx: _Ctx) -> str:
@@ -402,7 +402,7 @@ class _Resolver:
     def e_Repeat(self, e: A.Repeat, ctx: _Ctx) -> str:
         self._value_operand(e.count, ctx, "a repeat count")
         self._stage(e.body, ctx)
-        if self.expr_kind_cache[id(e.body)] == TENSOR:
+        if self.kinds[id(e.body)] == TENSOR:
             raise ArchTypeError("a repeat body is a layer or pipeline, not a tensor", e.body.span)
         return NET
 

@@ -150,6 +150,14 @@ class Decision:
         self.default, self.prior = default, prior
         self._labels: list | None = None
 
+    def renamed(self, name: str) -> Decision:
+        """The same domain under another name."""
+        d = Decision.__new__(Decision)
+        d.name, d.kind, d.span, d.options = name, self.kind, self.span, self.options
+        d.lo, d.hi, d.step, d.log = self.lo, self.hi, self.step, self.log
+        d.default, d.prior, d._labels = self.default, self.prior, self._labels
+        return d
+
     @property
     def continuous(self) -> bool:
         return self.options is None
