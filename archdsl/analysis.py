@@ -85,12 +85,28 @@ class Analysis:
         if body.constraints or self.ir.shared_in.get(id(body)):
             return True
         parts: list[A.Node] = [p.default for p in b.params if p.default is not None]
-        parts += [p.value for p in body.params] + [n.value for n in body.nodes] + [body.result]
-        return any(self.decides(x) for x in parts)
+        parts += [p.value for p in body.params] + [n.value for n in body.nodes]
+        return any(self.decides(x) for x in parts) or self.stage_decides(body.result)
+
+    def stage_decides(self, e: A.Node) -> bool:
+        """decides(), for an expression applied as a stage (a param there may hold a
+        sub-network with decisions)."""
+        if isinstance(e, A.Name) and e.ref and e.ref[0] == "local":
+            return True
+        return self.decides(e)
 
     def _decides_impl(self, e: A.Node) -> bool:
         if isinstance(e, (A.OneOf, A.Optional)):
             return True
+        if isinstance(e, A.Pipeline):
+            return any(self.stage_decides(x) for x in e.stages)
+        if isinstance(e, (A.Repeat, A.Residual)):
+            parts = [e.body] + ([e.skip] if isinstance(e, A.Residual) and e.skip else [])
+            count = [e.count] if isinstance(e, A.Repeat) else []
+            return any(self.stage_decides(x) for x in parts) or any(
+                self.decides(x) for x in count)
+        if isinstance(e, A.Parallel):
+            return any(self.stage_decides(a.expr) for a in e.alts)
         if isinstance(e, A.Shared):
             return False  # bound with its body, not where it stands
         if isinstance(e, A.Name):
@@ -98,7 +114,7 @@ class Analysis:
                 return False
             kind = e.ref[0]
             if kind == "local":
-                return True  # may hold a sub-network with decisions
+                return False  # as a value; in a stage position see stage_decides
             if kind == "block":
                 return self.block_decides(e.ref[1])
             if kind == "gparam":  # a param may hold a sub-network with decisions inside

@@ -173,7 +173,7 @@ class Interp:
         build, self.build = self.build, False
         try:
             for name, net in self.shared_nets.items():
-                if self.an.decides(net.expr):
+                if self.an.stage_decides(net.expr):
                     self.apply(net, [Tensor(-1)], Scope(name))
         finally:
             self.build = build
@@ -516,7 +516,7 @@ class Interp:
         e = net.expr
         if seg is not None:
             sc = sc.child(seg)
-        if not self.build and not self.an.decides(e):
+        if not self.build and not self.an.stage_decides(e):
             return xs[0] if xs else Tensor(-1)
         env = dict(net.env)
         t = type(e)
@@ -526,7 +526,8 @@ class Interp:
             decides = self.an.decides
             for st in e.stages:  # type: ignore[attr-defined]
                 s = stage_segment(st)
-                if not build and not decides(st):
+                if not build and not decides(st) and not (
+                        type(st) is A.Name and st.ref[0] == "local"):  # type: ignore[attr-defined]
                     if s:
                         sc.key(s)  # keep the names of later stages as they are
                     continue
@@ -543,7 +544,10 @@ class Interp:
             if kind == "gparam":
                 if e.id in self.shared_nets:  # type: ignore[attr-defined]
                     return self.apply(self.shared_nets[e.id], xs, Scope(e.id))
-                return self.apply(self.genv[e.id], xs, sc, span=e.span)  # type: ignore
+                v = self.genv[e.id]  # type: ignore[attr-defined]
+                if not self.build and isinstance(v, Net) and not self.an.stage_decides(v.expr):
+                    return xs[0]
+                return self.apply(v, xs, sc, span=e.span)  # type: ignore
             if kind == "symbol":
                 raise ArchTypeError(f"unknown layer '{e.id}'", e.span)  # type: ignore
             raise ArchTypeError(f"'{e.id}' is not a layer", e.span)  # type: ignore
@@ -868,7 +872,7 @@ class Interp:
 
     def count_net(self, net: Net) -> int:
         """How many architectures applying this sub-network can give."""
-        if not self.an.decides(net.expr):
+        if not self.an.stage_decides(net.expr):
             return 1
         memo = self.memo()
         got = memo.get(net)
