@@ -162,6 +162,7 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="The hashes produced for directed graphs")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 5_000))
+    sys.set_int_max_str_digits(400_000)  # exact counts of huge spaces print in full
     parser = build_parser()
     args = parser.parse_args(argv)
     return run(args.func, args)

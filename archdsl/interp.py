@@ -39,7 +39,9 @@ __all__ = ["Interp", "Chooser", "Reject", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTI
 MAX_REPEAT = 10_000  # copies in one repeat
 MAX_LAYERS = 100_000  # layer nodes in one architecture
 MAX_NESTING = 64  # nested block applications
-MAX_TABLE = 200_000  # rows when enumerating the joint values of structural decisions
+MAX_TABLE = 20_000  # rows when enumerating the joint values of structural decisions
+MAX_DECISIONS = 100_000  # decisions in one configuration
+MAX_COUNT_BITS = 200_000  # counts beyond 2**this are refused rather than computed
 MAX_DOMAIN = 10_000_000  # options of one discrete decision
 
 
@@ -263,6 +265,9 @@ class Interp:
             v = self.chooser.pick(d, weights)
         self.decided[d.name] = v
         self.seen[d.name] = d
+        if len(self.decided) > MAX_DECISIONS:
+            raise ArchLimitError(f"one configuration makes more than {MAX_DECISIONS:,} decisions",
+                                 d.span)
         return v
 
     def make_decision(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Decision:
@@ -924,9 +929,16 @@ class Interp:
             return r
         if t is A.Repeat:
             c = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
-            total = 0
-            for n, mult in self.count_outcomes(e.count, env):  # type: ignore[attr-defined]
-                total += mult * c ** self._count_n(n, e)  # type: ignore[arg-type]
+            outcomes = self.count_outcomes(e.count, env)  # type: ignore[attr-defined]
+            total, power, k = 0, 1, 0
+            for n, mult in sorted((self._count_n(n, e), m) for n, m in outcomes):  # type: ignore
+                if c.bit_length() * n > MAX_COUNT_BITS:
+                    raise ArchLimitError(
+                        f"this repeat alone gives more than 2**{MAX_COUNT_BITS:,} architectures, "
+                        "too many to count exactly", e.span)
+                power *= c ** (n - k)  # c**n, built up from the previous power
+                k = n
+                total += mult * power
             return total
         if t is A.OneOf:
             return sum(self.count_net(self.closure(a.expr, env)) for a in e.alts)  # type: ignore
