@@ -108,7 +108,7 @@ class Interp:
         """Decide every decision of the space with `chooser`; return name -> value."""
         self.chooser, self.build = chooser, build
         self.decided, self.seen = {}, {}
-        self.graph = nx.DiGraph() if build else None
+        self.graph = nx.MultiDiGraph() if build else None
         self.layers = self.nesting = self.edges = 0
         self.bind_globals()
         ir = self.ir
@@ -222,7 +222,7 @@ class Interp:
                         self._bind_global(p, None)
                 self.gkey = tuple(to_json_key(genv.get(n))
                                   for n in sorted(self.an.global_structural))
-                w = mult * self._count_rest()
+                w = _held(mult * self._count_rest(), self.ir.network_span)
                 rows.append((tuple(values), w))
                 if len(rows) > MAX_TABLE:
                     raise ArchLimitError(
@@ -246,12 +246,13 @@ class Interp:
                     self.value(p.value, {}, Scope(""), p.name)
             self.eval_train()
         total *= sizes.mult
-        for name, net in self.shared_nets.items():
-            total *= self.count_net(net)
+        for net in self.shared_nets.values():
+            total = _held(total * self.count_net(net), net.expr.span)
             if total == 0:
                 return 0
         if self.net_block is not None:
-            total *= self.count_block(self.net_block, None, {})
+            total = _held(total * self.count_block(self.net_block, None, {}),
+                          self.ir.network_span)
         return total
 
     # ----------------------------------------------------------------- decisions
@@ -343,17 +344,20 @@ class Interp:
                 raise ArchValueError(f"empty range: {lo} .. {hi}", rng.span)
             if log and lo <= 0:
                 raise ArchValueError("a log-scale range must be positive", rng.span)
+            n = (hi - lo) // step + 1  # not len(range): that overflows past sys.maxsize
+            if n > MAX_DOMAIN:
+                raise ArchLimitError(f"int(...) has {_amount(n)} values, more than the limit of "
+                                     f"{MAX_DOMAIN:,}", rng.span,
+                                     hint="give it a larger step: int(a .. b, step = s), or use "
+                                     "float(a .. b, log) for a wide range")
             r = range(lo, hi + 1, step)
-            if len(r) > MAX_DOMAIN:
-                raise ArchLimitError(f"a range of {len(r):,} values (the limit is "
-                                     f"{MAX_DOMAIN:,})", rng.span)
             if default is not None and default not in r:
                 raise ArchValueError(f"default {default} is not in the range", kw["default"].span)
             return Decision(name, "int", e.span, options=r, log=log, default=default)
         for v, x in ((lo, rng.lo), (hi, rng.hi)):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ArchTypeError(f"float range bounds are numbers, got {describe(v)}", x.span)
-        lo, hi = float(lo), float(hi)
+        lo, hi = _finite(lo, rng.lo.span), _finite(hi, rng.hi.span)
         if hi < lo:
             raise ArchValueError(f"empty range: {lo} .. {hi}", rng.span)
         if log and lo <= 0:
@@ -361,9 +365,13 @@ class Interp:
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
                 raise ArchValueError("step must be a positive number", kw["step"].span)
-            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
-            if n > MAX_DOMAIN:
-                raise ArchLimitError(f"a range of {n:,} values", rng.span)
+            q = (hi - lo) / _finite(step, kw["step"].span)
+            if not q < MAX_DOMAIN:  # also when q overflows to inf
+                raise ArchLimitError(f"float(..., step = {step}) has more than {MAX_DOMAIN:,} "
+                                     "values", rng.span,
+                                     hint="give it a larger step, or drop the step to make it "
+                                     "continuous")
+            n = int(math.floor(q + 1e-9)) + 1
             opts = [round(lo + i * step, 12) for i in range(n)]
             return Decision(name, "float", e.span, options=opts, log=log, default=default)
         if default is not None and not (lo <= float(default) <= hi):
@@ -865,7 +873,7 @@ class Interp:
             raise ArchLimitError(f"the architecture has more than {MAX_LAYERS:,} layers", span)
         g.add_node(nid, op=op, args=args, span=span, path=path)
         for port, x in enumerate(xs):
-            g.add_edge(x.node, nid, port=port)
+            g.add_edge(x.node, nid, key=port, port=port)
         return nid
 
     # ================================================================= counting
@@ -884,7 +892,7 @@ class Interp:
         if got is not None:
             return got
         memo[net] = 1  # guards against a cycle through params; replaced below
-        r = self._count_net(net)
+        r = _held(self._count_net(net), net.expr.span)
         memo[net] = r
         return r
 
@@ -896,9 +904,9 @@ class Interp:
             r = 1
             for st in e.stages:  # type: ignore[attr-defined]
                 if self.an_kind(st) == "tensor":
-                    r *= self.count_tensor(st, env)
+                    r = _held(r * self.count_tensor(st, env), st.span)
                 else:
-                    r *= self.count_net(self.closure(st, env))
+                    r = _held(r * self.count_net(self.closure(st, env)), st.span)
                 if r == 0:
                     return 0
             return r
@@ -925,7 +933,7 @@ class Interp:
                 r = self.count_args(e, env)  # type: ignore[arg-type]
             for a in e.args:  # type: ignore[attr-defined]
                 if a.name is None and self.an_kind(a.value) == "tensor":
-                    r *= self.count_tensor(a.value, env)
+                    r = _held(r * self.count_tensor(a.value, env), e.span)
             return r
         if t is A.Repeat:
             c = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
@@ -947,12 +955,12 @@ class Interp:
         if t is A.Residual:
             r = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
             if e.skip is not None:  # type: ignore[attr-defined]
-                r *= self.count_net(self.closure(e.skip, env))  # type: ignore[attr-defined]
+                r = _held(r * self.count_net(self.closure(e.skip, env)), e.span)  # type: ignore
             return r
         if t is A.Parallel:
             r = 1
             for a in e.alts:  # type: ignore[attr-defined]
-                r *= self.count_net(self.closure(a.expr, env))
+                r = _held(r * self.count_net(self.closure(a.expr, env)), e.span)
             return r
         if t is A.Shared:
             return 1
@@ -965,7 +973,7 @@ class Interp:
             opts = [self.value(o, env, Scope("$count"), None) for o in e.positional]
         for v in opts:
             total += self.count_net(v) if isinstance(v, Net) else 1
-        return total
+        return _held(total, e.span)
 
     def count_args(self, e: A.Call, env: dict) -> int:
         sizes = _Sizes()
@@ -984,7 +992,7 @@ class Interp:
         if blk.max_depth is not None and _depth(caller_env, blk) + 1 > blk.max_depth:
             return 0
         rows = self.binding_table(blk, call, caller_env, Scope("$count"))
-        return sum(w for _, w in rows)
+        return _held(sum(w for _, w in rows), call.span if call else blk.span)
 
     def binding_table(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
                       sc: Scope) -> list[tuple[tuple, int]]:
@@ -1024,7 +1032,8 @@ class Interp:
                                                    Scope("$t"), key)
                 if blk.max_depth is not None:
                     env["$depth"] = _with_depth(caller_env, blk, depth)
-                w = mult * sizes.mult * self.count_body(blk.body, env)
+                w = _held(mult * sizes.mult * self.count_body(blk.body, env),
+                          call.span if call else blk.span)
                 rows.append((tuple(values), w))
                 if len(rows) > MAX_TABLE:
                     raise ArchLimitError(f"block '{blk.name}': more than {MAX_TABLE:,} "
@@ -1055,9 +1064,9 @@ class Interp:
         edge_cs = [c for c in body.constraints if _mentions_edges(c.expr)]
         poly: dict[int, int] = {0: 1}
         for st in body.nodes:
-            poly = _mul(poly, self.tensor_poly(st.value, env))
+            poly = _mul(poly, self.tensor_poly(st.value, env), st.span)
         if not isinstance(body.result, A.Name):
-            poly = _mul(poly, self.tensor_poly(body.result, env))
+            poly = _mul(poly, self.tensor_poly(body.result, env), body.result.span)
         total = 0
         saved = self.edges
         try:
@@ -1078,13 +1087,14 @@ class Interp:
         if t is A.Name:
             return {1: 1} if e.ref[0] == "node" else {0: 1}  # type: ignore[attr-defined]
         if t is A.BinOp:
-            return _mul(self.tensor_poly(e.left, env), self.tensor_poly(e.right, env))  # type: ignore
+            return _mul(self.tensor_poly(e.left, env), self.tensor_poly(e.right, env),  # type: ignore
+                        e.span)
         if t is A.Pipeline:
             p = self.tensor_poly(e.stages[0], env)  # type: ignore[attr-defined]
             r = 1
             for st in e.stages[1:]:  # type: ignore[attr-defined]
-                r *= self.count_net(self.closure(st, env))
-            return {k: v * r for k, v in p.items()}
+                r = _held(r * self.count_net(self.closure(st, env)), st.span)
+            return {k: _held(v * r, e.span) for k, v in p.items()}
         if t is A.Call:
             kind = e.ref[0]  # type: ignore[attr-defined]
             if kind == "decision":
@@ -1092,7 +1102,7 @@ class Interp:
                 if e.func == "some":  # type: ignore[attr-defined]
                     acc: dict[int, int] = {0: 1}
                     for p in opts:
-                        acc = _mul(acc, _add({0: 1}, p))
+                        acc = _mul(acc, _add({0: 1}, p), e.span)
                     acc[0] -= 1
                     return {k: v for k, v in acc.items() if v}
                 out: dict[int, int] = {}
@@ -1103,7 +1113,7 @@ class Interp:
             rest = []
             for a in e.args:  # type: ignore[attr-defined]
                 if a.name is None and self.an_kind(a.value) == "tensor":
-                    p = _mul(p, self.tensor_poly(a.value, env))
+                    p = _mul(p, self.tensor_poly(a.value, env), e.span)
                 else:
                     rest.append(a)
             if kind == "layer":
@@ -1112,7 +1122,7 @@ class Interp:
                 r = self.count_block(e.ref[1], e, env)  # type: ignore
             else:
                 r = 1
-            return {k: v * r for k, v in p.items()}
+            return {k: _held(v * r, e.span) for k, v in p.items()}
         return {0: 1}
 
     # ================================================================= enumeration
@@ -1165,6 +1175,24 @@ def _with_depth(env: dict, blk: A.BlockDecl, depth: int) -> tuple:
     return tuple(sorted(rest + ((blk.name, depth),)))
 
 
+def _amount(n: int) -> str:
+    """A count for a message: exact when short, a power of ten otherwise."""
+    if n < 10**15:
+        return f"{n:,}"
+    return f"about 10^{int(n.bit_length() * math.log10(2))}"
+
+
+def _finite(v: int | float, span: Span) -> float:
+    """A range bound or step as a float (huge integers are an error, not an OverflowError)."""
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise ArchValueError("a range bound or step must be a finite number", span)
+    return x
+
+
 def _renamed(d: Decision, name: str) -> Decision:
     d.name = name
     return d
@@ -1181,12 +1209,23 @@ def _mentions_edges(e: A.Node) -> bool:
     return False
 
 
-def _mul(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+def _mul(a: dict[int, int], b: dict[int, int], span: Span | None) -> dict[int, int]:
     out: dict[int, int] = {}
     for i, x in a.items():
         for j, y in b.items():
-            out[i + j] = out.get(i + j, 0) + x * y
+            out[i + j] = _held(out.get(i + j, 0) + x * y, span)
     return out
+
+
+def _held(n: int, span: Span | None) -> int:
+    """A count, refused once it passes 2**MAX_COUNT_BITS: every product and sum of counting
+    goes through here, so no intermediate number grows much past the limit."""
+    if n.bit_length() > MAX_COUNT_BITS:
+        raise ArchLimitError(f"more than 2**{MAX_COUNT_BITS:,} architectures: too many to count "
+                             "exactly", span,
+                             hint="make the space smaller (a lower max_depth, fewer copies or "
+                             "options)")
+    return n
 
 
 def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
@@ -1235,10 +1274,7 @@ class _Sizes(Chooser):
         self.mult = 1
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
-        if weights is not None:
-            self.mult *= sum(weights)
-        else:
-            self.mult *= d.size
+        self.mult = _held(self.mult * (sum(weights) if weights is not None else d.size), d.span)
         if d.options is None:
             return d.default if d.default is not None else d.lo
         return d.options[0]

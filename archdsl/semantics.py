@@ -297,8 +297,16 @@ class _Resolver:
             e.ref = ("gparam", n)
             return ctx.gparams[n]
         if n in ctx.blocks:
-            e.ref = ("block", ctx.blocks[n])
-            self._note_call(ctx, ctx.blocks[n], e.span)
+            blk = ctx.blocks[n]
+            e.ref = ("block", blk)
+            self._note_call(ctx, blk, e.span)
+            # a block named without arguments is applied without any, wherever it ends up
+            missing = [p.name for p in blk.params if p.default is None]
+            if missing:
+                raise ArchTypeError(
+                    f"block '{n}' needs argument{'s' if len(missing) > 1 else ''} "
+                    + ", ".join(f"'{m}'" for m in missing), e.span,
+                    hint=f"call it with arguments: `{n}({', '.join(missing)})`")
             return NET
         if n in LAYERS:
             e.ref = ("layer", LAYERS[n])
@@ -319,7 +327,10 @@ class _Resolver:
         return ArchNameError(f"unknown {what} '{e.id}'", e.span, hint=hint)
 
     def _value_operand(self, x: A.Expr, ctx: _Ctx, what: str) -> str:
-        kind = self.expr(x, ctx)
+        return self._check_value(x, self.expr(x, ctx), ctx, what)
+
+    def _check_value(self, x: A.Expr, kind: str, ctx: _Ctx, what: str) -> str:
+        """`x`, already checked to be of `kind`, used as a value in `what`."""
         if isinstance(x, A.Name) and x.ref[0] == "symbol":
             raise self._unknown(x, ctx, "name")
         if kind == NET:
@@ -327,6 +338,7 @@ class _Resolver:
         return kind
 
     def e_BinOp(self, e: A.BinOp, ctx: _Ctx) -> str:
+        # each operand is checked once: checking it again would double the work per level
         lk = self.expr(e.left, ctx)
         rk = self.expr(e.right, ctx)
         if TENSOR in (lk, rk):
@@ -336,8 +348,8 @@ class _Resolver:
                     else f"tensors can be added (+) or multiplied (*), not combined with '{e.op}'",
                     e.span)
             return TENSOR
-        self._value_operand(e.left, ctx, "arithmetic")
-        self._value_operand(e.right, ctx, "arithmetic")
+        self._check_value(e.left, lk, ctx, "arithmetic")
+        self._check_value(e.right, rk, ctx, "arithmetic")
         return VALUE
 
     def e_Neg(self, e: A.Neg, ctx: _Ctx) -> str:

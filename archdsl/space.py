@@ -92,11 +92,11 @@ class Space:
         try:
             decided = _walk_config(it, {}, fill=True)
         except (ConstraintError, ConfigError):
-            for n, decided in enumerate(_dfs(it)):
-                break
-            else:
+            first = next(_dfs(it), None)
+            if first is None:
                 raise EmptySpaceError("no configuration satisfies the constraints",
                                       self.ir.network_span) from None
+            decided = first
         return {name: to_json(v) for name, v in decided.items()}
 
     def validate(self, config: Config) -> Config:

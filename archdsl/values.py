@@ -201,7 +201,11 @@ class Decision:
             if isinstance(j, bool) or not isinstance(j, (int, float)):
                 raise ConfigError(f"'{self.name}': expected a number, got {json_text(j)}",
                                   span or self.span)
-            x = float(j)
+            try:
+                x = float(j)
+            except OverflowError:
+                raise ConfigError(f"'{self.name}': {json_text(j)} is outside "
+                                  f"{self.domain_text()}", span or self.span) from None
             if not (self.lo <= x <= self.hi):
                 raise ConfigError(f"'{self.name}': {x} is outside {self.domain_text()}",
                                   span or self.span)
@@ -241,6 +245,9 @@ class Decision:
 def json_text(j: Any) -> str:
     import json
 
+    if isinstance(j, int) and not isinstance(j, bool) and j.bit_length() > 64:
+        digits = int(j.bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits:,} digits"
     try:
         return json.dumps(j)
     except (TypeError, ValueError):
