@@ -1,0 +1,65 @@
+"""NAS-Bench-201: configurations of examples/nb201.arch <-> the benchmark's cell strings.
+
+A cell string lists, for nodes 1..3, the operation on the edge from every earlier node:
+`|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`.
+In examples/nb201.arch node j's k-th `edge` (from node k-1) is the decision `cell/nj/edge#k`
+(`#1` is left out), and its values are the benchmark's own operation names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from archdsl.errors import ConfigError
+
+__all__ = ["OPERATIONS", "EDGES", "from_arch_string", "to_arch_string"]
+
+OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+# (node j, input node i) -> decision name, in the order of the cell string
+EDGES: dict[tuple[int, int], str] = {
+    (j, i): f"cell/n{j}/edge" + (f"#{i + 1}" if i else "") for j in (1, 2, 3) for i in range(j)
+}
+
+_NODE = re.compile(r"\|([^|~]+)~(\d+)")
+
+
+def from_arch_string(s: str) -> dict[str, Any]:
+    """The configuration of examples/nb201.arch for a NAS-Bench-201 cell string."""
+    if not isinstance(s, str):
+        raise ConfigError(f"a NAS-Bench-201 cell string is text, got {type(s).__name__}")
+    nodes = s.strip().split("+")
+    if len(nodes) != 3:
+        raise ConfigError(f"not a NAS-Bench-201 cell string (3 nodes joined by '+'): {s!r}")
+    config: dict[str, Any] = {}
+    for j, node in enumerate(nodes, start=1):
+        edges = _NODE.findall(node)
+        if not node.endswith("|") or "".join(f"|{o}~{i}" for o, i in edges) + "|" != node:
+            raise ConfigError(f"node {j} of {s!r} is not of the form |op~i|op~i|...|")
+        if [int(i) for _, i in edges] != list(range(j)):
+            raise ConfigError(f"node {j} of {s!r} must take one edge from each of nodes "
+                              f"0..{j - 1} in order")
+        for op, i in edges:
+            if op not in OPERATIONS:
+                raise ConfigError(f"unknown NAS-Bench-201 operation {op!r} in {s!r}",
+                                  hint="operations: " + ", ".join(OPERATIONS))
+            config[EDGES[j, int(i)]] = op
+    return config
+
+
+def to_arch_string(config: dict[str, Any]) -> str:
+    """The NAS-Bench-201 cell string of a configuration of examples/nb201.arch."""
+    missing = [k for k in EDGES.values() if k not in config]
+    if missing:
+        raise ConfigError(f"not a configuration of examples/nb201.arch: no '{missing[0]}'")
+    nodes = []
+    for j in (1, 2, 3):
+        ops = []
+        for i in range(j):
+            op = config[EDGES[j, i]]
+            if op not in OPERATIONS:
+                raise ConfigError(f"'{EDGES[j, i]}' = {op!r} is not a NAS-Bench-201 operation")
+            ops.append(f"{op}~{i}")
+        nodes.append("|" + "|".join(ops) + "|")
+    return "+".join(nodes)
