@@ -22,13 +22,16 @@ _ZERO_THROUGH = {"identity", "avg_pool", "max_pool", "zero"}
 class Architecture:
     """A chosen architecture: the layer graph the backends consume, and what chose it.
 
-    Graph nodes are integers in creation order (a topological order) with attributes `op`,
-    `args` (a dict of JSON values), `span` (where in the .arch text it came from) and `path` (its
-    decision-name scope). Edges carry `port`, the input position. The first nodes are the inputs
-    (`op == "input"`, args `name` and `shape`); the last is `output`.
+    `graph` is a networkx MultiDiGraph. Nodes are integers in creation order (a topological
+    order) with attributes `op`, `args` (a dict of JSON values), `span` (where in the .arch text
+    it came from) and `path` (its decision-name scope). Each input of a node is one edge whose
+    key and attribute `port` are the input position, so a merge that takes the same tensor twice
+    (`add(x, x)`) has two parallel edges. Use `predecessors(n)` for a node's inputs in port
+    order. The first nodes are the inputs (`op == "input"`, args `name` and `shape`); the last
+    is `output`.
     """
 
-    graph: nx.DiGraph
+    graph: nx.MultiDiGraph
     config: dict[str, Any]
     train: dict[str, Any] = field(default_factory=dict)
     space_file: str = ""
@@ -47,18 +50,23 @@ class Architecture:
         return max(self.graph.nodes)
 
     def predecessors(self, n: int) -> list[int]:
-        """Inputs of node n in port order."""
-        g = self.graph
-        return [u for u, _ in sorted(g.in_edges(n), key=lambda e: g.edges[e]["port"])]
+        """Inputs of node n in port order, a tensor used twice listed twice."""
+        edges = sorted(self.graph.in_edges(n, data="port", default=0), key=lambda e: e[2])
+        return [u for u, _, _ in edges]
 
     def to_arch(self) -> str:
         return graph_to_arch(self)
 
 
-def canonical_graph(g: nx.DiGraph) -> nx.DiGraph:
+def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
     """Drop what cannot change the output (zero branches, dead nodes, identities,
-    one-input sums), so that architectures computing the same function compare equal."""
-    h = g.copy()
+    one-input sums), so that architectures computing the same function compare equal.
+
+    The result is a MultiDiGraph whose edges keep `port`; a tensor used twice by one node
+    (`x + x`) stays two parallel edges."""
+    h = nx.MultiDiGraph()
+    h.add_nodes_from((n, dict(d)) for n, d in g.nodes(data=True))
+    h.add_edges_from((u, v, {"port": d.get("port", 0)}) for u, v, d in g.edges(data=True))
     out = max(h.nodes)
     # zero tensors: through identity/pooling they stay zero; in a sum they vanish
     changed = True
@@ -69,8 +77,8 @@ def canonical_graph(g: nx.DiGraph) -> nx.DiGraph:
             if d["op"] == "zero" or d.get("_zero"):
                 for s in list(h.successors(n)):
                     op = h.nodes[s]["op"]
-                    if op in ("add",):
-                        h.remove_edge(n, s)
+                    if op == "add":
+                        h.remove_edges_from([(n, s, k) for k in list(h[n][s])])
                         changed = True
                         if h.in_degree(s) == 0:
                             h.nodes[s]["_zero"] = True
@@ -79,22 +87,15 @@ def canonical_graph(g: nx.DiGraph) -> nx.DiGraph:
                         changed = True
     alive = nx.ancestors(h, out) | {out}
     h.remove_nodes_from([n for n in list(h.nodes) if n not in alive])
-    # contract pass-throughs: identity, and sums of one input
+    # contract pass-throughs: identity, and sums of one input (x + x has two)
     for n in list(nx.topological_sort(h)):
-        d = h.nodes[n]
-        if d["op"] == "identity" or (d["op"] in ("add", "concat", "multiply")
-                                     and h.in_degree(n) == 1):
-            preds = list(h.predecessors(n))
-            if len(preds) != 1:
-                continue
-            p = preds[0]
-            for s in list(h.successors(n)):
-                port = h.edges[n, s]["port"]
-                if h.has_edge(p, s):  # x + x: keep the multiplicity
-                    h.edges[p, s]["mult"] = h.edges[p, s].get("mult", 1) + 1
-                else:
-                    h.add_edge(p, s, port=port)
-            h.remove_node(n)
+        op = h.nodes[n]["op"]
+        if h.in_degree(n) != 1 or op not in ("identity", "add", "concat", "multiply"):
+            continue
+        (p,) = h.predecessors(n)
+        h.add_edges_from((p, s, {"port": port})
+                         for _, s, port in h.out_edges(n, data="port", default=0))
+        h.remove_node(n)
     return h
 
 
@@ -110,13 +111,14 @@ def _label(d: dict) -> str:
 def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order."""
     h = canonical_graph(g)
-    lab = nx.DiGraph()
+    lab = nx.DiGraph()  # parallel edges become one labelled edge: the ports, and how many
     for n, d in h.nodes(data=True):
         lab.add_node(n, label=_label(d))
-    for u, v, d in h.edges(data=True):
-        op = h.nodes[v]["op"]
-        port = "" if op in _COMMUTATIVE else str(d.get("port", 0))
-        lab.add_edge(u, v, label=f"{port}x{d.get('mult', 1)}")
+    for u, nbrs in h.adj.items():
+        for v, keyed in nbrs.items():
+            ports = sorted(d["port"] for d in keyed.values())
+            port = "" if h.nodes[v]["op"] in _COMMUTATIVE else ",".join(map(str, ports))
+            lab.add_edge(u, v, label=f"{port}x{len(ports)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # networkx notes a past change of hashes
         wl = nx.weisfeiler_lehman_graph_hash(lab, node_attr="label", edge_attr="label",
