@@ -44,6 +44,8 @@ class Analysis:
         if isinstance(e, A.Shared):
             acc.add(f"$s{id(e)}")
             return
+        if isinstance(e, A.Call) and e.ref and e.ref[0] == "apply":
+            self._free_into(e.ref[1], acc)  # the param applied: not among the call's fields
         for v in vars(e).values():
             if isinstance(v, A.Node):
                 self._free_into(v, acc)
@@ -63,6 +65,8 @@ class Analysis:
                 x = stack.pop()
                 if isinstance(x, A.Name) and x.ref and x.ref[0] == "gparam":
                     acc.add(x.id)
+                if isinstance(x, A.Call) and x.ref and x.ref[0] == "apply":
+                    stack.append(x.ref[1])
                 for v in vars(x).values():
                     if isinstance(v, A.Node):
                         stack.append(v)
@@ -124,6 +128,8 @@ class Analysis:
             return False
         if isinstance(e, A.Call):
             if e.ref and e.ref[0] == "decision":
+                return True
+            if e.ref and e.ref[0] == "apply" and self.stage_decides(e.ref[1]):
                 return True
             if e.ref and e.ref[0] == "block" and self.block_decides(e.ref[1]):
                 return True
@@ -237,13 +243,18 @@ class Analysis:
                 for a in e.args:
                     self._refs(a.value, structural, acc)
                 return
+            if kind == "apply":  # a sub-network param applied to nodes: all structural
+                self._refs(e.ref[1], structural, acc)
+                for a in e.args:
+                    self._refs(a.value, True, acc)
+                return
             if kind == "block":
                 blk: A.BlockDecl = e.ref[1]
                 names = [p.name for p in blk.params]
                 sset = self.structural.get(blk.name, set())
                 i = 0
                 for a in e.args:
-                    if a.name is None and _tensorish(a.value):
+                    if a.name is None and self.ir.kinds.get(id(a.value)) == "tensor":
                         self._refs(a.value, True, acc)
                         continue
                     pname = a.name if a.name is not None else (names[i] if i < len(names) else "")
@@ -263,8 +274,3 @@ class Analysis:
                     if isinstance(x, A.Node):
                         self._refs(x, structural, acc)
 
-
-def _tensorish(e: A.Expr) -> bool:
-    if isinstance(e, A.Name):
-        return bool(e.ref) and e.ref[0] == "node"
-    return False

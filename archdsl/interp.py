@@ -31,7 +31,7 @@ from .errors import (
 )
 from .layers import MERGES, LayerSig, check_arg_value, type_name
 from .naming import Scope
-from .semantics import SpaceIR, stage_segment
+from .semantics import SpaceIR, net_arity, stage_segment
 from .values import Decision, Net, Record, Sym, Tensor, arith, describe, to_json
 
 __all__ = ["Interp", "Chooser", "Reject", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
@@ -176,7 +176,7 @@ class Interp:
         try:
             for name, net in self.shared_nets.items():
                 if self.an.stage_decides(net.expr):
-                    self.apply(net, [Tensor(-1)], Scope(name))
+                    self.apply(net, [Tensor(-1)] * net_arity(net.expr), Scope(name))
         finally:
             self.build = build
 
@@ -477,12 +477,19 @@ class Interp:
             d = self.make_decision(e, env, sc, key)
             if d.kind == "choice" and d.options and isinstance(d.options[0], Tensor):
                 self.edges -= len(d.options) - 1  # only the chosen input is an edge
-                return self.decide(d)
+                chosen = self.decide(d)
+                # the node is what is decided: in a shared cell the decision stands for every
+                # application, each with its own tensors
+                return next(o for o in d.options if o.name == chosen.name)
             w = None
             if d.kind == "choice" and d.options and isinstance(d.options[0], Net) \
                     and isinstance(self.chooser, _Uniform):
                 w = [self.count_net(o) for o in d.options]
             return self.decide(d, w)
+        if kind == "apply":  # a param holding a sub-network, applied to nodes
+            sub = sc.child(e.func)
+            xs = [self.value(a.value, env, sub, "in") for a in e.args]
+            return self.apply(self.closure(e.ref[1], env), xs, sub, span=e.span)
         if kind == "record":
             args = []
             sub = sc
@@ -551,12 +558,12 @@ class Interp:
             if kind == "layer":
                 return self.layer(target, {}, xs, e.span, sc)
             if kind == "block":
-                return self.apply_block(target, None, env, xs, sc)
+                return self.apply_block(target, None, env, xs, sc, span=span or e.span)
             if kind == "local":
                 return self.apply(env[e.id], xs, sc, span=e.span)  # type: ignore[attr-defined]
             if kind == "gparam":
                 if e.id in self.shared_nets:  # type: ignore[attr-defined]
-                    return self.apply(self.shared_nets[e.id], xs, Scope(e.id))
+                    return self.apply(self.shared_nets[e.id], xs, Scope(e.id), span=span)
                 v = self.genv[e.id]  # type: ignore[attr-defined]
                 if not self.build and isinstance(v, Net) and not self.an.stage_decides(v.expr):
                     return xs[0]
@@ -664,21 +671,21 @@ class Interp:
 
     # ----------------------------------------------------------------- blocks
     def apply_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
-                    xs: list[Tensor], sc: Scope) -> Tensor:
+                    xs: list[Tensor], sc: Scope, span: Span | None = None) -> Tensor:
+        """Apply a block; `span` is where it is used (the call's, by default)."""
+        span = call.span if call else span or blk.span
         depth = _depth(caller_env, blk) + 1
         if blk.max_depth is not None and depth > blk.max_depth:
             raise Reject(ConstraintError(f"block '{blk.name}' nested deeper than its max_depth "
-                                         f"{blk.max_depth}", call.span if call else blk.span))
+                                         f"{blk.max_depth}", span))
         self.nesting += 1
         if self.nesting > MAX_NESTING:
-            raise ArchLimitError(f"blocks nested more than {MAX_NESTING} deep",
-                                 call.span if call else blk.span)
+            raise ArchLimitError(f"blocks nested more than {MAX_NESTING} deep", span)
         try:
             env = self.bind(blk, call, caller_env, sc)
             if blk.max_depth is not None:
                 env["$depth"] = _with_depth(caller_env, blk, depth)
-            return self.run_body(blk.body, env, xs, sc, call.span if call else blk.span,
-                                 block=blk)
+            return self.run_body(blk.body, env, xs, sc, span, block=blk)
         finally:
             self.nesting -= 1
 
@@ -929,6 +936,8 @@ class Interp:
                 r = self.count_block(target, e, env)  # type: ignore[arg-type]
             elif kind == "decision":
                 return self.count_choice(e, env)  # type: ignore[arg-type]
+            elif kind == "apply":
+                r = self.count_net(self.closure(target, env))
             else:
                 r = self.count_args(e, env)  # type: ignore[arg-type]
             for a in e.args:  # type: ignore[attr-defined]
@@ -1120,6 +1129,8 @@ class Interp:
                 r = self.count_args(e, env) if rest else 1  # type: ignore[arg-type]
             elif kind == "block":
                 r = self.count_block(e.ref[1], e, env)  # type: ignore
+            elif kind == "apply":
+                r = self.count_net(self.closure(e.ref[1], env))  # type: ignore[attr-defined]
             else:
                 r = 1
             return {k: _held(v * r, e.span) for k, v in p.items()}

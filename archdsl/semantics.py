@@ -28,7 +28,7 @@ from .naming import Scope
 from .parser import parse, read_source
 from .printer import format_expr
 
-__all__ = ["SpaceIR", "resolve_file", "resolve_text", "MAX_IMPORTS"]
+__all__ = ["SpaceIR", "resolve_file", "resolve_text", "MAX_IMPORTS", "block_arity", "net_arity"]
 
 MAX_IMPORTS = 64
 METRICS_TOP = frozenset({"params", "flops"})
@@ -100,6 +100,7 @@ class _Resolver:
         self.shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
         self.calls: list[tuple[A.BlockDecl | None, A.BlockDecl, A.Span]] = []
         self.kinds: dict[int, str] = {}  # id(expr) -> value / net / tensor / any
+        self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
 
     # ---- files and imports ---------------------------------------------------------
     def resolve_main(self, mod: A.Module, text: str, path: Path) -> SpaceIR:
@@ -121,6 +122,9 @@ class _Resolver:
                 raise ArchSyntaxError("a top-level param is already one decision; drop `shared`",
                                       pd.value.span)
             gparams[pd.name] = NET if isinstance(pd, A.SharedDecl) else kind
+            arity = self._arity_of(pd.value, kind)
+            if arity is not None:
+                self.arity[pd.name] = arity
         input_names = set()
         for inp in mod.inputs:
             if inp.name in input_names or inp.name in gparams:
@@ -256,6 +260,7 @@ class _Resolver:
             if kind == VALUE:
                 raise ArchTypeError("expected a layer or a pipeline here, not a value",
                                     body.result.span)
+            self._single_input(body.result, kind)
         for c in body.constraints:
             self.constraint(c, ctx)
 
@@ -386,7 +391,29 @@ class _Resolver:
             if isinstance(x, A.Name) and x.ref[0] == "symbol":
                 raise self._unknown(x, ctx, "layer")
             raise ArchTypeError("expected a layer here, not a value", x.span)
+        self._single_input(x, kind)
         return kind
+
+    def _arity_of(self, x: A.Expr, kind: str) -> int | None:
+        """How many tensors the sub-network `x` takes, where that is known statically."""
+        if kind != NET:
+            return None
+        if isinstance(x, A.Name) and x.ref and x.ref[0] == "gparam":
+            return self.arity.get(x.id)
+        if isinstance(x, (A.Name, A.Call)) and x.ref and x.ref[0] == "block":
+            return block_arity(x.ref[1])
+        return None
+
+    def _single_input(self, x: A.Expr, kind: str) -> None:
+        """A stage of a pipeline receives one tensor: a cell with several inputs cannot be one."""
+        n = self._arity_of(x, kind)
+        if n is not None and n != 1:
+            name = x.id if isinstance(x, A.Name) else format_expr(x)
+            what = "several tensors" if n > 1 else "no tensor"
+            raise ArchTypeError(f"'{name}' takes {n} tensor inputs, so it cannot be a stage that "
+                                "receives one", x.span,
+                                hint=f"it takes {what}: call it on graph nodes, e.g. "
+                                f"`{_call_example(x, n)}`")
 
     def e_Pipeline(self, e: A.Pipeline, ctx: _Ctx) -> str:
         first = self._stage(e.stages[0], ctx)
@@ -467,7 +494,8 @@ class _Resolver:
             self._note_call(ctx, ctx.blocks[f], e.func_span)
             names = [p.name for p in ctx.blocks[f].params]
             required = {p.name for p in ctx.blocks[f].params if p.default is None}
-            return self._apply_args(e, ctx, names, required, f"block '{f}'", 1)
+            return self._apply_args(e, ctx, names, required, f"block '{f}'",
+                                    block_arity(ctx.blocks[f]))
         if f in A.DECISION_FUNCS:
             e.ref = ("decision", f)
             return self._decision(e, ctx)
@@ -479,9 +507,8 @@ class _Resolver:
             names = [a.name for a in sig.args]
             required = {a.name for a in sig.args if a.required}
             return self._apply_args(e, ctx, names, required, f"layer '{f}'", sig.inputs)
-        if f in ctx.locals or f in ctx.gparams:
-            raise ArchTypeError(f"'{f}' is a parameter and cannot be called", e.func_span,
-                                hint="only blocks and layers take arguments")
+        if (f in ctx.locals or f in ctx.gparams) and not ctx.in_train:
+            return self._apply_param(e, ctx)
         if ctx.in_train:
             e.ref = ("record", f)
             for a in e.args:
@@ -490,6 +517,30 @@ class _Resolver:
             return VALUE
         hint = did_you_mean(f, set(LAYERS) | set(ctx.blocks) | A.DECISION_FUNCS)
         raise ArchNameError(f"unknown layer '{f}'", e.func_span, hint=hint)
+
+    def _apply_param(self, e: A.Call, ctx: _Ctx) -> str:
+        """`NAME(n0, n1)`: a param (a shared sub-network, a top-level param or a block's
+        argument) holding a sub-network, applied to graph nodes."""
+        f = e.func
+        target = A.Name(e.func_span, f)
+        kind = self.expr(target, ctx)
+        if kind not in (NET, ANY) or not e.args:
+            raise ArchTypeError(f"'{f}' is a parameter and cannot be called", e.func_span,
+                                hint="only blocks and layers take arguments; a param that holds "
+                                f"a sub-network is applied to graph nodes: `{f}(n0)`")
+        for a in e.args:
+            if a.name is not None or self.expr(a.value, ctx) != TENSOR:
+                raise ArchTypeError(
+                    f"'{f}' holds a sub-network: its arguments are the graph nodes it is "
+                    "applied to", a.span,
+                    hint="its other arguments are fixed where the sub-network is written, "
+                    f"e.g. `param {f} = block_name(16)`")
+        arity = self._arity_of(target, kind)
+        if arity is not None and arity != len(e.args):
+            raise ArchTypeError(f"'{f}' takes {arity} tensor input{'s' if arity != 1 else ''}, "
+                                f"got {len(e.args)}", e.span)
+        e.ref = ("apply", target)
+        return TENSOR
 
     def _merge(self, e: A.Call, ctx: _Ctx) -> str:
         for a in e.args:
@@ -672,6 +723,28 @@ def _walk(e: A.Node):
                     yield from _walk(x)
 
 
+def block_arity(blk: A.BlockDecl) -> int:
+    """How many tensors a block takes: its graph's `input`s, or one for a pipeline body."""
+    return len(blk.body.inputs) if blk.body.is_graph else 1
+
+
+def net_arity(e: A.Expr) -> int:
+    """How many tensors applying the sub-network `e` takes (a cell named or called without
+    its nodes takes its inputs; anything else takes one)."""
+    if isinstance(e, (A.Name, A.Call)) and e.ref and e.ref[0] == "block":
+        return block_arity(e.ref[1])
+    return 1
+
+
+def _call_example(x: A.Expr, n: int) -> str:
+    nodes = ", ".join(f"n{i}" for i in range(n))
+    if isinstance(x, A.Call):
+        rest = ", ".join(format_expr(a.value) if a.name is None
+                         else f"{a.name} = {format_expr(a.value)}" for a in x.args)
+        return f"{x.func}({nodes}{', ' + rest if rest else ''})"
+    return f"{x.id}({nodes})" if isinstance(x, A.Name) else nodes
+
+
 def stage_segment(e: A.Expr) -> str | None:
     """The name segment a pipeline stage adds to decision paths (None: adds none)."""
     if isinstance(e, A.Call):
@@ -752,7 +825,7 @@ def _static_names(e: A.Expr, sc: Scope, key: str | None, found: list) -> None:
         k = key if key is not None else e.expr.func  # type: ignore[attr-defined]
         found.append((e, sc.key(k) if k else sc.path))
         return
-    if isinstance(e, A.Call) and e.ref and e.ref[0] in ("block", "layer"):
+    if isinstance(e, A.Call) and e.ref and e.ref[0] in ("block", "layer", "apply"):
         _static_call_args(e, sc.child(e.func), found)
         return
     if isinstance(e, A.Pipeline):

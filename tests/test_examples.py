@@ -444,10 +444,6 @@ network {
 """
 
 
-@pytest.mark.xfail(reason="not supported yet: a block with `input n0, n1` called with two "
-                          "tensors, a shared sub-network called with node arguments, and "
-                          "input choices inside a shared cell; darts.arch works around them",
-                   strict=False)
 def test_darts_direct_form() -> None:
     sp = archdsl.loads(DARTS_DIRECT)
     assert sp.count() == (2 * 3) ** 2
