@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import ArchDSLError, ArchLimitError
-from .space import Space, load, read_config
+from .space import load, read_config
 
 __all__ = ["main"]
 
@@ -24,6 +26,20 @@ class _Parser(argparse.ArgumentParser):
 
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
+
+
+@contextmanager
+def _any_int_size() -> Iterator[None]:
+    """Let int <-> decimal text conversions take any number of digits, for the duration.
+
+    Python refuses (ValueError) beyond 4,300 digits by default; an exact count may have tens of
+    thousands (counts are refused past 2**200,000 when counting, about 60,206 digits)."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -39,7 +55,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     _out(f"{args.file}: ok")
     _out(f"  decisions (default configuration): {len(decisions)}"
          + (f", {len(cont)} continuous" if cont else ""))
-    _out(f"  architectures: {n:,}" + (" (continuous decisions counted once)" if cont else ""))
+    with _any_int_size():
+        count = f"{n:,}"
+    _out(f"  architectures: {count}" + (" (continuous decisions counted once)" if cont else ""))
     if deferred:
         _out(f"  {len(deferred)} constraint(s) on params/flops are checked by the PyTorch "
              "backend")
@@ -60,15 +78,17 @@ def _mentions_metric(c: Any) -> bool:
 def cmd_count(args: argparse.Namespace) -> int:
     space = load(args.file)
     n = space.count()
-    if args.json:
-        cont = [d.name for d in space.decisions() if d.continuous]
-        _out(json.dumps({"count": n, "continuous": cont}))
-        return 0
     cont = [d for d in space.decisions() if d.continuous]
+    with _any_int_size():
+        text = str(n) if not args.json else \
+            json.dumps({"count": n, "continuous": [d.name for d in cont]})
+    if args.json:
+        _out(text)
+        return 0
     if cont:
         _out(f"# {len(cont)} continuous decision(s) counted once: "
              + ", ".join(d.name for d in cont[:5]) + (" ..." if len(cont) > 5 else ""))
-    _out(str(n))
+    _out(text)
     return 0
 
 
@@ -144,25 +164,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command: a user error is one report on stderr and status 1, never a traceback."""
     try:
-        return func(args)
+        rc = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return rc
     except ArchDSLError as e:
         print(e.format(), file=sys.stderr)
         return 1
     except RecursionError:
         print(ArchLimitError("the space nests too deeply to process").format(), file=sys.stderr)
         return 1
+    except MemoryError:
+        print(ArchLimitError("out of memory: the space is too large to process").format(),
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("archdsl: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `archdsl sample ... | head`: stop quietly
+        _drop_stdout()
         return 0
+
+
+def _drop_stdout() -> None:
+    """Send what is left of stdout to /dev/null, so that the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured output)
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="The hashes produced for directed graphs")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 5_000))
-    sys.set_int_max_str_digits(400_000)  # exact counts of huge spaces print in full
+    # long int literals in .arch text convert (and are then refused past 2**4096 with a
+    # report); printing counts lifts the limit itself (_any_int_size)
+    sys.set_int_max_str_digits(400_000)
     parser = build_parser()
     args = parser.parse_args(argv)
     return run(args.func, args)

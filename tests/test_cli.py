@@ -370,9 +370,6 @@ def test_bad_string_escape_is_a_report(capsys, tmp_path):
     assert_user_error(rc, out, err)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `archdsl count` of a count with more than "
-                   "400,000 digits (max_depth 23 recursion; count() is not held to its limit) "
-                   "raises ValueError from str(n): a Python traceback")
 def test_count_too_large_to_print_is_a_report(capsys, tmp_path):
     p = tmp_path / "rec.arch"
     p.write_text("input x: [4]\nblock t max_depth 23 { one_of { relu | t -> t } }\n"
@@ -382,6 +379,19 @@ def test_count_too_large_to_print_is_a_report(capsys, tmp_path):
     except Exception as e:  # noqa: BLE001 - the traceback the user would see
         pytest.fail(f"{type(e).__name__}: {e}")
     assert_user_error(rc, out, err)
+    # a count of thousands of digits (Python's default limit is 4,300) prints in full
+    p.write_text(p.read_text().replace("max_depth 23", "max_depth 16"))
+    sys.set_int_max_str_digits(4300)
+    n = archdsl.load(p).count()
+    assert n.bit_length() > 4300 * 4
+    sys.set_int_max_str_digits(0)
+    for args, last in ((["count"], str(n)), (["count", "--json"], f'{{"count": {n}, '),
+                       (["check"], f"  architectures: {n:,}")):
+        sys.set_int_max_str_digits(4300)
+        rc, out, err = cli(capsys, *args, p)
+        sys.set_int_max_str_digits(0)
+        assert rc == 0, err
+        assert last in out, out[:200]
 
 
 def test_fix_of_a_residual_around_nothing_checks(capsys, tmp_path):
