@@ -524,17 +524,19 @@ class _Resolver:
         f = e.func
         target = A.Name(e.func_span, f)
         kind = self.expr(target, ctx)
-        if kind not in (NET, ANY) or not e.args:
+        if kind not in (NET, ANY):
             raise ArchTypeError(f"'{f}' is a parameter and cannot be called", e.func_span,
                                 hint="only blocks and layers take arguments; a param that holds "
                                 f"a sub-network is applied to graph nodes: `{f}(n0)`")
+        if not e.args:
+            raise ArchTypeError(f"'{f}' holds a sub-network: apply it to graph nodes, "
+                                f"`{f}(n0)`, or use it as a stage, `-> {f}`", e.span)
         for a in e.args:
             if a.name is not None or self.expr(a.value, ctx) != TENSOR:
                 raise ArchTypeError(
                     f"'{f}' holds a sub-network: its arguments are the graph nodes it is "
                     "applied to", a.span,
-                    hint="its other arguments are fixed where the sub-network is written, "
-                    f"e.g. `param {f} = block_name(16)`")
+                    hint=f"its other arguments are fixed where '{f}' is defined")
         arity = self._arity_of(target, kind)
         if arity is not None and arity != len(e.args):
             raise ArchTypeError(f"'{f}' takes {arity} tensor input{'s' if arity != 1 else ''}, "
@@ -811,11 +813,19 @@ def _static_call_args(e: A.Call, sc: Scope, found: list) -> None:
 
 
 def _is_tensorish(e: A.Expr) -> bool:
+    """Whether `e` is a tensor (mirrors the checker's kinds, which these helpers do not see)."""
     if isinstance(e, A.Name):
         return bool(e.ref) and e.ref[0] == "node"
-    if isinstance(e, A.Call):
-        return bool(e.ref) and e.ref[0] == "decision" and e.func in ("choice", "some") and all(
-            _is_tensorish(x) for x in e.positional)
+    if isinstance(e, A.Pipeline):
+        return _is_tensorish(e.stages[0])
+    if isinstance(e, A.BinOp):
+        return _is_tensorish(e.left) or _is_tensorish(e.right)
+    if isinstance(e, A.Call) and e.ref:
+        if e.ref[0] == "decision":
+            return e.func in ("choice", "some") and all(_is_tensorish(x) for x in e.positional)
+        if e.ref[0] == "apply":
+            return True
+        return e.ref[0] in ("layer", "block") and any(_is_tensorish(x) for x in e.positional)
     return False
 
 

@@ -181,8 +181,7 @@ def test_darts_reduced_cell_enumeration() -> None:
         ("    n5 = darts_op(choice(p0, p1, n2, n3, n4), c) + "
          "darts_op(choice(p0, p1, n2, n3, n4), c)\n", ""),
         ("return concat(n2, n3, n4, n5)", "return concat(n2, n3)"),
-        ("    c2 = concat(stem, c1) -> darts_cell(16)\n    c3 = concat(c1, c2) -> darts_cell(16)\n",
-         ""),
+        ("    c2 = darts_cell(stem, c1, 16)\n    c3 = darts_cell(c1, c2, 16)\n", ""),
         ("return c3 ->", "return c1 ->"),
     )
     configs = assert_enumerates(small, (2 * 2) ** 2 * (3 * 2) ** 2)
@@ -194,6 +193,37 @@ def test_darts_decision_names() -> None:
     assert len(cfg) == 3 * 4 * 2 * 2  # 3 cells, 4 nodes, 2 edges, (input, op) each
     assert cfg["network/c3/darts_cell/n5/darts_op#2"] == "sep_conv_3x3"
     assert cfg["network/c3/darts_cell/n5/darts_op#2/in"] == "p0"
+
+
+DARTS_SHARED = (("network {", "shared cell = darts_cell(16)\nnetwork {"),
+                ("c1 = darts_cell(stem, stem, 16)", "c1 = cell(stem, stem)"),
+                ("c2 = darts_cell(stem, c1, 16)", "c2 = cell(stem, c1)"),
+                ("c3 = darts_cell(c1, c2, 16)", "c3 = cell(c1, c2)"))
+
+
+def test_darts_shared_cell() -> None:
+    # DARTS's own space (see darts.arch): one searched cell, input choices included, used by
+    # all three cells, each applying it to its own two inputs
+    sp = variant("darts", *DARTS_SHARED)
+    assert sp.count() == DARTS_CELL
+    for seed in range(3):
+        cfg = sp.sample(seed)
+        assert len(cfg) == 4 * 2 * 2 and all(k.startswith("cell/n") for k in cfg)
+        assert sp.validate(cfg) == cfg
+        arch = sp.materialize(cfg)
+        check_architecture(arch)
+        g = arch.graph
+        paths = Counter(d["path"] for _, d in g.nodes(data=True) if d["path"].startswith("cell/"))
+        assert paths and all(n % 3 == 0 for n in paths.values())
+        ops = {n: d["op"] for n, d in g.nodes(data=True)}
+        reads = {p: sorted(ops[arch.predecessors(n)[0]] for n, d in g.nodes(data=True)
+                           if d["path"] == p)
+                 for p in ("cell/p0/relu", "cell/p1/relu")}
+        # p0 reads stem, stem, c1; p1 reads stem, c1, c2 (cells end in a concat)
+        assert reads == {"cell/p0/relu": ["batchnorm", "batchnorm", "concat"],
+                         "cell/p1/relu": ["batchnorm", "concat", "concat"]}
+        fixed = archdsl.loads(sp.fix(cfg))
+        assert fixed.materialize(fixed.default()).hash == arch.hash
 
 
 def test_nb101_patterns_by_hand() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -106,6 +107,57 @@ SMALL_SPACES = {
         param act = choice(relu, tanh, linear(choice(2, 3)))
         network { x -> act -> act }
     """,
+    "multi_input_cell": """
+        input x: [4, 8, 8]
+        cell pair(c) {
+            input a, b
+            n = conv2d(choice(a, b), c) + some(a, b)
+            return concat(n, b)
+        }
+        network {
+            s = x -> conv2d(4)
+            p = pair(s, s, 4)
+            q = pair(s, p, choice(4, 8))
+            return q -> global_avg_pool
+        }
+    """,
+    "shared_cell_called_on_nodes": """
+        input x: [4, 8, 8]
+        op edge = one_of { identity | relu_conv_bn(1) }
+        cell two {
+            input a, b
+            n = edge(choice(a, b)) + some(a, b) -> relu
+            return n
+        }
+        cell one {
+            input a
+            m = a -> relu
+            n = edge(a) + choice(a, m)
+            return n
+        }
+        shared c2 = two
+        shared c1 = one
+        network {
+            s = x -> conv2d(4)
+            p = c2(s, s)
+            q = c2(p, choice(s, p))
+            r = q -> c1
+            return c1(r) + c1(choice(p, q))
+        }
+    """,
+    "sub_network_params_applied": """
+        input x: [4]
+        param act = choice(relu, tanh, linear(choice(2, 3)))
+        block wrap(f, g = relu) {
+            input a
+            n = f(a) -> g
+            return f(n) + g(a)
+        }
+        network {
+            y = act(x)
+            return wrap(y, one_of { relu | linear(choice(4, 5)) }, g = act)
+        }
+    """,
 }
 
 
@@ -152,6 +204,14 @@ def test_hand_counts() -> None:
     assert _load(SMALL_SPACES["recursive"]).count() == 38
     # one shared cell: 3 edges with 3 ops each
     assert _load(SMALL_SPACES["graph_cell_shared"]).count() == 27
+    # per pair: input choice 2 x subset 3; the second pair also picks c
+    assert _load(SMALL_SPACES["multi_input_cell"]).count() == 6 * 6 * 2
+    # c2: (2 inputs x 2 ops) x 3 subsets, c1: 2 ops x 2 inputs, made once; two input choices
+    # among the uses' arguments
+    assert _load(SMALL_SPACES["shared_cell_called_on_nodes"]).count() == 12 * 4 * 2 * 2
+    # act: relu or tanh (2), or linear with a width at each of its 3 uses (2^3); f: 3 options
+    # at each of its 2 uses
+    assert _load(SMALL_SPACES["sub_network_params_applied"]).count() == (2 + 2**3) * 3**2
 
 
 def test_count_huge_space_exactly() -> None:
@@ -291,3 +351,108 @@ def test_isomorphic_cells_hash_equal() -> None:
             and c["cell/n2/edge"] == "identity"]
     assert len({space.materialize(c).hash for c in dead}) == 1
     assert len(hashes) < space.count()
+
+
+# ---- cells with several inputs, and sub-networks applied to nodes -----------------------------
+TWO_INPUTS = """
+    input x: [4, 8, 8]
+    cell two(c) {
+        input a, b
+        n = conv2d(choice(a, b), c)
+        return n + b
+    }
+"""
+
+
+def test_shared_cell_decides_its_input_choices_once() -> None:
+    space = archdsl.loads(TWO_INPUTS + """
+        shared t = two(4)
+        network {
+            s = x -> relu
+            p = t(s, x)
+            return t(p, s)
+        }
+    """)
+    assert space.count() == 2
+    for pick in ("a", "b"):
+        cfg = {"t/n/conv2d/in": pick}
+        arch = space.materialize(cfg)
+        g = arch.graph
+        convs = sorted(n for n, d in g.nodes(data=True) if d["op"] == "conv2d")
+        assert len(convs) == 2
+        ops = [g.nodes[arch.predecessors(n)[0]]["op"] for n in convs]
+        # each application reads its own tensors: (s, x) then (p, s)
+        assert ops == (["relu", "add"] if pick == "a" else ["input", "relu"])
+
+
+def test_multi_input_cell_decision_names() -> None:
+    space = archdsl.loads(TWO_INPUTS + """
+        network {
+            s = x -> relu
+            return two(s, x, choice(4, 8)) + two(x, s, 4)
+        }
+    """)
+    assert space.count() == 2 * 2 * 2
+    assert sorted(space.default()) == ["network/return/two#2/n/conv2d/in",
+                                       "network/return/two/c", "network/return/two/n/conv2d/in"]
+
+
+@pytest.mark.parametrize("network, words", [
+    ("x -> two(4)", "'two(4)' takes 2 tensor inputs"),
+    ("s = x -> relu\n return two(s, 4)", "block 'two' takes 2 tensor inputs, got 1"),
+    ("s = x -> relu\n return two(s, s, s, 4)", "block 'two' takes 2 tensor inputs, got 3"),
+])
+def test_multi_input_cell_misuse(network: str, words: str) -> None:
+    src = TWO_INPUTS + "network {\n " + network + "\n}\n"
+    with pytest.raises(archdsl.ArchTypeError, match=re.escape(words)) as e:
+        archdsl.loads(src)
+    assert e.value.span is not None and e.value.span.line == src.count("\n") - 1  # the use
+
+
+@pytest.mark.parametrize("network, words", [
+    ("x -> t", "'t' takes 2 tensor inputs"),
+    ("s = x -> relu\n return t(s)", "'t' takes 2 tensor inputs, got 1"),
+    ("s = x -> relu\n return t(s, s, 4)", "its arguments are the graph nodes"),
+    ("s = x -> relu\n return w(s)", "'w' is a parameter and cannot be called"),
+])
+def test_sub_network_param_misuse(network: str, words: str) -> None:
+    src = TWO_INPUTS + "shared t = two(4)\nparam w = choice(1, 2)\nnetwork {\n " + network \
+        + "\n}\n"
+    with pytest.raises(archdsl.ArchTypeError, match=re.escape(words)) as e:
+        archdsl.loads(src)
+    assert e.value.span is not None and e.value.span.line == src.count("\n") - 1  # the use
+
+
+# ---- limits -------------------------------------------------------------------------------------
+def test_count_limit_holds_in_graphs_and_pipelines() -> None:
+    # each repeat gives about 2**100,000 architectures, within the limit; their products are
+    # refused at once rather than computed
+    rep = "repeat(5000) { linear(int(1 .. 1000000)) }"
+    graph = f"cell c {{ input n0\n n1 = n0 -> {rep}\n n2 = n1 -> {rep}\n n3 = n2 -> {rep}\n" \
+            " return n3 }\nnetwork { x -> c }"
+    for net in (f"network {{ x -> {rep} -> {rep} -> {rep} }}", graph):
+        with pytest.raises(archdsl.ArchLimitError, match="architectures: too many to count"):
+            archdsl.loads("input x: [4]\n" + net + "\n").count()
+
+
+@pytest.mark.parametrize("decision, message", [
+    ("int(1 .. 10**100)", "about 10^100 values"),
+    ("int(0 .. 20000000)", "20,000,001 values"),
+    ("float(0 .. 1, step = 1e-9)", "more than 10,000,000 values"),
+    ("float(0 .. 10**400)", "finite"),
+])
+def test_huge_decision_domains_are_reported(decision: str, message: str) -> None:
+    with pytest.raises(archdsl.ArchDSLError, match=re.escape(message)) as e:
+        archdsl.loads(f"input x: [4]\nnetwork {{ x -> dropout(0.1) -> linear({decision}) }}\n"
+                      ).count()
+    assert e.value.span is not None and e.value.span.line == 2
+
+
+def test_huge_json_integers_in_a_configuration() -> None:
+    space = archdsl.loads("input x: [4]\nnetwork { x -> dropout(float(0.0 .. 0.5)) "
+                          "-> linear(int(1 .. 8)) }\n")
+    good = space.default()
+    for key in good:
+        for big in (10**400, 10**5000):
+            with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
+                space.validate({**good, key: big})
