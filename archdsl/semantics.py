@@ -445,7 +445,9 @@ class _Resolver:
             raise ArchTypeError("a repeat body is a layer or pipeline, not a tensor", e.body.span)
         return NET
 
-    def _alts(self, alts: list[A.Alt], ctx: _Ctx) -> list[str]:
+    def _alts(self, alts: list[A.Alt], ctx: _Ctx, distinct: bool = True) -> list[str]:
+        """Check the alternatives and return their labels, which must be `distinct` where they
+        are the values of a decision (one_of; parallel branches are not decisions)."""
         labels = []
         for alt in alts:
             kind = self._stage(alt.expr, ctx)
@@ -453,7 +455,7 @@ class _Resolver:
                 raise ArchTypeError("an alternative is a layer or pipeline, not a tensor",
                                     alt.expr.span)
             label = alt.label or format_expr(alt.expr)
-            if label in labels:
+            if distinct and label in labels:
                 raise ArchNameError(f"two alternatives are both '{label}'", alt.span,
                                     hint="label them: `one_of { a: ... | b: ... }`")
             labels.append(label)
@@ -483,7 +485,7 @@ class _Resolver:
                                 hint=did_you_mean(e.merge, MERGES) or "use add, concat or multiply")
         if len(e.alts) < 2:
             raise ArchTypeError("parallel needs at least two branches", e.span)
-        self._alts(e.alts, ctx)
+        self._alts(e.alts, ctx, distinct=False)
         return NET
 
     # ---- calls ------------------------------------------------------------------------
@@ -507,7 +509,7 @@ class _Resolver:
             names = [a.name for a in sig.args]
             required = {a.name for a in sig.args if a.required}
             return self._apply_args(e, ctx, names, required, f"layer '{f}'", sig.inputs)
-        if (f in ctx.locals or f in ctx.gparams) and not ctx.in_train:
+        if f in ctx.locals or f in ctx.gparams:
             return self._apply_param(e, ctx)
         if ctx.in_train:
             e.ref = ("record", f)
