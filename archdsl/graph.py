@@ -51,8 +51,9 @@ class Architecture:
 
     def predecessors(self, n: int) -> list[int]:
         """Inputs of node n in port order, a tensor used twice listed twice."""
-        edges = sorted(self.graph.in_edges(n, data="port", default=0), key=lambda e: e[2])
-        return [u for u, _, _ in edges]
+        pairs = sorted((d.get("port", 0), u) for u, keys in self.graph.pred[n].items()
+                       for d in keys.values())
+        return [u for _, u in pairs]
 
     def to_arch(self) -> str:
         return graph_to_arch(self)

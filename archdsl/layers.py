@@ -7,7 +7,6 @@ own layers with `register_layer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +56,7 @@ _CONV = (
     _a("stride", "int", 1),
     _a("padding", "pad", Sym("same")),
     _a("dilation", "int", 1),
-    _a("groups", "int", 1),
+    _a("groups", "groups", 1),  # or `depthwise`: one group per input channel
     _a("bias", "bool", True),
 )
 _POOL = (_a("kernel", "int", 2), _a("stride", "int?", None), _a("padding", "pad", 0))
@@ -107,7 +106,7 @@ MERGES = frozenset({"add", "concat", "multiply"})
 
 _TYPE_NAMES = {
     "int": "an integer", "float": "a number", "bool": "true or false", "int?": "an integer or none",
-    "pad": "an integer, same or valid", "any": "a value",
+    "pad": "an integer, same or valid", "groups": "an integer or depthwise", "any": "a value",
 }
 
 
@@ -119,7 +118,6 @@ def type_name(t: str) -> str:
 
 def check_arg_value(t: str, v: Any) -> Any:
     """Return the value converted to type `t`, or raise TypeError with what was expected."""
-    ok: Callable[[Any], bool]
     if t == "any":
         return v
     if t == "int":
@@ -140,6 +138,11 @@ def check_arg_value(t: str, v: Any) -> Any:
         if isinstance(v, int) and not isinstance(v, bool):
             return v
         if v in (Sym("same"), Sym("valid")):
+            return v
+    elif t == "groups":
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if v == Sym("depthwise"):
             return v
     elif t.startswith("sym:"):
         if isinstance(v, Sym) and v.name in t[4:].split("|"):
