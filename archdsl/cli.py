@@ -49,9 +49,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     cont = [d for d in decisions if d.continuous]
     deferred = [c for c in space.ir.constraints if _mentions_metric(c)]
     # exercise a few sampled architectures so value errors are found now, not later
-    for cfg in space.samples(min(args.samples, 1_000), seed=0, uniform=False):
-        space.materialize(cfg)
-    space.materialize(space.default())
+    from .backends.plan import plan  # static shapes: no torch needed
+
+    for cfg in [space.default(), *space.samples(min(args.samples, 1_000), seed=0,
+                                                uniform=False)]:
+        plan(space.materialize(cfg))
     _out(f"{args.file}: ok")
     _out(f"  decisions (default configuration): {len(decisions)}"
          + (f", {len(cont)} continuous" if cont else ""))
@@ -59,8 +61,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         count = f"{n:,}"
     _out(f"  architectures: {count}" + (" (continuous decisions counted once)" if cont else ""))
     if deferred:
-        _out(f"  {len(deferred)} constraint(s) on params/flops are checked by the PyTorch "
-             "backend")
+        _out(f"  {len(deferred)} constraint(s) on params/flops, checked on each architecture's "
+             "static shapes (not applied to the count)")
     return 0
 
 
@@ -96,13 +98,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     space = load(args.file)
     if args.n < 0:
         raise ArchDSLError("-n must be at least 0")
+    from .backends.plan import plan
+
     for i, cfg in enumerate(space.samples(args.n, seed=args.seed, uniform=not args.per_decision)):
         arch = space.materialize(cfg)
+        p = plan(arch)
         if args.json:
             _out(json.dumps({"index": i, "config": cfg, "hash": arch.hash,
-                             "layers": len(arch.layers())}))
+                             "layers": len(arch.layers()), "params": p.params, "flops": p.flops,
+                             "output_shape": p.output_shape}))
         else:
-            _out(f"# sample {i}  (architecture {arch.hash}, {len(arch.layers())} layers)")
+            _out(f"# sample {i}  (architecture {arch.hash}, {len(arch.layers())} layers, "
+                 f"{p.params:,} parameters, {p.flops:,} MACs)")
             for k, v in cfg.items():
                 _out(f"{k} = {json.dumps(v)}")
             _out()
@@ -119,6 +126,49 @@ def cmd_fix(args: argparse.Namespace) -> int:
     _write(args.output, text)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.output and Path(args.output).suffix.lower() not in (".py", ".pt", ".onnx"):
+        raise ArchDSLError(f"cannot compile to '{args.output}'",
+                           hint="the output must end in .py, .pt or .onnx")
+    space = load(args.file)
+    cfg = read_config(args.config) if args.config else space.default()
+    arch = space.materialize(cfg)
+    from .backends import plan as planning
+
+    p = planning.plan(arch)  # shape errors are reported before torch is even imported
+    if args.summary:
+        _summary_table(p)
+    if args.json:
+        _out(json.dumps({"params": p.params, "flops": p.flops, "output_shape": p.output_shape,
+                         "input_shapes": {p.steps[n].name: list(p.steps[n].out.shape)
+                                          for n in p.inputs},
+                         "layers": len(p.layers()), "hash": arch.hash}))
+    elif not args.summary:
+        _out(f"{args.file}: {len(p.layers())} layers, {p.params:,} parameters, "
+             f"{p.flops:,} multiply-accumulates per example, output {p.output_shape}")
+    if args.output:
+        from .backends import pytorch
+
+        out = pytorch.export(arch, args.output)
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _summary_table(p: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{Path(p.source_file).name or 'architecture'}: {p.params:,} parameters, "
+                    f"{p.flops:,} MACs", title_justify="left")
+    for col, just in [("layer", "left"), ("op", "left"), ("output shape", "left"),
+                      ("params", "right"), ("MACs", "right"), ("source", "left")]:
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for s in p.steps.values():
+        where = f"{Path(s.span.file).name}:{s.span.line}" if s.span else ""
+        t.add_row(s.name, s.op, str(list(s.out.shape)), f"{s.params:,}", f"{s.flops:,}", where)
+    Console(width=max(100, Console().width), soft_wrap=False).print(t)
 
 
 def _write(path: str, text: str) -> None:
@@ -154,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample each decision on its own instead of uniformly over architectures")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     c.set_defaults(func=cmd_sample)
+
+    c = sub.add_parser("compile", help="compile a chosen architecture to PyTorch")
+    c.add_argument("file")
+    c.add_argument("--config", help="a JSON configuration (default: every decision at its "
+                   "default)")
+    c.add_argument("--summary", action="store_true",
+                   help="a table of layers, output shapes, parameters and MACs")
+    c.add_argument("--json", action="store_true",
+                   help='print {"params", "flops", "output_shape", ...}')
+    c.add_argument("-o", "--output", help="write OUT.py (standalone PyTorch source), OUT.pt "
+                   "(TorchScript) or OUT.onnx")
+    c.set_defaults(func=cmd_compile)
 
     c = sub.add_parser("fix", help="write the space with every decision fixed")
     c.add_argument("file")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import linecache
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,9 @@ def export(arch: Architecture, path: str | Path, model: nn.Module | None = None)
         model.eval()
         xs = example_inputs(p, batch=1)
         if suffix == ".pt":
-            torch.jit.script(model).save(str(path))
+            with warnings.catch_warnings():  # deprecated, yet the one portable format for C++
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.jit.script(model).save(str(path))
         else:
             _onnx(model, xs, path, [p.steps[n].name for n in p.inputs])
     except OSError as e:
@@ -261,8 +264,6 @@ def export(arch: Architecture, path: str | Path, model: nn.Module | None = None)
 
 
 def _onnx(model: nn.Module, xs: tuple[torch.Tensor, ...], path: Path, names: list[str]) -> None:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, xs, str(path), input_names=names, output_names=["output"],

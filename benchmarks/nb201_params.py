@@ -53,8 +53,9 @@ def main() -> int:
     if off:
         kinds: Counter[str] = Counter()
         for row, got, want in off:
-            fracs = [f"{Fraction(got - want, n)} x {op}" for op, n in ONE_OP.items()
-                     if op in row["arch"] and Fraction(got - want, n).denominator <= 3]
+            near = {op: Fraction(got - want, n).limit_denominator(6) for op, n in ONE_OP.items()}
+            fracs = [f"{f} x {op}" for op, f in near.items()
+                     if op in row["arch"] and abs((got - want) - f * ONE_OP[op]) < 1]
             kinds[fracs[0] if fracs else "other"] += 1
         print(f"{len(off):,} rows differ; built minus listed, in units of one operation's "
               "parameters across the 15 cells:")
