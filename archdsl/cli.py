@@ -79,7 +79,7 @@ def _mentions_metric(c: Any) -> bool:
 
 def cmd_count(args: argparse.Namespace) -> int:
     space = load(args.file)
-    n = space.count()
+    n = space.count(metrics=args.metrics)
     cont = [d for d in space.decisions() if d.continuous]
     with _any_int_size():
         text = str(n) if not args.json else \
@@ -87,6 +87,9 @@ def cmd_count(args: argparse.Namespace) -> int:
     if args.json:
         _out(text)
         return 0
+    if space.metric_constraints and not args.metrics:
+        _out(f"# {len(space.metric_constraints)} constraint(s) on params/flops not applied; "
+             "--metrics applies them by enumerating the space")
     if cont:
         _out(f"# {len(cont)} continuous decision(s) counted once: "
              + ", ".join(d.name for d in cont[:5]) + (" ..." if len(cont) > 5 else ""))
@@ -194,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("count", help="count the architectures of a space exactly")
     c.add_argument("file")
     c.add_argument("--json", action="store_true", help='print {"count": N}')
+    c.add_argument("--metrics", action="store_true",
+                   help="apply constraints on params/flops too (enumerates: small spaces only)")
     c.set_defaults(func=cmd_count)
 
     c = sub.add_parser("sample", help="sample configurations")

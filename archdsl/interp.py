@@ -34,7 +34,7 @@ from .naming import Scope
 from .semantics import SpaceIR, net_arity, stage_segment
 from .values import Decision, Net, Record, Sym, Tensor, arith, describe, to_json
 
-__all__ = ["Interp", "Chooser", "Reject", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
+__all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
 
 MAX_REPEAT = 10_000  # copies in one repeat
 MAX_LAYERS = 100_000  # layer nodes in one architecture
@@ -92,6 +92,7 @@ class Interp:
         self.edges = 0
         self.layers = 0
         self.shared_nets: dict[str, Net] = {}
+        self.metric_values: dict[str, Any] | None = None  # params / flops, set by Space
 
     # =================================================================== walking
     @contextmanager
@@ -466,6 +467,8 @@ class Interp:
         if kind == "metric":
             if e.id == "edges":
                 return self.edges
+            if self.metric_values is not None and e.id in self.metric_values:
+                return self.metric_values[e.id]
             raise _NeedsMetric(e.id)
         return Net(e, ())  # a block or layer by name
 
@@ -799,7 +802,7 @@ class Interp:
         try:
             v = self.truth(self.value(c.expr, env, Scope("$constraint"), None), c.expr.span)
         except _NeedsMetric:
-            return True  # params / flops: evaluated by a backend
+            return True  # params / flops: checked by Space on the planned architecture
         return v if c.kind == "require" else not v
 
     def check_constraint(self, c: A.Constraint, env: dict, allow_metrics: bool = True) -> None:
@@ -1248,6 +1251,20 @@ def _add(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
 
 class _NeedsMetric(Exception):
     pass
+
+
+def needs_metrics(c: A.Constraint) -> bool:
+    """Whether a constraint uses `params` or `flops` (known only once the network is planned)."""
+    def walk(e: Any) -> bool:
+        if isinstance(e, A.Name) and e.ref and e.ref[0] == "metric" and e.id != "edges":
+            return True
+        if isinstance(e, A.Node):
+            return any(walk(v) for v in vars(e).values())
+        if isinstance(e, (list, tuple)):
+            return any(walk(v) for v in e)
+        return False
+
+    return walk(c.expr)
 
 
 def to_json_key(v: Any) -> Any:

@@ -10,7 +10,15 @@ from typing import Any
 
 from .errors import ArchDSLError, ConfigError, ConstraintError, EmptySpaceError, did_you_mean
 from .graph import Architecture
-from .interp import Interp, Reject, _FromConfig, _PerDecision, _Replay, _Uniform
+from .interp import (
+    Interp,
+    Reject,
+    _FromConfig,
+    _PerDecision,
+    _Replay,
+    _Uniform,
+    needs_metrics,
+)
 from .semantics import SpaceIR, resolve_file, resolve_text
 from .values import Decision, to_json
 
@@ -28,17 +36,53 @@ class Space:
         self.ir = ir
         self._interp = Interp(ir)
         self._count: int | None = None
+        # `require params <= ...`: checked on the planned architecture (static shapes)
+        self.metric_constraints = [c for c in ir.constraints if needs_metrics(c)]
 
     # ---- facts -------------------------------------------------------------------------
     @property
     def file(self) -> str:
         return self.ir.file
 
-    def count(self) -> int:
-        """The exact number of architectures (configurations of the discrete decisions)."""
+    def count(self, metrics: bool = False) -> int:
+        """The exact number of architectures (configurations of the discrete decisions).
+
+        Constraints on `params`/`flops` are left out (they need every architecture planned);
+        with `metrics=True` they are applied, by enumerating the space (small spaces only)."""
+        if metrics and self.metric_constraints:
+            return sum(1 for _ in self.enumerate())
         if self._count is None:
             self._count = sum(w for _, w in self._interp.global_rows())
         return self._count
+
+    def metrics(self, arch: Architecture) -> dict[str, Any]:
+        """{"params", "flops", "output_shape"} of an architecture, from static shapes."""
+        from .backends.plan import metrics  # the backend's shape rules; no torch needed
+
+        return metrics(arch)
+
+    def _metric_failure(self, arch: Architecture) -> ConstraintError | None:
+        """The first `params`/`flops` constraint the architecture breaks, if any."""
+        it = self._interp
+        it.metric_values = self.metrics(arch)
+        try:
+            for c in self.metric_constraints:
+                if not it.constraint_holds(c, {}):
+                    from .printer import format_expr
+
+                    return ConstraintError(
+                        f"{c.kind} {format_expr(c.expr)}: not satisfied (params = "
+                        f"{it.metric_values['params']:,}, flops = {it.metric_values['flops']:,})",
+                        c.span)
+        finally:
+            it.metric_values = None
+        return None
+
+    def _satisfies_metrics(self, decided: dict) -> bool:
+        if not self.metric_constraints:
+            return True
+        config = {name: to_json(v) for name, v in decided.items()}
+        return self._metric_failure(self._build(config)) is None
 
     def decisions(self, config: Config | None = None) -> list[Decision]:
         """The decisions a configuration makes (the default one when none is given)."""
@@ -63,7 +107,12 @@ class Space:
             except Reject as r:
                 last = r.why
                 continue
-            return {name: to_json(v) for name, v in decided.items()}
+            config = {name: to_json(v) for name, v in decided.items()}
+            if self.metric_constraints:
+                last = self._metric_failure(self._build(config))
+                if last is not None:
+                    continue
+            return config
         raise EmptySpaceError(
             f"no configuration satisfied the constraints in {MAX_TRIES:,} tries"
             + (f"; the last failure: {last.message}" if last else ""),
@@ -82,7 +131,8 @@ class Space:
                 raise ArchDSLError(f"'{d.name}' is continuous; give it a step to enumerate",
                                    d.span)
         for decided in _dfs(it):
-            yield {name: to_json(v) for name, v in decided.items()}
+            if self._satisfies_metrics(decided):
+                yield {name: to_json(v) for name, v in decided.items()}
 
     # ---- configurations ----------------------------------------------------------------
     def default(self) -> Config:
@@ -91,8 +141,10 @@ class Space:
         it = self._interp
         try:
             decided = _walk_config(it, {}, fill=True)
+            if not self._satisfies_metrics(decided):
+                raise ConstraintError("the default breaks a constraint on params/flops")
         except (ConstraintError, ConfigError):
-            first = next(_dfs(it), None)
+            first = next((d for d in _dfs(it) if self._satisfies_metrics(d)), None)
             if first is None:
                 raise EmptySpaceError("no configuration satisfies the constraints",
                                       self.ir.network_span) from None
@@ -103,6 +155,8 @@ class Space:
         """Check a configuration against the space; return it in canonical form."""
         if not isinstance(config, dict):
             raise ConfigError("a configuration is a JSON object mapping decision names to values")
+        if self.metric_constraints:
+            return self.materialize(config).config
         decided = _walk_config(self._interp, config)
         return {name: to_json(v) for name, v in decided.items()}
 
@@ -110,6 +164,13 @@ class Space:
         """The architecture a configuration chooses, as a layer graph."""
         if not isinstance(config, dict):
             raise ConfigError("a configuration is a JSON object mapping decision names to values")
+        arch = self._build(config)
+        failure = self._metric_failure(arch) if self.metric_constraints else None
+        if failure is not None:
+            raise failure
+        return arch
+
+    def _build(self, config: Config) -> Architecture:
         it = self._interp
         decided = _walk_config(it, config, build=True)
         graph = it.graph

@@ -361,3 +361,46 @@ def test_nb201_known_rows(spaces: dict) -> None:
 def test_nb201_bad_arch_strings(bad: str) -> None:
     with pytest.raises(archdsl.ConfigError):
         nb201.from_arch_string(bad)
+
+
+# ---------------------------------------------------------------- constraints on params / flops
+METRIC_SPACE = """\
+input x: [4]
+param w = choice(8, 16, 32)
+network { x -> linear(w) -> linear(2) }
+require params <= 150
+"""  # w = 8: 58 params, 16: 114, 32: 226
+
+
+def test_params_constraint_is_honoured_by_sampling_and_enumeration() -> None:
+    space = archdsl.loads(METRIC_SPACE)
+    assert space.count() == 3 and space.count(metrics=True) == 2
+    assert [c["w"] for c in space.enumerate()] == [8, 16]
+    for uniform in (True, False):
+        seen = {c["w"] for c in space.samples(200, seed=1, uniform=uniform)}
+        assert seen == {8, 16}
+    with pytest.raises(archdsl.ConstraintError, match=r"params = 226"):
+        space.materialize({"w": 32})
+    with pytest.raises(archdsl.ConstraintError):
+        space.validate({"w": 32})
+    assert space.validate({"w": 16}) == {"w": 16}
+
+
+def test_flops_constraint_and_the_default() -> None:
+    space = archdsl.loads(METRIC_SPACE.replace("require params <= 150",
+                                               "param limit = 100\nrequire flops <= limit")
+                          .replace("choice(8, 16, 32)", "choice(32, 16, 8)"))
+    assert space.default() == {"w": 16}  # the default (32) breaks it: first valid one
+
+
+def test_impossible_params_constraint_is_a_clear_error() -> None:
+    space = archdsl.loads(METRIC_SPACE.replace("150", "10"), file="imp.arch")
+    with pytest.raises(archdsl.EmptySpaceError, match="no configuration satisfie") as info:
+        space.default()
+    assert info.value.span.file == "imp.arch"
+
+
+def test_digits_samples_respect_its_params_limit(spaces: dict) -> None:
+    space = spaces["digits"]
+    for config in space.samples(30, seed=3):
+        assert pt.metrics(space.materialize(config))["params"] <= 200_000
