@@ -35,6 +35,7 @@ class Architecture:
     config: dict[str, Any]
     train: dict[str, Any] = field(default_factory=dict)
     space_file: str = ""
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # backends'
 
     @property
     def hash(self) -> str:

@@ -38,6 +38,7 @@ class Space:
         self._count: int | None = None
         # `require params <= ...`: checked on the planned architecture (static shapes)
         self.metric_constraints = [c for c in ir.constraints if needs_metrics(c)]
+        self._checked: tuple[str, Architecture] | None = None  # sampled, built and checked
 
     # ---- facts -------------------------------------------------------------------------
     @property
@@ -109,9 +110,11 @@ class Space:
                 continue
             config = {name: to_json(v) for name, v in decided.items()}
             if self.metric_constraints:
-                last = self._metric_failure(self._build(config))
+                arch = self._build(config)
+                last = self._metric_failure(arch)
                 if last is not None:
                     continue
+                self._checked = (json.dumps(config, sort_keys=True), arch)
             return config
         raise EmptySpaceError(
             f"no configuration satisfied the constraints in {MAX_TRIES:,} tries"
@@ -164,6 +167,9 @@ class Space:
         """The architecture a configuration chooses, as a layer graph."""
         if not isinstance(config, dict):
             raise ConfigError("a configuration is a JSON object mapping decision names to values")
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] == json.dumps(config, sort_keys=True):
+            return checked[1]  # just sampled: built and checked already
         arch = self._build(config)
         failure = self._metric_failure(arch) if self.metric_constraints else None
         if failure is not None:

@@ -93,6 +93,9 @@ def plan(arch: Architecture) -> Plan:
 
     A shape mismatch raises `ShapeError` at the .arch span of the layer that caused it.
     """
+    cached = arch.cache.get("plan")
+    if cached is not None:
+        return cached
     g = arch.graph
     steps: dict[int, Step] = {}
     used: Counter[str] = Counter()
@@ -137,7 +140,8 @@ def plan(arch: Architecture) -> Plan:
         taken.add(name)
         steps[n] = Step(n, op, args, preds, t, params, flops, name, d.get("path", ""), span,
                         lowered)
-    return Plan(steps, inputs, out_node, arch.space_file)
+    arch.cache["plan"] = result = Plan(steps, inputs, out_node, arch.space_file)
+    return result
 
 
 def metrics(arch: Architecture) -> dict[str, Any]:

@@ -194,11 +194,12 @@ def peak_step_memory(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
                                 profile_memory=True) as prof:
         step()
-    events = sorted((e for e in prof.events() if e.name == "[memory]"),
+    # allocations are the ops' own (self) memory, frees are "[memory]" events; in time order
+    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage),
                     key=lambda e: e.time_range.start)
     now = peak = 0
     for e in events:
-        now += e.cpu_memory_usage
+        now += e.self_cpu_memory_usage
         peak = max(peak, now)
     return peak
 
