@@ -39,10 +39,15 @@ class Span:
         return f"Span({self.file}:{self.line}:{self.column})"
 
     def source_line(self) -> str:
-        lines = self.text.splitlines()
+        """The span's first line, counted the parser's way: lines end at '\\n' only."""
+        lines = self.text.split("\n")
         if 1 <= self.line <= len(lines):
-            return lines[self.line - 1]
+            return lines[self.line - 1].removesuffix("\r")
         return ""
+
+
+# characters a terminal may take as a line break (or worse): shown as a space under a caret
+_SHOWN_AS_SPACE = {ord(c): " " for c in "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 class ArchDSLError(Exception):
@@ -69,7 +74,7 @@ class ArchDSLError(Exception):
             out = [f"{span.file}:{span.line}:{span.column}: {head}"]
             line = span.source_line()
             if line:
-                shown = line.expandtabs(1)
+                shown = line.expandtabs(1).translate(_SHOWN_AS_SPACE)
                 width = 1
                 if span.end_line == span.line and span.end_column > span.column:
                     width = span.end_column - span.column

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -15,20 +17,50 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast as A
-from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, Span
+from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, ArchValueError, Span
+from .values import MAX_INT_BITS
 
-__all__ = ["parse", "read_source", "MAX_SOURCE_BYTES", "MAX_NESTING"]
+__all__ = ["parse", "read_source", "MAX_SOURCE_BYTES", "MAX_NESTING", "MAX_DEPTH"]
 
 MAX_SOURCE_BYTES = 2_000_000  # a .arch file larger than this is refused before parsing
 MAX_NESTING = 100  # brackets nested deeper than this are refused before parsing
+# Syntax nested deeper than this (operators, calls, structures and statements together) is
+# refused while parsing: every later stage walks the tree recursively.
+MAX_DEPTH = 256
+# Parser stack entries per level of nesting are at most a few (`repeat ( n ) {`), so a stack
+# this deep means nesting beyond MAX_DEPTH: it stops a long chain of prefix operators
+# (`- - - ... 1`, reduced only at its end) before the rest of the file is read.
+_MAX_STACK = 8 * MAX_DEPTH
+_MAX_INT_DIGITS = math.ceil(MAX_INT_BITS * math.log10(2))  # the digits of 2**MAX_INT_BITS
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+_HEX4 = re.compile(r"[0-9a-fA-F]{0,4}")
+
+
+class _TooDeep(Exception):
+    def __init__(self, where: Any):
+        super().__init__()
+        self.where = where  # a token, or the meta of a tree, at the limit
+
+
+class _Tree(Tree):
+    """A parse-tree node that knows its height, so that the parse stops at MAX_DEPTH."""
+
+    def __init__(self, data: str, children: list, meta: Any = None):
+        super().__init__(data, children, meta)
+        inner = [c for c in children if isinstance(c, _Tree)]
+        self.height: int = 1 + max((c.height for c in inner), default=0)
+        if self.height > MAX_DEPTH:
+            raise _TooDeep(max(inner, key=lambda c: c.height).meta)
 
 
 @functools.cache
 def _lark() -> Lark:
     text = resources.files("archdsl.grammar").joinpath("archdsl.lark").read_text("utf-8")
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                tree_class=_Tree)
 
 
 def read_source(path: str | Path) -> str:
@@ -78,9 +110,16 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         raise ArchSyntaxError(f"{file}: binary data (a NUL character), not .arch text")
     _check_nesting(text, file)
     try:
-        tree = _lark().parse(text)
+        tree = _parse_tree(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
+    except _TooDeep as e:
+        w = e.where
+        raise ArchLimitError(
+            f"nested more than {MAX_DEPTH} levels deep",
+            Span(file, w.line, w.column, w.end_line, w.end_column, text),
+            hint="split the expression into named params or blocks",
+        ) from None
     try:
         return _ToAst(file, text).transform(tree)
     except VisitError as e:
@@ -89,16 +128,30 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         raise
 
 
+def _parse_tree(text: str) -> _Tree:
+    """The lark tree, stopped with _TooDeep as soon as the nesting is too deep."""
+    ip = _lark().parse_interactive(text)
+    tok = None
+    for tok in ip.iter_parse():
+        if len(ip.parser_state.state_stack) > _MAX_STACK:
+            raise _TooDeep(tok)
+    return ip.feed_eof(tok)
+
+
 def _check_nesting(text: str, file: str) -> None:
     depth = 0
     line, col = 1, 0
-    in_comment = in_string = False
+    in_comment = in_string = escaped = False
     for ch in text:
         col += 1
         if ch == "\n":
-            line, col, in_comment, in_string = line + 1, 0, False, False
+            line, col, in_comment, in_string, escaped = line + 1, 0, False, False, False
         elif in_comment:
             continue
+        elif escaped:  # the character after a backslash in a string
+            escaped = False
+        elif in_string and ch == "\\":
+            escaped = True
         elif ch == '"':
             in_string = not in_string
         elif in_string:
@@ -156,15 +209,13 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> ArchSyntaxError:
             hint = 'strings use double quotes: "text"'
         width = 1
     elif isinstance(e, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        line, col = _end_of_text(text)
         msg = f"unexpected end of file; expected {_describe_expected(set(e.expected))}"
         width = 1
     elif isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            line, col = len(lines), len(lines[-1]) + 1
+            line, col = _end_of_text(text)
             msg = "unexpected end of file"
             width = 1
         else:
@@ -181,12 +232,22 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> ArchSyntaxError:
     return ArchSyntaxError(msg, Span(file, line, col, line, col + width, text), hint=hint)
 
 
+def _end_of_text(text: str) -> tuple[int, int]:
+    """Line and column just after the last character, counting lines by '\\n' as lark does
+    (a final line end is not a line of its own)."""
+    text = text.removesuffix("\n").removesuffix("\r")
+    start = text.rfind("\n") + 1
+    return text.count("\n") + 1, len(text) - start + 1
+
+
 def _num(s: str) -> str:
     return s.replace("_", "")
 
 
-class _ToAst(Transformer):
-    """One small method per construct; each node gets the span lark recorded for it."""
+class _ToAst(Transformer_NonRecursive):
+    """One small method per construct; each node gets the span lark recorded for it.
+
+    Not recursive: the tree may be up to MAX_DEPTH deep wherever `parse` is called from."""
 
     def __init__(self, file: str, text: str):
         super().__init__()
@@ -200,20 +261,62 @@ class _ToAst(Transformer):
     def _tspan(self, tok: Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column, self.text)
 
+    def _int(self, tok: Token) -> int:
+        """An integer literal, held to the limit of computed integers (2**MAX_INT_BITS)."""
+        digits = _num(tok).lstrip("0") or "0"
+        if len(digits) > _MAX_INT_DIGITS or int(digits).bit_length() > MAX_INT_BITS:
+            raise ArchLimitError(f"an integer literal larger than 2**{MAX_INT_BITS}",
+                                 self._tspan(tok))
+        return int(digits)
+
+    def _string(self, tok: Token) -> str:
+        """The text of a string literal, its escapes decoded (docs/language.md, Literals)."""
+        raw = tok[1:-1]
+        out, i = [], 0
+        while (j := raw.find("\\", i)) >= 0:
+            out.append(raw[i:j])
+            c = raw[j + 1]  # the STRING pattern puts a character after every backslash
+            hex4 = _HEX4.match(raw, j + 2).group() if c == "u" else ""
+            if c in _ESCAPES:
+                out.append(_ESCAPES[c])
+            elif len(hex4) == 4 and not 0xD800 <= int(hex4, 16) <= 0xDFFF:
+                out.append(chr(int(hex4, 16)))
+            else:
+                raise self._bad_escape(tok, j, raw[j:j + 2] + hex4)
+            i = j + 2 + len(hex4)
+        out.append(raw[i:])
+        return "".join(out)
+
+    def _bad_escape(self, tok: Token, j: int, seq: str) -> ArchSyntaxError:
+        if seq[1] != "u":
+            msg = (f"unknown escape '{seq}' in a string" if seq[1].isprintable()
+                   else f"unknown escape in a string: a backslash before {seq[1]!r}")
+        elif len(seq) < 6:
+            msg = f"'{seq}' needs four hex digits"
+        else:
+            msg = f"'{seq}' is a surrogate code, not a character"
+        col = tok.column + 1 + j
+        return ArchSyntaxError(
+            msg, Span(self.file, tok.line, col, tok.line, col + len(seq), self.text),
+            hint='the escapes are \\" \\\\ \\n \\r \\t and \\uXXXX; '
+                 "write \\\\ for a backslash")
+
     # ---- literals and names
     @v_args(meta=True)
     def int_lit(self, meta, c):
-        return A.Lit(self._span(meta), int(_num(c[0])))
+        return A.Lit(self._span(meta), self._int(c[0]))
 
     @v_args(meta=True)
     def float_lit(self, meta, c):
-        return A.Lit(self._span(meta), float(_num(c[0])))
+        value = float(_num(c[0]))
+        if math.isinf(value):
+            raise ArchValueError(f"the number {c[0]} is too large for a float",
+                                 self._span(meta), hint="floats reach about 1.8e308")
+        return A.Lit(self._span(meta), value)
 
     @v_args(meta=True)
     def string_lit(self, meta, c):
-        raw = c[0][1:-1]
-        value = raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw
-        return A.Lit(self._span(meta), value)
+        return A.Lit(self._span(meta), self._string(c[0]))
 
     @v_args(meta=True)
     def true_lit(self, meta, c):
@@ -398,7 +501,7 @@ class _ToAst(Transformer):
         return A.Param(self._span(meta), str(c[0]), c[1])
 
     def max_depth(self, c):
-        return int(_num(c[0]))
+        return self._int(c[0])
 
     @v_args(meta=True)
     def block_decl(self, meta, c):
@@ -430,11 +533,11 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def import_all(self, meta, c):
-        return A.Import(self._span(meta), str(c[0])[1:-1], None, None)
+        return A.Import(self._span(meta), self._string(c[0]), None, None)
 
     @v_args(meta=True)
     def import_names(self, meta, c):
-        return A.Import(self._span(meta), str(c[0])[1:-1], None, [str(t) for t in c[1:]])
+        return A.Import(self._span(meta), self._string(c[0]), None, [str(t) for t in c[1:]])
 
     @v_args(meta=True)
     def start(self, meta, items):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from . import ast as A
 
 __all__ = ["format_expr", "format_module", "format_body", "format_value_literal"]
+
+# the parser's escapes (docs/language.md, Literals); other characters stand as they are
+_STRING_ESCAPES = {ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r",
+                   ord("\t"): "\\t"}
 
 _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6,
          "neg": 7, "**": 8}
@@ -24,11 +30,20 @@ def format_value_literal(v: object) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + v.translate(_STRING_ESCAPES) + '"'
     raise ValueError(f"no literal for {v!r}")
 
 
+def _negative_number(v: object) -> bool:
+    """True for a number printed with a leading '-' (-0.0 too)."""
+    if isinstance(v, float):
+        return math.copysign(1.0, v) < 0
+    return isinstance(v, int) and not isinstance(v, bool) and v < 0
+
+
 def _prec(e: A.Expr) -> int:
+    if isinstance(e, A.Lit) and _negative_number(e.value):
+        return _PREC["neg"]  # printed with a leading '-', it reads as a negation
     if isinstance(e, A.BinOp):
         return _PREC[e.op]
     if isinstance(e, A.BoolOp):
@@ -41,7 +56,10 @@ def _prec(e: A.Expr) -> int:
         return _PREC["neg"]
     if isinstance(e, A.Pipeline):
         return 0
-    return 10
+    return _ATOM
+
+
+_ATOM = 10
 
 
 def _wrap(e: A.Expr, min_prec: int) -> str:
@@ -51,7 +69,7 @@ def _wrap(e: A.Expr, min_prec: int) -> str:
 
 def format_expr(e: A.Expr) -> str:
     if isinstance(e, A.Lit):
-        if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and e.value < 0:
+        if _negative_number(e.value):
             return f"-{format_value_literal(-e.value)}"
         return format_value_literal(e.value)
     if isinstance(e, A.Name):
@@ -83,7 +101,7 @@ def format_expr(e: A.Expr) -> str:
     if isinstance(e, A.Pipeline):
         return " -> ".join(_wrap(s, 1) for s in e.stages)
     if isinstance(e, A.Shared):
-        return f"shared {format_expr(e.expr)}"
+        return f"shared {_wrap(e.expr, _ATOM)}"  # `shared` takes an atom
     if isinstance(e, A.Repeat):
         return f"repeat({format_expr(e.count)}) {{ {format_expr(e.body)} }}"
     if isinstance(e, A.OneOf):
@@ -110,14 +128,18 @@ def _constraint(c: A.Constraint) -> str:
 
 
 def format_body(b: A.Body, indent: str = "    ") -> list[str]:
-    out = [f"{indent}param {p.name} = {format_expr(p.value)}" for p in b.params]
+    params = [f"{indent}param {p.name} = {format_expr(p.value)}" for p in b.params]
     if b.is_graph:
+        out = params
         if b.inputs:
             out.append(f"{indent}input {', '.join(b.inputs)}")
         out += [f"{indent}{n.name} = {format_expr(n.value)}" for n in b.nodes]
         out.append(f"{indent}return {format_expr(b.result)}")
     else:
-        out.append(indent + format_expr(b.result))
+        # Newlines carry no meaning, so a pipeline after a statement that ends in an expression
+        # could continue it (`param k = act` then `(relu) -> x` reads `act(relu) -> x`); every
+        # other statement starts with a keyword, so the pipeline goes first.
+        out = [indent + format_expr(b.result), *params]
     out += [indent + _constraint(c) for c in b.constraints]
     return out
 
@@ -139,10 +161,11 @@ def format_block(b: A.BlockDecl) -> list[str]:
 def format_module(m: A.Module) -> str:
     out: list[str] = []
     for imp in m.imports:
+        path = format_value_literal(imp.path)
         if imp.names is None:
-            out.append(f'import "{imp.path}"')
+            out.append(f"import {path}")
         else:
-            out.append(f'from "{imp.path}" import {", ".join(imp.names)}')
+            out.append(f'from {path} import {", ".join(imp.names)}')
     for i in m.inputs:
         out.append(f"input {i.name}: {format_expr(i.shape)}")
     for p in m.params:

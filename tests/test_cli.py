@@ -361,13 +361,12 @@ def test_ten_megabyte_file(capsys, tmp_path):
     assert "2,000,000" in err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a string with a bad escape (\"\\x\") raises "
-                   "lark VisitError, which `archdsl` prints as a Python traceback")
 def test_bad_string_escape_is_a_report(capsys, tmp_path):
     p = tmp_path / "esc.arch"
     p.write_text('input x: [4]\nparam s = "\\x"\nnetwork { x -> relu }\n')
     rc, out, err = cli(capsys, "check", p)
-    assert_user_error(rc, out, err)
+    assert_user_error(rc, out, err, where=f"{p}:2:12")
+    assert "unknown escape" in err
 
 
 def test_count_too_large_to_print_is_a_report(capsys, tmp_path):

@@ -199,10 +199,6 @@ def test_syntax_two_pipelines_in_a_body():
     expect(err, ArchSyntaxError, 4, 5, "tanh", words=("one pipeline",), hint="'->'")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Span.source_line() splits the text with "
-                   "str.splitlines(), which also breaks lines at \\f, \\v, \\r, \\x85, "
-                   "\\u2028..., while lark counts lines by \\n only: after such a character in a "
-                   "comment or string the report quotes the wrong source line under the caret")
 @pytest.mark.parametrize("src", [
     "input x: [4]\n# a\x0cb\nnetwork { x -> lienar(4) }\n",
     "input x: [4]\n# a\u2028b\nnetwork { x -> lienar(4) }\n",
@@ -451,22 +447,47 @@ def test_nesting_at_the_limit_is_fine():
     assert space.count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the bracket-nesting pre-check toggles "
-                   "'in a string' at every '\"', also at an escaped \\\", so after \"\\\"\" "
-                   "the rest of the line is taken as a string, its brackets are not counted, "
-                   "and deep nesting reaches the parser: RecursionError")
 def test_nesting_limit_after_an_escaped_quote():
     src = ('input x: [4]\nparam s = "\\"" param w = ' + "[" * 3000 + "1" + "]" * 3000
            + "\nnetwork { x -> relu }\n")
     err = err_of(src)
-    assert isinstance(err, ArchLimitError)
+    # 'param s = "\\"" param w = ' is 25 characters: the 101st '[' stands at column 126
+    expect(err, ArchLimitError, 2, 126, "[", words=("nested", "100"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a long chain of unary operators (no brackets) "
-                   "raises RecursionError from the lark Transformer, not an ArchDSLError")
+def test_brackets_in_a_string_with_escapes_are_not_counted():
+    src = ('input x: [4]\nparam s = "\\\\" param t = "\\"' + "(" * 200 + '"\n'
+           "network { x -> relu }\n")
+    assert archdsl.loads(src).count() == 1
+
+
 def test_long_unary_chain_is_an_error_not_a_recursion_error():
     src = "input x: [4]\nparam w = " + "-" * 50_000 + "1\nnetwork { x -> linear(w) }\n"
-    err_of(src)
+    err = err_of(src, seconds=2.0)
+    assert type(err) is ArchLimitError, err.format()
+    assert err.span.line == 2 and "nested more than 256 levels" in err.message
+    assert "split" in err.hint
+
+
+@pytest.mark.parametrize("expr", [
+    "-" * 1_900_000 + "1",  # the parse stops early
+    "not " * 300 + "true",
+    "1 ** " * 300 + "1",
+    "shared " * 300 + "w",
+    " + ".join(["1"] * 300),  # left-associative: reduced, not shifted
+    "[1, -" * 90 + "-" * 200 + "2" + "]" * 90,  # brackets within their limit, operators too
+], ids=["neg-1.9M", "not", "pow", "shared", "add", "mixed"])
+def test_any_deep_nesting_is_a_limit_error(expr):
+    src = "input x: [4]\nparam w = " + expr + "\nnetwork { x -> linear(4) }\n"
+    err = err_of(src, seconds=2.0)
+    assert type(err) is ArchLimitError, err.format()
+    assert err.span.line == 2 and "nested more than 256 levels" in err.message, err.format()
+
+
+def test_nesting_below_the_depth_limit_is_fine():
+    src = "input x: [4]\nparam w = " + "-" * 200 + "3\nnetwork { x -> linear(w) }\n"
+    space = archdsl.loads(src)
+    assert space.count() == 1
 
 
 def test_long_arithmetic_chain_is_fast():
@@ -476,25 +497,62 @@ def test_long_arithmetic_chain_is_fast():
     space.materialize(space.default())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an integer literal of more than 4300 digits "
-                   "escapes as lark VisitError (ValueError from int()), not an ArchDSLError")
 def test_integer_literal_with_too_many_digits():
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(4300)  # the default (the CLI raises it in-process)
     try:
-        err_of("input x: [4]\nparam w = " + "9" * 5000 + "\nnetwork { x -> linear(w) }\n")
+        err = err_of("input x: [4]\nparam w = " + "9" * 5000 + "\nnetwork { x -> linear(w) }\n")
     finally:
         sys.set_int_max_str_digits(old)
+    assert type(err) is ArchLimitError and "2**4096" in err.message, err.format()
+    assert (err.span.line, err.span.column, err.span.end_column) == (2, 11, 5011)
+
+
+@pytest.mark.parametrize("literal, ok", [
+    (str(2 ** 4096 - 1), True),
+    ("0" * 3000 + "7", True),
+    (str(2 ** 4096), False),
+    ("1_" + "0" * 1300, False),
+])
+def test_integer_literals_are_held_to_the_integer_limit(literal, ok):
+    src = f"input x: [4]\nparam w = {literal}\nrequire w > 0\nnetwork {{ x -> relu }}\n"
+    if ok:
+        assert archdsl.loads(src).count() == 1
+    else:
+        expect(err_of(src), ArchLimitError, 2, 11, literal, words=("2**4096",))
+
+
+def test_max_depth_with_too_many_digits():
+    err = err_of("input x: [4]\nblock b max_depth " + "9" * 5000 + " { relu }\n"
+                 "network { x -> b }\n")
+    assert type(err) is ArchLimitError and err.span.column == 19, err.format()
 
 
 def test_huge_int_range():
     err_of("input x: [4]\nnetwork { x -> linear(int(1 .. 10**100)) }\n")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a bad escape in a string (\"\\x\") escapes as "
-                   "lark VisitError (UnicodeDecodeError), not an ArchSyntaxError")
 def test_bad_string_escape():
-    err_of('input x: [4]\nparam s = "\\x"\nnetwork { x -> relu }\n')
+    err = err_of('input x: [4]\nparam s = "\\x"\nnetwork { x -> relu }\n')
+    expect(err, ArchSyntaxError, 2, 12, "\\x", words=("unknown escape", "'\\x'"),
+           hint="\\uXXXX")
+
+
+@pytest.mark.parametrize("string, col, bad, words", [
+    ('"ab\\q"', 14, "\\q", ("unknown escape",)),
+    ('"\u00e9\\u12"', 13, "\\u12", ("four hex digits",)),
+    ('"\\u12g4"', 12, "\\u12", ("four hex digits",)),
+    ('"\\udc00"', 12, "\\udc00", ("surrogate",)),
+    ('"\\\\\\U0001f600"', 14, "\\U", ("unknown escape",)),
+])
+def test_bad_string_escapes_stand_at_the_escape(string, col, bad, words):
+    err = err_of(f"input x: [4]\nparam s = {string}\nnetwork {{ x -> relu }}\n")
+    expect(err, ArchSyntaxError, 2, col, bad, words=words, hint="escapes")
+
+
+def test_bad_escape_in_an_import_path():
+    err = err_of('import "lib\\common.arch"\ninput x: [4]\nnetwork { x -> relu }\n')
+    expect(err, ArchSyntaxError, 1, 12, "\\c", words=("unknown escape",), hint="backslash")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archdsl
-from archdsl import ArchDSLError
+from archdsl import ArchValueError
 from archdsl import ast as A
 from archdsl.errors import Span
 from archdsl.parser import parse
@@ -231,6 +231,9 @@ def test_noisy_expression_text_parses_to_the_tree_and_prints_to_a_fixpoint(data)
     ("1_000", "1000"),
     ("1e22", "1.0e+22"),
     ('"a\\"b\\\\c\\nd"', '"a\\"b\\\\c\\nd"'),
+    ('"\\t\\r\\u00e9\\u0041\u00fc"', '"\\t\\r\u00e9A\u00fc"'),
+    ("shared (a + b)", "shared (a + b)"),
+    ("shared (-1)", "shared (-1)"),
     ("one_of { a: relu | b: x -> y }", "one_of { a: relu | b: x -> y }"),
     ("residual { relu } skip { identity }", "residual { relu } skip { identity }"),
     ("parallel(concat) { relu | tanh }", "parallel(concat) { relu | tanh }"),
@@ -242,42 +245,42 @@ def test_printed_expressions(text, printed):
     assert shape(parse_expr(printed)) == shape(e)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: format_expr prints Shared without parentheses "
-                   "around a compound operand: `shared (a + b)` prints as `shared a + b`, which "
-                   "parses as `(shared a) + b`")
 @pytest.mark.parametrize("text", ["shared (a + b)", "shared (a -> b)", "shared (-1)",
-                                  "shared (2 ** k)"])
+                                  "shared (2 ** k)", "shared (not a)", "shared shared a"])
 def test_shared_of_a_compound_expression(text):
     e = parse_expr(text)
     assert shape(parse_expr(format_expr(e))) == shape(e), format_expr(e)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the parser decodes escapes with "
-                   "raw.encode('utf-8').decode('unicode_escape'), which turns non-ASCII text "
-                   "into mojibake when the string also has an escape: \"\u00e9\\n\" -> '\u00c3\u00a9\\n'")
+def test_negative_literals_print_as_negations():
+    """Literals the parser never makes (fix() does): a negative number reads as a negation."""
+    sp = SP
+    minus_one, two = A.Lit(sp, -1), A.Lit(sp, 2)
+    assert format_expr(A.BinOp(sp, "**", minus_one, two)) == "(-1) ** 2"
+    assert format_expr(A.BinOp(sp, "**", two, minus_one)) == "2 ** -1"
+    assert format_expr(A.Shared(sp, A.Lit(sp, -0.5))) == "shared (-0.5)"
+    assert format_expr(A.BinOp(sp, "-", two, A.Lit(sp, -0.0))) == "2 - -0.0"
+
+
 def test_non_ascii_string_with_an_escape():
     e = parse_expr('"\u00e9\\n"')
     assert e.value == "\u00e9\n"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the parser accepts the float literal 1e999 (inf) "
-                   "but format_module then raises ValueError('inf has no .arch literal')")
-def test_overflowing_float_literal():
-    try:
-        m = parse("param v = 1e999\n")
-    except ArchDSLError:
-        return  # refusing the literal is fine too
-    assert shape(parse(format_module(m))) == shape(m)
+@pytest.mark.parametrize("text", ["1e999", "1.8e308", "-2_0.0e99999"])
+def test_overflowing_float_literal(text):
+    """A float literal beyond the largest float (inf) is refused at the literal."""
+    with pytest.raises(ArchValueError) as ei:
+        parse(f"param v = {text}\n")
+    span = ei.value.span
+    assert (span.line, span.column) == (1, 11 + text.startswith("-"))
+    assert "too large" in ei.value.message
 
 
 # ---------------------------------------------------------------------------------------------
 # module round trips
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: format_body prints a body's params before its "
-                   "pipeline; a pipeline that starts with '(' or '-' then continues the param's "
-                   "expression (`param k = act` + `(relu -> act) -> relu` parses as "
-                   "`act(relu -> act) -> relu`), and the printed module no longer parses")
 def test_body_param_after_a_parenthesized_pipeline():
     src = ("input x: [4]\nparam act = choice(relu, tanh)\nblock b {\n    (relu -> act) -> relu\n"
            "    param k = act\n}\nnetwork { x -> b }\n")
@@ -433,15 +436,14 @@ def body_text(draw, indent="    "):
     else:
         lines = [format_expr(draw(exprs))]
     # a pipeline that starts with '(', '[' or '-' would continue the expression of a statement
-    # before it (newlines carry no meaning), so it gets no params and comes first; the printer
-    # moving params in front of such a pipeline is a known bug (see the xfail test above)
+    # before it (newlines carry no meaning), so in the source it comes first; the printer must
+    # keep it unambiguous however the params and constraints stand
     ambiguous = not lines[0].startswith(("input ", "return ")) and lines[0][0] in "([-"
-    free = [] if ambiguous else [f"param lp{i} = {format_expr(draw(exprs))}"
-                                 for i in range(draw(st.integers(0, 2)))]
+    free = [f"param lp{i} = {format_expr(draw(exprs))}" for i in range(draw(st.integers(0, 2)))]
     for _ in range(draw(st.integers(0, 2))):
         free.append(f"{draw(st.sampled_from(['require', 'forbid']))} {format_expr(draw(exprs))}")
     for ln in free:
-        lines.insert(len(lines) if ambiguous else draw(st.integers(0, len(lines))), ln)
+        lines.insert(draw(st.integers(1 if ambiguous else 0, len(lines))), ln)
     return "\n".join(indent + ln for ln in lines)
 
 
