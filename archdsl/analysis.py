@@ -2,6 +2,8 @@
 
 - `free(e)`: the local names an expression reads (so closures and memo keys hold only those).
 - `decides(e)`: whether applying `e` can make a decision (if not, it counts as one architecture).
+- `inert`: the decisions whose value the walk of a sample never reads again (a layer argument,
+  which a sample does not build, or a train setting): sampling need not branch on their value.
 - structural names: params whose value can change how many architectures a body has (a repeat
   count, a range bound, a constraint, a sub-network). The others only reach layer arguments, so
   their decisions multiply the count and can be sampled on their own, without enumeration.
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 from . import ast as A
+from .layers import MERGES
 from .semantics import SpaceIR
 
 __all__ = ["Analysis"]
@@ -25,6 +28,7 @@ class Analysis:
         self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
         self.global_structural: set[str] = set()
         self._compute_structural()
+        self.inert: set[int] = self._inert_decisions()
 
     # ---- free variables -----------------------------------------------------------------
     def free(self, e: A.Node) -> tuple[str, ...]:
@@ -140,6 +144,45 @@ class Analysis:
             if isinstance(v, list) and any(isinstance(x, A.Node) and self.decides(x) for x in v):
                 return True
         return False
+
+    # ---- inert decisions ------------------------------------------------------------------
+    def _inert_decisions(self) -> set[int]:
+        """Ids of the decision calls whose value is dropped as soon as it is made, when nothing
+        is built: a non-tensor argument of a layer call (not a merge, whose `project` is read),
+        a train setting, or an argument of a train record."""
+        ir = self.ir
+        out: set[int] = set()
+
+        def is_decision(e: A.Node) -> bool:
+            return isinstance(e, A.Call) and bool(e.ref) and e.ref[0] == "decision" \
+                and e.func != "some" and ir.kinds.get(id(e)) != "tensor"
+
+        for te in ir.train:
+            v = te.value
+            if is_decision(v):
+                out.add(id(v))
+            elif isinstance(v, A.Call) and v.ref and v.ref[0] == "record":
+                out.update(id(a.value) for a in v.args if is_decision(a.value))
+        roots: list[A.Node] = [b.body for b in ir.blocks.values()]
+        roots += [p.default for b in ir.blocks.values() for p in b.params if p.default is not None]
+        roots += [p.value for p in ir.params]
+        if ir.network is not None:
+            roots.append(ir.network)
+        stack = roots
+        seen: set[int] = set()
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func not in MERGES:
+                out.update(id(a.value) for a in x.args if is_decision(a.value))
+            for v in vars(x).values():
+                if isinstance(v, A.Node):
+                    stack.append(v)
+                elif isinstance(v, list):
+                    stack.extend(y for y in v if isinstance(y, A.Node))
+        return out
 
     # ---- structural names --------------------------------------------------------------------
     def _compute_structural(self) -> None:

@@ -63,6 +63,13 @@ class Chooser:
         """Choose a row of a joint table (uniform sampling); None: decide one by one."""
         return None
 
+    def pick_inert(self, d: Decision, weights: list[int] | None) -> Any:
+        """pick(), for a decision whose value the walk drops at once (`Analysis.inert`)."""
+        return self.pick(d, weights)
+
+    def reused(self, name: str) -> None:
+        """A decision already made is met again (its value is read a second time)."""
+
 
 class Interp:
     def __init__(self, ir: SpaceIR):
@@ -79,6 +86,7 @@ class Interp:
         self.params = {p.name: p for p in ir.params}
         self._memos: dict[Any, dict] = {}
         self._global_rows: list | None = None
+        self._tries: dict[type, list] = {}  # chooser type -> [root, size]: see sample()
         # per walk
         self.chooser: Chooser = _First()
         self.build = False
@@ -120,6 +128,64 @@ class Interp:
                 self._add_node("output", {}, ir.network_span, "network", [out])
         self.eval_train()
         return self.decided
+
+    def sample(self, chooser: Chooser) -> dict[str, Any]:
+        """walk(chooser) for a random chooser (`_Uniform`, `_PerDecision`), through a cache of
+        the walks already made: a tree of the chooser's calls, each (decision, weights) fixed
+        by the answers before it, so the same random draws give the same configuration. Where
+        the tree stops, the walk is run (replaying the answers drawn) and extends it."""
+        if self._global_rows is None:  # built on the first walk, which may draw while building
+            return self.walk(chooser)
+        trie = self._tries.get(type(chooser))
+        if trie is None:
+            trie = self._tries[type(chooser)] = [None, 0]  # [root, cells stored]
+        slot: Any = trie
+        key: Any = 0
+        node = trie[0]
+        answers: list[Any] = []
+        path: list[list] = []
+        inert: list[tuple[str, Any]] = []
+        pick = chooser.pick
+        while node is not None:
+            path.append(node)
+            kind = node[0]
+            if kind is _T_PICK:
+                d = node[1]
+                v = pick(d, node[2])
+                answers.append(v)
+                slot = node[3]
+                key = _option_key(d, v)
+                node = slot.get(key)
+            elif kind is _T_INERT:
+                d = node[1]
+                v = pick(d, node[2])
+                answers.append(v)
+                inert.append((d.name, v))
+                slot, key = node, 3
+                node = node[3]
+            elif kind is _T_ROW:
+                i = chooser.pick_row(node[1])
+                answers.append(i)
+                slot = node[3]
+                key = i
+                node = slot.get(i)
+            elif kind is _T_LEAF:
+                out = dict(node[1])
+                for name, v in inert:
+                    out[name] = v
+                return out
+            elif kind is _T_REJECT:
+                raise Reject(node[1])
+            else:  # _T_OPAQUE: a continuous value the walk reads; walk in full from here
+                break
+        rec = _recorder(type(chooser))(chooser, answers, path, (slot, key) if node is None else None, trie)
+        try:
+            decided = self.walk(rec)
+        except Reject as r:
+            rec.end([_T_REJECT, r.why], 1)
+            raise
+        rec.end([_T_LEAF, dict(decided)], len(decided))
+        return decided
 
     def input_tensor(self, decl: A.InputDecl) -> Tensor:
         if not self.build:
@@ -257,12 +323,15 @@ class Interp:
         return total
 
     # ----------------------------------------------------------------- decisions
-    def decide(self, d: Decision, weights: list[int] | None = None) -> Any:
+    def decide(self, d: Decision, weights: list[int] | None = None, inert: bool = False) -> Any:
         got = self.decided.get(d.name, _MISSING)
         if got is not _MISSING:
+            self.chooser.reused(d.name)
             return got
         if self.forced is not None and self.forced:
             v = self.forced.pop(0)
+        elif inert:
+            v = self.chooser.pick_inert(d, weights)
         else:
             v = self.chooser.pick(d, weights)
         self.decided[d.name] = v
@@ -488,7 +557,7 @@ class Interp:
             if d.kind == "choice" and d.options and isinstance(d.options[0], Net) \
                     and isinstance(self.chooser, _Uniform):
                 w = [self.count_net(o) for o in d.options]
-            return self.decide(d, w)
+            return self.decide(d, w, id(e) in self.an.inert)
         if kind == "apply":  # a param holding a sub-network, applied to nodes
             sub = sc.child(e.func)
             xs = [self.value(a.value, env, sub, "in") for a in e.args]
@@ -1286,6 +1355,109 @@ def to_json_key(v: Any) -> Any:
     if isinstance(v, Record):
         return ("r", v.name, tuple((k, to_json_key(x)) for k, x in v.args))
     return ("?", repr(v))
+
+
+_T_LEAF, _T_REJECT, _T_PICK, _T_INERT, _T_ROW, _T_OPAQUE = range(6)
+MAX_TRIE = 400_000  # cells (nodes and leaf entries) kept by Interp.sample per chooser type
+
+
+def _option_key(d: Decision, v: Any) -> Any:
+    """Which option a chooser picked (it returns one of d.options itself)."""
+    opts = d.options
+    if type(opts) is range:
+        return v
+    for i, o in enumerate(opts):
+        if o is v:
+            return i
+    return None
+
+
+class _Recorder(Chooser):
+    """Replays the answers a sample drew from the cache tree, then asks `inner` and records
+    each call as a new node of the tree at `slot` ((container, key); None: no recording).
+
+    Nodes: [_T_PICK, d, weights, {option key: node}], [_T_INERT, d, weights, node] (a value
+    nothing reads: one subtree for all), [_T_ROW, weights, None, {row: node}], [_T_OPAQUE] (a
+    value the walk reads but the tree cannot branch on: continuous), [_T_LEAF, decided],
+    [_T_REJECT, why]."""
+
+    def __init__(self, inner: Chooser, answers: list[Any], path: list[list], slot: tuple | None,
+                 trie: list):
+        self.inner, self.answers, self.path, self.slot, self.trie = inner, answers, path, slot, trie
+        self.pos = 0
+        self.inert_names: set[str] = set()
+
+    def _replay(self, kind: int, d: Decision | None) -> Any:
+        """The next answer drawn already, once checked against the node it was drawn at."""
+        node = self.path[self.pos]
+        if node[0] != kind or (d is not None and node[1].name != d.name):
+            raise AssertionError(f"sampling cache: the walk met {d.name if d else 'a table'} "
+                                 "where it was not recorded")
+        self.pos += 1
+        return self.answers[self.pos - 1]
+
+    def _put(self, node: list, cells: int = 1) -> bool:
+        slot, trie = self.slot, self.trie
+        if slot is None or trie[1] + cells > MAX_TRIE:
+            self.slot = None
+            return False
+        slot[0][slot[1]] = node
+        trie[1] += cells
+        return True
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if self.pos < len(self.answers):
+            return self._replay(_T_PICK, d)
+        if self.slot is None:
+            return self.inner.pick(d, weights)
+        if d.options is None:
+            self._put([_T_OPAQUE])
+            self.slot = None
+            return self.inner.pick(d, weights)
+        node = [_T_PICK, d, weights, {}]
+        put = self._put(node)
+        v = self.inner.pick(d, weights)
+        if put:
+            k = _option_key(d, v)
+            self.slot = (node[3], k) if k is not None else None
+        return v
+
+    def pick_inert(self, d: Decision, weights: list[int] | None) -> Any:
+        self.inert_names.add(d.name)
+        if self.pos < len(self.answers):
+            return self._replay(_T_INERT, d)
+        node = [_T_INERT, d, weights, None]
+        if self._put(node):
+            self.slot = (node, 3)
+        return self.inner.pick(d, weights)
+
+    def pick_row(self, weights: list[int]) -> int | None:
+        if self.pos < len(self.answers):
+            return self._replay(_T_ROW, None)
+        node = [_T_ROW, weights, None, {}]
+        put = self._put(node)
+        i = self.inner.pick_row(weights)
+        if put:
+            self.slot = (node[3], i)
+        return i
+
+    def reused(self, name: str) -> None:
+        if name in self.inert_names:  # an "inert" value is read after all: record no further
+            self.slot = None
+
+    def end(self, leaf: list, cells: int) -> None:
+        self._put(leaf, cells)
+
+
+_RECORDERS: dict[type, type] = {}
+
+
+def _recorder(cls: type) -> type:
+    """_Recorder, also an instance of `cls` (the walk asks whether it samples uniformly)."""
+    r = _RECORDERS.get(cls)
+    if r is None:
+        r = _RECORDERS[cls] = type(f"_Recorder{cls.__name__}", (_Recorder, cls), {})
+    return r
 
 
 class _First(Chooser):

@@ -104,7 +104,7 @@ class Space:
         last: ArchDSLError | None = None
         for _ in range(MAX_TRIES):
             try:
-                decided = it.walk(chooser)
+                decided = it.sample(chooser)
             except Reject as r:
                 last = r.why
                 continue
