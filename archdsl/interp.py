@@ -134,8 +134,7 @@ class Interp:
         the walks already made: a tree of the chooser's calls, each (decision, weights) fixed
         by the answers before it, so the same random draws give the same configuration. Where
         the tree stops, the walk is run (replaying the answers drawn) and extends it."""
-        if self._global_rows is None:  # built on the first walk, which may draw while building
-            return self.walk(chooser)
+        self.global_rows()  # every walk needs the table; building it draws nothing
         trie = self._tries.get(type(chooser))
         if trie is None:
             trie = self._tries[type(chooser)] = [None, 0]  # [root, cells stored]
@@ -277,7 +276,9 @@ class Interp:
             return dict(self.genv)
 
         saved = (self.chooser, self.build, self.decided, self.seen)
-        self.build = False
+        # the table must not draw from the caller's chooser: a seeded sample is the same
+        # whether or not this space has been used before
+        self.chooser, self.build = _First(), False
         try:
             for values, genv, mult in self.outcomes(bind):
                 self.decided, self.seen = {}, {}

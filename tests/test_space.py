@@ -456,3 +456,17 @@ def test_huge_json_integers_in_a_configuration() -> None:
         for big in (10**400, 10**5000):
             with pytest.raises(ConfigError, match=re.escape(f"'{key}'")):
                 space.validate({**good, key: big})
+
+
+def test_a_seeded_sample_does_not_depend_on_the_space_having_been_used() -> None:
+    """The first sample of a fresh space builds its top-level table; that must not draw from
+    the sampler's random numbers (digits.arch has a non-structural top-level param)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "digits.arch"
+    for uniform in (True, False):
+        fresh = archdsl.load(path).sample(5, uniform=uniform)
+        used = archdsl.load(path)
+        used.count()
+        used.sample(1, uniform=uniform)
+        assert used.sample(5, uniform=uniform) == fresh
