@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError, ConfigError, ConstraintError, EmptySpaceError, did_you_mean
+from .errors import (
+    ArchDSLError,
+    ConfigError,
+    ConstraintError,
+    EmptySpaceError,
+    ShapeError,
+    did_you_mean,
+)
 from .graph import Architecture
 from .interp import (
     Interp,
@@ -83,7 +91,10 @@ class Space:
         if not self.metric_constraints:
             return True
         config = {name: to_json(v) for name, v in decided.items()}
-        return self._metric_failure(self._build(config)) is None
+        try:
+            return self._metric_failure(self._build(config)) is None
+        except ShapeError:  # no params to speak of: not an architecture that satisfies it
+            return False
 
     def decisions(self, config: Config | None = None) -> list[Decision]:
         """The decisions a configuration makes (the default one when none is given)."""
@@ -111,7 +122,10 @@ class Space:
             config = {name: to_json(v) for name, v in decided.items()}
             if self.metric_constraints:
                 arch = self._build(config)
-                last = self._metric_failure(arch)
+                try:
+                    last = self._metric_failure(arch)
+                except ShapeError as e:  # shapes that do not fit have no params: reject
+                    last = e
                 if last is not None:
                     continue
                 self._checked = (json.dumps(config, sort_keys=True), arch)
@@ -140,16 +154,25 @@ class Space:
     # ---- configurations ----------------------------------------------------------------
     def default(self) -> Config:
         """Every decision at its default (the first option where none is given); if that
-        breaks a constraint, the first valid configuration in enumeration order."""
+        breaks a constraint, the first valid configuration in enumeration order (among the
+        first MAX_TRIES when a params/flops constraint has to be checked on each)."""
         it = self._interp
         try:
             decided = _walk_config(it, {}, fill=True)
-            if not self._satisfies_metrics(decided):
-                raise ConstraintError("the default breaks a constraint on params/flops")
+            if self.metric_constraints:
+                # a default whose shapes do not fit is reported, not searched around
+                failure = self._metric_failure(self._build(_jsonify(decided)))
+                if failure is not None:
+                    raise failure
         except (ConstraintError, ConfigError):
-            first = next((d for d in _dfs(it) if self._satisfies_metrics(d)), None)
+            candidates = _dfs(it)
+            if self.metric_constraints:
+                candidates = itertools.islice(candidates, MAX_TRIES)
+            first = next((d for d in candidates if self._satisfies_metrics(d)), None)
             if first is None:
-                raise EmptySpaceError("no configuration satisfies the constraints",
+                raise EmptySpaceError("no configuration satisfies the constraints"
+                                      + (f" (among the first {MAX_TRIES:,})"
+                                         if self.metric_constraints else ""),
                                       self.ir.network_span) from None
             decided = first
         return {name: to_json(v) for name, v in decided.items()}
@@ -190,6 +213,10 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space({self.ir.file!r})"
+
+
+def _jsonify(decided: dict) -> Config:
+    return {name: to_json(v) for name, v in decided.items()}
 
 
 def _dfs(it: Interp) -> Iterator[dict]:
