@@ -37,20 +37,26 @@ def arch_of(text: str, config: dict | None = None) -> archdsl.Architecture:
 # ---------------------------------------------------------------- static shapes = real shapes
 @pytest.mark.parametrize("name", NAMES)
 def test_static_shapes_equal_forward_shapes(spaces: dict, name: str) -> None:
-    """100 sampled architectures per example: every layer's inferred shape is the shape a real
-    forward pass produces, and the optimised forward equals the layer-by-layer interpretation."""
+    """100 sampled architectures per example: every layer's inferred shape is the shape a
+    forward pass produces, and the optimised forward equals the layer-by-layer interpretation.
+    Every 5th runs on real tensors; the others on PyTorch's meta device (PyTorch's own shape
+    functions, no arithmetic), which keeps the big examples (nb101, resnet) fast."""
     space = spaces[name]
     torch.manual_seed(0)
-    for config in space.samples(100, seed=11):
+    for i, config in enumerate(space.samples(100, seed=11)):
         p = pt.plan(space.materialize(config))
-        model = pt.build(p).eval()
-        xs = pt.example_inputs(p, batch=1)
+        real = i % 5 == 0
+        with torch.device("cpu" if real else "meta"):
+            model = pt.build(p).eval()
+            xs = pt.example_inputs(p, batch=1 if real else 2)
         with torch.no_grad():
             values = pt.interpret(model, p, *xs)
             y = model(*xs)
         for node, v in values.items():
             assert tuple(v.shape[1:]) == p.steps[node].out.shape, (name, p.steps[node].path)
-        torch.testing.assert_close(y, values[p.output], rtol=1e-4, atol=1e-5)
+        assert y.shape == values[p.output].shape
+        if real:
+            torch.testing.assert_close(y, values[p.output], rtol=1e-4, atol=1e-5)
         assert sum(t.numel() for t in model.parameters()) == p.params
 
 
