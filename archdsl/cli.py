@@ -47,7 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     decisions = space.decisions()
     n = space.count()
     cont = [d for d in decisions if d.continuous]
-    deferred = [c for c in space.ir.constraints if _mentions_metric(c)]
+    deferred = space.metric_constraints
     # exercise a few sampled architectures so value errors are found now, not later
     from .backends.plan import plan  # static shapes: no torch needed
 
@@ -64,17 +64,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         _out(f"  {len(deferred)} constraint(s) on params/flops, checked on each architecture's "
              "static shapes (not applied to the count)")
     return 0
-
-
-def _mentions_metric(c: Any) -> bool:
-    from . import ast as A
-
-    def walk(e: A.Node) -> bool:
-        if isinstance(e, A.Name) and e.ref and e.ref[0] == "metric":
-            return True
-        return any(walk(v) for v in vars(e).values() if isinstance(v, A.Node))
-
-    return walk(c.expr)
 
 
 def cmd_count(args: argparse.Namespace) -> int:

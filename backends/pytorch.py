@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import importlib
 import linecache
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +107,13 @@ class _Code:
     body: list[tuple[str, str]]  # (statement, comment)
 
 
+def _module_refs(s: Step) -> dict[str, str]:
+    """The `{m}` / `{m_SUFFIX}` fields of a layer's forward template: its module attributes."""
+    assert s.lowered is not None
+    return {f"m_{k}" if k else "m": f"self.{s.name}_{k}" if k else f"self.{s.name}"
+            for k in s.lowered.modules}
+
+
 def _generate(p: Plan) -> _Code:
     fw = _Forward(p)
     order, out = fw.schedule()
@@ -137,9 +143,7 @@ def _generate(p: Plan) -> _Code:
             expr = f"torch.zeros_like({xs[0]})"
         else:
             assert s.lowered is not None
-            mods = {f"m_{k}" if k else "m": f"self.{s.name}_{k}" if k else f"self.{s.name}"
-                    for k in s.lowered.modules}
-            expr = s.lowered.expr.format(x=xs, **mods)
+            expr = s.lowered.expr.format(x=xs, **_module_refs(s))
         for a in dict.fromkeys(args):
             if last_use.get(a) == i and a not in inputs:
                 free.append(var[a])
@@ -244,9 +248,8 @@ def interpret(model: nn.Module, arch: Architecture | Plan,
     env = {"torch": torch, "F": torch.nn.functional, "nn": nn, "self": model}
     for s in p.layers():
         assert s.lowered is not None
-        mods = {f"m_{k}" if k else "m": f"self.{s.name}_{k}" if k else f"self.{s.name}"
-                for k in s.lowered.modules}
-        expr = s.lowered.expr.format(x=[f"_x[{i}]" for i in range(len(s.inputs))], **mods)
+        expr = s.lowered.expr.format(x=[f"_x[{i}]" for i in range(len(s.inputs))],
+                                     **_module_refs(s))
         values[s.node] = eval(_expr(expr), env, {"_x": [values[i] for i in s.inputs]})  # noqa: S307
     return values
 
@@ -319,7 +322,3 @@ def _onnx(model: nn.Module, xs: tuple[torch.Tensor, ...], path: Path, names: lis
         torch.onnx.export(model, xs, str(path), input_names=names, output_names=["output"],
                           dynamic_axes={n: {0: "batch"} for n in [*names, "output"]},
                           dynamo=False)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(math.prod(t.shape) for t in model.parameters())
