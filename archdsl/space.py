@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from .errors import (
 )
 from .graph import Architecture
 from .interp import (
+    Chooser,
     Interp,
     Reject,
     _FromConfig,
@@ -26,15 +27,21 @@ from .interp import (
     _Replay,
     _Uniform,
     needs_metrics,
+    sample_float,
 )
 from .semantics import SpaceIR, resolve_file, resolve_text
 from .values import Decision, to_json
 
-__all__ = ["Space", "load", "loads", "MAX_TRIES"]
+__all__ = ["Space", "load", "loads", "Policy", "MAX_TRIES"]
 
 MAX_TRIES = 10_000  # samples drawn before giving up on constraints that reject them all
 
 Config = dict[str, Any]
+
+Policy = Callable[[Decision, "list[int] | None"], Any]
+"""Answers one decision for `Space.choose`: `policy(decision, weights)` returns the index of an
+option, or a number in range for a continuous decision. Where `weights` is given, weights[i] is
+how many architectures follow option i, and an option with weight 0 leads to none."""
 
 
 class Space:
@@ -151,6 +158,56 @@ class Space:
             if self._satisfies_metrics(decided):
                 yield {name: to_json(v) for name, v in decided.items()}
 
+    def choose(self, policy: Policy) -> Config:
+        """The configuration `policy` makes, decision by decision in walk order (each decision
+        is fixed by the answers before it: a repeat count decides how many copies' decisions
+        follow). Every constraint is checked, params/flops included: ConstraintError (or
+        ShapeError) if the configuration breaks one, ConfigError for an answer out of range."""
+        it = self._interp
+        try:
+            decided = it.walk(_Policy(policy))
+        except Reject as r:
+            raise r.why from None
+        config = _jsonify(decided)
+        if self.metric_constraints:
+            arch = self._build(config)
+            failure = self._metric_failure(arch)
+            if failure is not None:
+                raise failure
+            self._checked = (json.dumps(config, sort_keys=True), arch)
+        return config
+
+    def mutate(self, config: Config, rng: random.Random, decision: str | None = None) -> Config:
+        """A valid configuration that differs from `config` in one decision: another option of
+        a discrete decision, a fresh draw of a continuous one. The decision is drawn among those
+        `config` makes (or named by `decision`). Decisions the change brings in (a repeat made
+        longer, another branch taken) are drawn at random; those it leaves unreached are
+        dropped. EmptySpaceError if no single change gives a valid configuration."""
+        decisions = [d for d in self.decisions(config) if d.continuous or d.size > 1]
+        if decision is not None:
+            decisions = [d for d in decisions if d.name == decision]
+            if not decisions:
+                raise ConfigError(f"'{decision}' is not an open decision of this configuration")
+        tries = 0
+        last: ArchDSLError | None = None
+        while decisions and tries < 200:
+            tries += 1
+            d = decisions[rng.randrange(len(decisions))]
+            if d.continuous:
+                new: Any = sample_float(d, rng)
+            else:
+                i = d.index_of_json(config[d.name])
+                j = rng.randrange(d.size - 1)
+                new = d.labels()[j + (j >= i)]
+            try:
+                return self.choose(_Fill({**config, d.name: new}, d.name, rng))
+            except (ArchDSLError, _Refused) as e:
+                last = e if isinstance(e, ArchDSLError) else last
+                continue
+        raise EmptySpaceError("no change of one decision gives a valid configuration"
+                              + (f"; the last failure: {last.message}" if last else ""),
+                              last.span if last else None)
+
     # ---- configurations ----------------------------------------------------------------
     def default(self) -> Config:
         """Every decision at its default (the first option where none is given); if that
@@ -213,6 +270,53 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space({self.ir.file!r})"
+
+
+class _Policy(Chooser):
+    """A chooser that asks a `Policy` and checks its answers."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        a = self.policy(d, weights)
+        if d.options is None:
+            return d.value_of_json(a)
+        if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < len(d.options):
+            raise ConfigError(f"'{d.name}': the policy answered {a!r}, not an option index "
+                              f"0..{len(d.options) - 1}", d.span)
+        if weights is not None and weights[a] == 0:
+            raise ConstraintError(f"'{d.name}' = {d.labels()[a]!r} leads to no valid "
+                                  "architecture", d.span)
+        return d.options[a]
+
+
+class _Refused(Exception):
+    """The changed decision's new value leads nowhere: try another change."""
+
+
+class _Fill:
+    """A policy: the configuration's values where they are allowed, random ones elsewhere."""
+
+    def __init__(self, config: Config, changed: str, rng: random.Random):
+        self.config, self.changed, self.rng = config, changed, rng
+
+    def __call__(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.name in self.config:
+            try:
+                if d.options is None:
+                    return d.value_of_json(self.config[d.name])
+                i = d.index_of_json(self.config[d.name])
+                if weights is None or weights[i] > 0:
+                    return i
+            except ConfigError:
+                pass
+            if d.name == self.changed:
+                raise _Refused
+        if d.options is None:
+            return sample_float(d, self.rng)
+        allowed = [i for i in range(len(d.options)) if weights is None or weights[i] > 0]
+        return allowed[self.rng.randrange(len(allowed))] if allowed else 0
 
 
 def _jsonify(decided: dict) -> Config:

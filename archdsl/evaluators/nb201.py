@@ -8,12 +8,21 @@ In examples/nb201.arch node j's k-th `edge` (from node k-1) is the decision `cel
 
 from __future__ import annotations
 
+import csv
+import os
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from archdsl.errors import ConfigError
+from archdsl.errors import ArchDSLError, ConfigError
 
-__all__ = ["OPERATIONS", "EDGES", "from_arch_string", "to_arch_string"]
+__all__ = ["OPERATIONS", "EDGES", "from_arch_string", "to_arch_string", "Table", "table",
+           "find_csv"]
+
+# where the full table is looked for, in order: $ARCHDSL_NB201, then ../shared/... from the
+# working folder and from the repository this package sits in
+_RELATIVE = Path("..") / "shared" / "benchmarks" / "nb201" / "nb201.csv"
 
 OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -63,3 +72,55 @@ def to_arch_string(config: dict[str, Any]) -> str:
             ops.append(f"{op}~{i}")
         nodes.append("|" + "|".join(ops) + "|")
     return "+".join(nodes)
+
+
+def find_csv() -> Path | None:
+    """The NAS-Bench-201 table (nb201.csv), if it is on this machine."""
+    env = os.environ.get("ARCHDSL_NB201")
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        p = base / _RELATIVE
+        if p.is_file():
+            return p
+    return None
+
+
+class Table:
+    """NAS-Bench-201 results by cell string: `table.row(config)` for a configuration of
+    examples/nb201.arch gives that cell's row (numbers as floats, `index` as int)."""
+
+    def __init__(self, path: str | Path):
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                self.rows: dict[str, dict[str, Any]] = {}
+                for r in reader:
+                    row: dict[str, Any] = {k: (v if k == "arch" else float(v))
+                                           for k, v in r.items()}
+                    row["index"] = int(row["index"])
+                    self.rows[r["arch"]] = row
+        except (OSError, KeyError, ValueError) as e:
+            raise ArchDSLError(f"{path}: not a readable NAS-Bench-201 table: {e}") from None
+        self.path = Path(path)
+
+    def row(self, config: dict[str, Any]) -> dict[str, Any]:
+        s = to_arch_string(config)
+        try:
+            return self.rows[s]
+        except KeyError:
+            raise ConfigError(f"cell {s} is not in {self.path}") from None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@lru_cache(maxsize=4)
+def table(path: str | None = None) -> Table:
+    """The table at `path` (default: `find_csv()`), read once per process."""
+    p = Path(path) if path else find_csv()
+    if p is None:
+        raise ArchDSLError("the NAS-Bench-201 table nb201.csv was not found",
+                           hint=f"put it at {_RELATIVE} from the working folder, or set "
+                                "ARCHDSL_NB201 to its path")
+    return Table(p)

@@ -1,0 +1,38 @@
+"""Searchers: algorithms that choose configurations of a space, one file each.
+
+    from archdsl.search import make_searcher
+    s = make_searcher("random", space, seed=0)
+    cand = s.ask(); s.tell(cand, 0.93)
+
+The contract they share is documented in `archdsl.search.base.Searcher`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import ArchDSLError, did_you_mean
+from ..space import Space
+from .base import Candidate, Searcher
+
+__all__ = ["Candidate", "Searcher", "SEARCHERS", "make_searcher", "searcher_class"]
+
+# name -> "module:class", imported when first used
+SEARCHERS: dict[str, str] = {
+    "random": "random:RandomSearch",
+}
+
+
+def searcher_class(name: str) -> type[Searcher]:
+    if name not in SEARCHERS:
+        raise ArchDSLError(f"unknown searcher '{name}'",
+                           hint=did_you_mean(name, SEARCHERS)
+                           or "searchers: " + ", ".join(SEARCHERS))
+    module, cls = SEARCHERS[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def make_searcher(name: str, space: Space, seed: int = 0, **options: Any) -> Searcher:
+    """A searcher by name (`random`, `mcts`, `smbo`, `evolution`, `grid`)."""
+    return searcher_class(name)(space, seed=seed, **options)

@@ -1,0 +1,125 @@
+"""The searcher contract, shared by every search algorithm.
+
+A searcher proposes configurations of one space and learns from their results, through two
+public calls:
+
+    cand = searcher.ask()          # a Candidate to evaluate, or None when nothing is left
+    searcher.tell(cand, value)     # its result: higher is better; None for a failed trial
+
+Several candidates may be outstanding at once (asked, not yet told), and `tell` also accepts
+results the searcher did not propose (a resumed study replays its trials this way).
+
+An algorithm subclasses `Searcher` and implements three methods:
+
+    propose()               -> Config | None   one configuration to try, or None when the
+                                               algorithm has nothing more to offer;
+    observe(cand, value)    -> None            learn from a result (also called, with the
+                                               known value, when propose() repeats an
+                                               architecture already evaluated);
+    pending(cand)           -> None            (optional) a candidate was handed out and its
+                                               result is not known yet: e.g. a virtual loss.
+
+Configurations must come from the space's own methods (`sample`, `choose`, `mutate`,
+`enumerate`), which honour every constraint of the space. Randomness comes from `self.rng`,
+seeded from the seed given, so the same seed and the same results give the same sequence.
+The base class keeps proposals in the space and never hands out an architecture that was
+evaluated or is outstanding (unless `repeats=True`): architectures are identified by the
+canonical hash of their graph together with their training decisions, so two configurations
+that compute the same function are evaluated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..space import Config, Space
+from ..values import to_json
+
+__all__ = ["Candidate", "Searcher", "MAX_REPEATS"]
+
+MAX_REPEATS = 1_000  # proposals of known architectures in a row before the search gives up
+
+
+@dataclass
+class Candidate:
+    """A proposed configuration and the key of the architecture it chooses."""
+
+    config: Config
+    key: str  # canonical graph hash, plus the training decisions when there are any
+    info: dict[str, Any] = field(default_factory=dict)  # the algorithm's own notes
+
+
+class Searcher:
+    """Base class of every searcher: see the module's documentation for the contract."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: Space, seed: int = 0, repeats: bool = False):
+        self.space = space
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.repeats = repeats
+        self.results: dict[str, float | None] = {}  # key -> value of every evaluated arch
+        self.outstanding: dict[str, Candidate] = {}
+        self.best: tuple[float, Candidate] | None = None
+        self._keys: dict[str, str] = {}  # config JSON -> key
+
+    # ---- the algorithm's part ----------------------------------------------------------
+    def propose(self) -> Config | None:
+        raise NotImplementedError
+
+    def observe(self, cand: Candidate, value: float | None) -> None:
+        raise NotImplementedError
+
+    def pending(self, cand: Candidate) -> None:
+        """A candidate was handed out; its result comes later (default: nothing to do)."""
+
+    # ---- the contract --------------------------------------------------------------------
+    def ask(self) -> Candidate | None:
+        """The next candidate to evaluate; None when the space (or the algorithm) is spent."""
+        for _ in range(MAX_REPEATS):
+            config = self.propose()
+            if config is None:
+                return None
+            cand = Candidate(config, self.key(config))
+            if not self.repeats:
+                if cand.key in self.outstanding:
+                    continue
+                if cand.key in self.results:  # known: learn its value again, no evaluation
+                    self.observe(cand, self.results[cand.key])
+                    continue
+            self.outstanding[cand.key] = cand
+            self.pending(cand)
+            return cand
+        return None
+
+    def tell(self, cand: Candidate, value: float | None) -> None:
+        """The result of a candidate (from `ask`, or any configuration of the space)."""
+        if value is not None and value != value:  # NaN: a failed trial
+            value = None
+        self.outstanding.pop(cand.key, None)
+        self.results[cand.key] = value
+        if value is not None and (self.best is None or value > self.best[0]):
+            self.best = (value, cand)
+        self.observe(cand, value)
+
+    def candidate(self, config: Config) -> Candidate:
+        """A Candidate for a configuration found elsewhere (e.g. a stored trial)."""
+        return Candidate(config, self.key(config))
+
+    def key(self, config: Config) -> str:
+        """The identity of the architecture a configuration chooses (see the module doc)."""
+        text = json.dumps(config, sort_keys=True)
+        k = self._keys.get(text)
+        if k is None:
+            arch = self.space.materialize(config)
+            k = arch.hash
+            if arch.train:
+                train = json.dumps({n: to_json(v) for n, v in arch.train.items()}, sort_keys=True)
+                k = hashlib.sha256(f"{k} {train}".encode()).hexdigest()[:16]
+            self._keys[text] = k
+        return k
