@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .cli_render import register as register_render
 from .errors import ArchDSLError, ArchLimitError
 from .space import load, read_config
 
@@ -216,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--config", required=True, help="a JSON configuration")
     c.add_argument("-o", "--output", help="the .arch file to write (default: stdout)")
     c.set_defaults(func=cmd_fix)
+    register_render(sub)
+
+    from .cli_search import register as register_search  # search, status, export
+
+    register_search(sub)
     return p
 
 

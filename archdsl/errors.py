@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "Span",
+    "EvaluationError",
+    "StudyError",
     "ArchDSLError",
     "ArchSyntaxError",
     "ArchNameError",
@@ -128,6 +130,14 @@ class EmptySpaceError(ArchDSLError):
 
 class ShapeError(ArchDSLError):
     """Tensor shapes that do not fit together."""
+
+
+class EvaluationError(ArchDSLError):
+    """An evaluator could not score an architecture (the trial fails; the search goes on)."""
+
+
+class StudyError(ArchDSLError):
+    """A study folder that cannot be used: another space, a corrupt or locked database."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

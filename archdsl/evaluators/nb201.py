@@ -17,8 +17,10 @@ from typing import Any
 
 from archdsl.errors import ArchDSLError, ConfigError
 
+from . import Evaluator
+
 __all__ = ["OPERATIONS", "EDGES", "from_arch_string", "to_arch_string", "Table", "table",
-           "find_csv"]
+           "find_csv", "NB201Evaluator"]
 
 # where the full table is looked for, in order: $ARCHDSL_NB201, then ../shared/... from the
 # working folder and from the repository this package sits in
@@ -124,3 +126,19 @@ def table(path: str | None = None) -> Table:
                            hint=f"put it at {_RELATIVE} from the working folder, or set "
                                 "ARCHDSL_NB201 to its path")
     return Table(p)
+
+
+class NB201Evaluator(Evaluator):
+    """Looks a configuration of examples/nb201.arch up in NAS-Bench-201: objective
+    c10_valid_12, cost c10_train_time_12 (simulated seconds), the 200-epoch figures kept."""
+
+    name = "nb201"
+
+    def __init__(self, path: str | None = None):
+        self.table = table(path)
+
+    def evaluate(self, arch: Any) -> dict[str, Any]:
+        row = self.table.row(arch.config)
+        return {"objective": row["c10_valid_12"], "cost": row["c10_train_time_12"],
+                "index": row["index"], "params_m": row["params_m"],
+                "c10_valid_200": row["c10_valid_200"], "c10_test_200": row["c10_test_200"]}

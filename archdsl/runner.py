@@ -1,0 +1,229 @@
+"""The search loop: a searcher proposes, an executor evaluates, a study keeps every trial.
+
+    from archdsl.runner import search
+    study = search("examples/digits.arch", searcher="smbo", budget=20, study_dir="runs/d")
+
+Trials are written to the study as they start and end. Stopping (budget reached, time up,
+space exhausted, Ctrl-C) leaves the study consistent: finished trials are kept, trials in
+progress when Ctrl-C came are marked `interrupted` and evaluated again on `resume`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchDSLError, StudyError
+from .evaluators import Evaluator, get_evaluator
+from .executor import Executor, Job, LocalExecutor, Outcome, SerialExecutor
+from .search import Candidate, Searcher, make_searcher, searcher_class
+from .space import Space, load
+from .study import Study, Trial, space_hash
+
+__all__ = ["search", "Progress", "DEFAULT_BUDGET", "SearchResult"]
+
+DEFAULT_BUDGET = 20  # trials, when neither a budget nor a time is given
+
+
+class Progress:
+    """What the loop reports as it goes (the CLI draws a progress bar from it)."""
+
+    def start(self, done: int, budget: int | None, seconds: float | None) -> None:
+        pass
+
+    def update(self, done: int, best: float | None, trial: Trial) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclass
+class SearchResult:
+    study: Study
+    space: Space
+    new_trials: int
+    stopped: str  # budget, time, exhausted, interrupted
+
+
+def search(file: str | Path | None = None, searcher: str | None = None,
+           evaluator: str | None = None, budget: int | None = None,
+           seconds: float | None = None, seed: int | None = None, workers: int = 1,
+           study_dir: str | Path | None = None, resume: bool = False,
+           allow_changed: bool = False, trial_timeout: float | None = None,
+           progress: Progress | None = None,
+           evaluator_object: Evaluator | None = None,
+           log: Callable[[str], None] = lambda s: None) -> SearchResult:
+    """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
+
+    `evaluator_object` evaluates in this process instead of in worker processes (for an
+    evaluator built in Python; `workers` and `trial_timeout` are then ignored)."""
+    if study_dir is None:
+        if file is None:
+            raise ArchDSLError("give a .arch file to search, or --study DIR --resume")
+        study_dir = Path("studies") / Path(file).stem
+    study_dir = Path(study_dir)
+    if budget is not None and budget < 1:
+        raise ArchDSLError(f"--budget must be at least 1, got {budget}")
+    if seconds is not None and seconds <= 0:
+        raise ArchDSLError(f"--time must be positive, got {seconds:g}")
+    if trial_timeout is not None and trial_timeout <= 0:
+        raise ArchDSLError(f"--trial-timeout must be positive, got {trial_timeout:g}")
+    if resume:
+        study = Study.open(study_dir)
+        study.lock()
+        meta = study.meta()
+        file = _resumed_file(file, meta)
+        for key, given in (("evaluator", evaluator), ("seed", seed)):
+            if given is not None and given != meta[key]:
+                study.close()
+                raise StudyError(f"the study in {study_dir} was run with --{key} "
+                                 f"{meta[key]}, not {given}",
+                                 hint=f"leave --{key} out to resume it as it was")
+        evaluator, seed = meta["evaluator"], meta["seed"]
+        searcher = searcher or meta["searcher"]
+        budget = budget if budget is not None else meta.get("budget")
+    else:
+        if file is None:
+            raise ArchDSLError("give a .arch file to search")
+        searcher, evaluator = searcher or "random", evaluator or "digits"
+        seed = 0 if seed is None else seed
+        searcher_class(searcher)  # an unknown name fails before anything is made
+        if evaluator_object is None:
+            get_evaluator(evaluator)  # as does an evaluator that cannot be found
+        study = None
+    space = load(file)
+    sh = space_hash(space.ir.files)
+    if study is None:
+        if budget is None and seconds is None:
+            budget = DEFAULT_BUDGET
+        study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
+                                         "space_hash": sh, "searcher": searcher,
+                                         "evaluator": evaluator, "seed": seed,
+                                         "budget": budget})
+        study.lock()
+    try:
+        if resume:
+            _check_space(study, sh, allow_changed, file)
+            if searcher != study.meta()["searcher"] or budget != study.meta().get("budget"):
+                study.set_meta(searcher=searcher, budget=budget)
+        return _loop(study, space, sh, searcher, evaluator, evaluator_object, budget, seconds,
+                     seed, workers, trial_timeout, progress or Progress(), log)
+    except BaseException:
+        study.close()
+        raise
+
+
+def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
+    if file is not None and Path(file).resolve() != Path(meta["space_file"]):
+        raise StudyError(f"the study searched {meta['space_file']}, not {file}",
+                         hint="leave the file out when resuming")
+    return meta["space_file"]
+
+
+def _check_space(study: Study, sh: str, allow_changed: bool, file: str | Path) -> None:
+    meta = study.meta()
+    if sh != meta["space_hash"]:
+        if not allow_changed:
+            raise StudyError(f"{file} (or a file it imports) has changed since the study began",
+                             hint="add --allow-changed to resume on the changed space; trials "
+                                  "that no longer fit it are left out")
+        study.set_meta(space_hash=sh)
+
+
+def _loop(study: Study, space: Space, sh: str, name: str, evaluator: str,
+          evaluator_object: Evaluator | None, budget: int | None, seconds: float | None,
+          seed: int, workers: int, trial_timeout: float | None, progress: Progress,
+          log: Callable[[str], None]) -> SearchResult:
+    study.mark_interrupted()  # a killed search left these running
+    s = make_searcher(name, space, seed=seed)
+    done, retry = _replay(study, space, s, log)
+    best = s.best[0] if s.best else None
+    progress.start(done, budget, seconds)
+    t0 = time.monotonic()
+    ex: Executor = (SerialExecutor(space, evaluator_object) if evaluator_object is not None
+                    else LocalExecutor(space.file, evaluator, workers, trial_timeout))
+    cands: dict[int, Candidate] = {}
+    stopped = "budget"
+    new = 0
+    try:
+        while True:
+            out_of_time = seconds is not None and time.monotonic() - t0 >= seconds
+            while ex.free() and not out_of_time and (budget is None
+                                                      or done + len(cands) < budget):
+                cand = retry.pop(0) if retry else s.ask()
+                if cand is None:
+                    stopped = "exhausted"
+                    break
+                tid = study.start(cand.config, cand.key, sh, name)
+                cands[tid] = cand
+                ex.submit(Job(tid, cand.config))
+            if not cands:
+                if out_of_time:
+                    stopped = "time"
+                break
+            for o in ex.results(timeout=1.0):
+                cand = cands.pop(o.trial_id)
+                _finish(study, s, cand, o)
+                done, new = done + 1, new + 1
+                t = study.trial(o.trial_id)
+                if t.objective is not None and (best is None or t.objective > best):
+                    best = t.objective
+                progress.update(done, best, t)
+    except KeyboardInterrupt:
+        study.mark_interrupted(list(cands))
+        stopped = "interrupted"
+        raise
+    finally:
+        ex.close()
+        progress.stop()
+    return SearchResult(study, space, new, stopped)
+
+
+def _finish(study: Study, s: Searcher, cand: Candidate, o: Outcome) -> None:
+    if o.result is None:
+        study.finish(o.trial_id, None, {}, o.error or "failed", o.duration)
+        s.tell(cand, None)
+    else:
+        metrics = {k: v for k, v in o.result.items() if k != "objective"}
+        study.finish(o.trial_id, o.result["objective"], metrics, None, o.duration)
+        s.tell(cand, o.result["objective"])
+
+
+def _replay(study: Study, space: Space, s: Searcher,
+            log: Callable[[str], None]) -> tuple[int, list[Candidate]]:
+    """Tell the searcher every finished trial; return how many, and the interrupted
+    configurations to evaluate again (those not finished since)."""
+    done = 0
+    finished: set[str] = set()
+    interrupted: list[Trial] = []
+    skipped = 0
+    for t in study.trials():
+        if t.status == "interrupted":
+            interrupted.append(t)
+            continue
+        if t.status not in ("ok", "failed"):
+            continue
+        done += 1
+        try:
+            cand = s.candidate(space.validate(t.config))
+        except ArchDSLError:
+            skipped += 1  # the space changed (resumed with --allow-changed)
+            continue
+        finished.add(cand.key)
+        s.tell(cand, t.objective if t.status == "ok" else None)
+    if skipped:
+        log(f"{skipped} stored trial(s) do not fit the changed space; the searcher ignores them")
+    retry: list[Candidate] = []
+    for t in interrupted:
+        try:
+            cand = s.candidate(space.validate(t.config))
+        except ArchDSLError:
+            continue
+        if cand.key not in finished and all(c.key != cand.key for c in retry):
+            s.outstanding[cand.key] = cand
+            retry.append(cand)
+    return done, retry
