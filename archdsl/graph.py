@@ -59,6 +59,12 @@ class Architecture:
     def to_arch(self) -> str:
         return graph_to_arch(self)
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows an architecture as its diagram (needs graphviz's `dot`)."""
+        from .backends.diagram import architecture_dot, to_svg
+
+        return to_svg(architecture_dot(self))
+
 
 def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
     """Drop what cannot change the output (zero branches, dead nodes, identities,

@@ -271,6 +271,13 @@ class Space:
     def __repr__(self) -> str:
         return f"Space({self.ir.file!r})"
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a space as its diagram (needs graphviz's `dot`)."""
+        from .backends.diagram import to_svg
+        from .backends.diagram_space import space_dot
+
+        return to_svg(space_dot(self))
+
 
 class _Policy(Chooser):
     """A chooser that asks a `Policy` and checks its answers."""
