@@ -5,19 +5,14 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
-from lark.visitors import Transformer_NonRecursive
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
 from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, ArchValueError, Span
@@ -40,27 +35,103 @@ _HEX4 = re.compile(r"[0-9a-fA-F]{0,4}")
 
 
 class _TooDeep(Exception):
-    def __init__(self, where: Any):
+    def __init__(self, where: Token | Span):
         super().__init__()
-        self.where = where  # a token, or the meta of a tree, at the limit
+        self.where = where  # a token, or the span of a syntax node, at the limit
+
+
+class _Part:
+    """What the reduction of one grammar rule gave: the AST value, the first and last tokens of
+    the text the rule covered (brackets and keywords included; None where it covered nothing),
+    its own span, and its height among the rules that make a node (so that the parse stops at
+    MAX_DEPTH). A parenthesized expression keeps its inner value, span and height but covers
+    the brackets: the span of an enclosing rule takes them in."""
+
+    __slots__ = ("value", "first", "last", "span", "height")
+
+    def __init__(self, value: Any, first: Token | None, last: Token | None, span: Span,
+                 height: int):
+        self.value, self.first, self.last, self.span, self.height = (
+            value, first, last, span, height)
+
+
+def _height(children: list) -> int:
+    """1 + the height of the tallest child; _TooDeep at that child beyond MAX_DEPTH."""
+    height, tallest = 0, None
+    for c in children:
+        if isinstance(c, _Part) and c.height > height:
+            height, tallest = c.height, c
+    if height >= MAX_DEPTH:
+        raise _TooDeep(tallest.span)
+    return height + 1
 
 
 class _Tree(Tree):
-    """A parse-tree node that knows its height, so that the parse stops at MAX_DEPTH."""
+    """A rule lark inlines into its parent (`_stmt`, `_item`, a repetition): a level of the
+    tree for MAX_DEPTH too, before its children are spliced into the parent's."""
 
     def __init__(self, data: str, children: list, meta: Any = None):
         super().__init__(data, children, meta)
-        inner = [c for c in children if isinstance(c, _Tree)]
-        self.height: int = 1 + max((c.height for c in inner), default=0)
-        if self.height > MAX_DEPTH:
-            raise _TooDeep(max(inner, key=lambda c: c.height).meta)
+        _height(children)  # _TooDeep if a child stands at MAX_DEPTH
+
+
+def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list], _Part]:
+    """The callback lark calls when it reduces a rule: `method` gets the rule's span (first to
+    last token) and the values of its children, punctuation and keywords left out."""
+
+    def callback(self: _ToAst, children: list) -> _Part:
+        first = last = None
+        values = []
+        for c in children:
+            if isinstance(c, Token):
+                if first is None:
+                    first = c
+                last = c
+                if c.type in _VALUE_TERMINALS:
+                    values.append(c)
+            else:
+                if c.first is not None:
+                    if first is None:
+                        first = c.first
+                    last = c.last
+                values.append(c.value)
+        height = _height(children)
+        if first is None:
+            span = Span(self.file, 1, 1, 1, 1, self.text)
+        else:
+            span = Span(self.file, first.line, first.column, last.end_line, last.end_column,
+                        self.text)
+        value = None
+        if self.error is None:
+            self.first = first
+            try:
+                value = method(self, span, values)
+            except ArchDSLError as e:
+                self.error = e
+        return _Part(value, first, last, span, height)
+
+    return callback
+
+
+# The grammar's named terminals: their tokens are values (a name, a number); lark leaves the
+# others (punctuation, keywords) out of a rule's children unless keep_all_tokens.
+_VALUE_TERMINALS = frozenset({"NAME", "INT", "FLOAT", "STRING", "COMPARE"})
+_LOCK = threading.Lock()
 
 
 @functools.cache
-def _lark() -> Lark:
+def _lark() -> tuple[Lark, _ToAst]:
+    """The LALR parser, running `_ToAst` as it reduces (no parse tree). Every token is kept in
+    the children so that a rule's span runs from its first token to its last; an optional part
+    left out is left out of the children (no None in its place)."""
     text = resources.files("archdsl.grammar").joinpath("archdsl.lark").read_text("utf-8")
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                tree_class=_Tree)
+    builder = _ToAst()
+    lark = Lark(text, parser="lalr", transformer=builder, keep_all_tokens=True,
+                maybe_placeholders=False, tree_class=_Tree)
+    named = {t.name for t in lark.terminals if not t.name.startswith("__")
+             and t.pattern.type == "re" and t.name not in lark.ignore_tokens}
+    assert named == _VALUE_TERMINALS, named
+    return lark, builder
 
 
 def read_source(path: str | Path) -> str:
@@ -109,33 +180,35 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     if "\0" in text:
         raise ArchSyntaxError(f"{file}: binary data (a NUL character), not .arch text")
     _check_nesting(text, file)
-    try:
-        tree = _parse_tree(text)
-    except UnexpectedInput as e:
-        raise _syntax_error(e, text, file) from None
-    except _TooDeep as e:
-        w = e.where
-        raise ArchLimitError(
-            f"nested more than {MAX_DEPTH} levels deep",
-            Span(file, w.line, w.column, w.end_line, w.end_column, text),
-            hint="split the expression into named params or blocks",
-        ) from None
-    try:
-        return _ToAst(file, text).transform(tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, ArchDSLError):
-            raise e.orig_exc from None
-        raise
+    with _LOCK:
+        _, builder = _lark()
+        builder.file, builder.text, builder.error = file, text, None
+        try:
+            module = _parse_tree(text)
+        except UnexpectedInput as e:
+            raise _syntax_error(e, text, file) from None
+        except _TooDeep as e:
+            w = e.where
+            raise ArchLimitError(
+                f"nested more than {MAX_DEPTH} levels deep",
+                Span(file, w.line, w.column, w.end_line, w.end_column, text),
+                hint="split the expression into named params or blocks",
+            ) from None
+        finally:
+            error, builder.error, builder.text = builder.error, None, ""
+    if error is not None:
+        raise error
+    return module
 
 
-def _parse_tree(text: str) -> _Tree:
-    """The lark tree, stopped with _TooDeep as soon as the nesting is too deep."""
-    ip = _lark().parse_interactive(text)
+def _parse_tree(text: str) -> A.Module:
+    """Parse and build the AST, stopped with _TooDeep as soon as the nesting is too deep."""
+    ip = _lark()[0].parse_interactive(text)
     tok = None
     for tok in ip.iter_parse():
         if len(ip.parser_state.state_stack) > _MAX_STACK:
             raise _TooDeep(tok)
-    return ip.feed_eof(tok)
+    return ip.feed_eof(tok).value
 
 
 def _check_nesting(text: str, file: str) -> None:
@@ -177,7 +250,7 @@ _PUNCT_HINTS = {
 
 
 def _describe_expected(names: set[str]) -> str:
-    lark = _lark()
+    lark = _lark()[0]
     shown = set()
     for n in names:
         if n == "$END":
@@ -244,19 +317,25 @@ def _num(s: str) -> str:
     return s.replace("_", "")
 
 
-class _ToAst(Transformer_NonRecursive):
-    """One small method per construct; each node gets the span lark recorded for it.
+def _decl_options(c: list) -> tuple[list[A.Param], int | None]:
+    """The optional parameter list and max_depth of a block or op declaration."""
+    params = next((x for x in c if isinstance(x, list)), [])
+    return params, next((x for x in c if isinstance(x, int)), None)
 
-    Not recursive: the tree may be up to MAX_DEPTH deep wherever `parse` is called from."""
 
-    def __init__(self, file: str, text: str):
-        super().__init__()
-        self.file, self.text = file, text
+class _ToAst:
+    """One small method per construct, run by lark as it reduces the rule (no parse tree is
+    built); each gets the rule's span and its children without punctuation (see `_rule`).
 
-    def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", False):
-            return Span(self.file, 1, 1, 1, 1, self.text)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column, self.text)
+    One instance serves every parse (lark binds its methods once): `parse` holds `_LOCK` and
+    sets `file` and `text` first. The first error a method raises is kept in `error` and the
+    parse goes on, so that a syntax error or a nesting limit further on is reported first, as
+    when the tree was transformed after parsing."""
+
+    def __init__(self) -> None:
+        self.file, self.text = "", ""
+        self.error: ArchDSLError | None = None
+        self.first: Token | None = None  # the first token of the rule being reduced
 
     def _tspan(self, tok: Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column, self.text)
@@ -301,157 +380,159 @@ class _ToAst(Transformer_NonRecursive):
             hint='the escapes are \\" \\\\ \\n \\r \\t and \\uXXXX; '
                  "write \\\\ for a backslash")
 
-    # ---- literals and names
-    @v_args(meta=True)
-    def int_lit(self, meta, c):
-        return A.Lit(self._span(meta), self._int(c[0]))
+    def atom(self, children: list) -> _Part:
+        """`( expr )`: the expression itself (its span and height), covering the brackets."""
+        lpar, inner, rpar = children
+        return _Part(inner.value, lpar, rpar, inner.span, inner.height)
 
-    @v_args(meta=True)
-    def float_lit(self, meta, c):
+    # ---- literals and names
+    @_rule
+    def int_lit(self, span, c):
+        return A.Lit(span, self._int(c[0]))
+
+    @_rule
+    def float_lit(self, span, c):
         value = float(_num(c[0]))
         if math.isinf(value):
             raise ArchValueError(f"the number {c[0]} is too large for a float",
-                                 self._span(meta), hint="floats reach about 1.8e308")
-        return A.Lit(self._span(meta), value)
+                                 span, hint="floats reach about 1.8e308")
+        return A.Lit(span, value)
 
-    @v_args(meta=True)
-    def string_lit(self, meta, c):
-        return A.Lit(self._span(meta), self._string(c[0]))
+    @_rule
+    def string_lit(self, span, c):
+        return A.Lit(span, self._string(c[0]))
 
-    @v_args(meta=True)
-    def true_lit(self, meta, c):
-        return A.Lit(self._span(meta), True)
+    @_rule
+    def true_lit(self, span, c):
+        return A.Lit(span, True)
 
-    @v_args(meta=True)
-    def false_lit(self, meta, c):
-        return A.Lit(self._span(meta), False)
+    @_rule
+    def false_lit(self, span, c):
+        return A.Lit(span, False)
 
-    @v_args(meta=True)
-    def name(self, meta, c):
-        return A.Name(self._span(meta), str(c[0]))
+    @_rule
+    def name(self, span, c):
+        return A.Name(span, str(c[0]))
 
-    @v_args(meta=True)
-    def list_lit(self, meta, c):
-        return A.ListLit(self._span(meta), [x for x in c if x is not None])
+    @_rule
+    def list_lit(self, span, c):
+        return A.ListLit(span, c)
 
     # ---- calls
-    @v_args(meta=True)
-    def call(self, meta, c):
+    @_rule
+    def call(self, span, c):
         args = []
         for a in c[1:]:
-            if a is None:
-                continue
             args.append(a if isinstance(a, A.Arg) else A.Arg(a.span, None, a))
-        return A.Call(self._span(meta), str(c[0]), self._tspan(c[0]), args)
+        return A.Call(span, str(c[0]), self._tspan(c[0]), args)
 
-    @v_args(meta=True)
-    def kwarg(self, meta, c):
-        return A.Arg(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def kwarg(self, span, c):
+        return A.Arg(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def range_arg(self, meta, c):
-        return A.Range(self._span(meta), c[0], c[1])
+    @_rule
+    def range_arg(self, span, c):
+        return A.Range(span, c[0], c[1])
 
     # ---- operators
     def _bin(op):  # noqa: N805 - a method factory
-        @v_args(meta=True)
-        def f(self, meta, c):
-            return A.BinOp(self._span(meta), op, c[0], c[1])
+        @_rule
+        def f(self, span, c):
+            return A.BinOp(span, op, c[0], c[1])
 
         return f
 
     add, sub, mul, div, floordiv, mod, pow = (
         _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%"), _bin("**"))
 
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return A.Neg(self._span(meta), c[0])
+    @_rule
+    def neg(self, span, c):
+        return A.Neg(span, c[0])
 
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return A.Compare(self._span(meta), str(c[1]), c[0], c[2])
+    @_rule
+    def compare(self, span, c):
+        return A.Compare(span, str(c[1]), c[0], c[2])
 
-    @v_args(meta=True)
-    def and_op(self, meta, c):
-        return A.BoolOp(self._span(meta), "and", c[0], c[1])
+    @_rule
+    def and_op(self, span, c):
+        return A.BoolOp(span, "and", c[0], c[1])
 
-    @v_args(meta=True)
-    def or_op(self, meta, c):
-        return A.BoolOp(self._span(meta), "or", c[0], c[1])
+    @_rule
+    def or_op(self, span, c):
+        return A.BoolOp(span, "or", c[0], c[1])
 
-    @v_args(meta=True)
-    def not_op(self, meta, c):
-        return A.Not(self._span(meta), c[0])
+    @_rule
+    def not_op(self, span, c):
+        return A.Not(span, c[0])
 
-    @v_args(meta=True)
-    def pipeline(self, meta, c):
-        return A.Pipeline(self._span(meta), list(c))
+    @_rule
+    def pipeline(self, span, c):
+        return A.Pipeline(span, list(c))
 
-    @v_args(meta=True)
-    def shared(self, meta, c):
-        return A.Shared(self._span(meta), c[0])
+    @_rule
+    def shared(self, span, c):
+        return A.Shared(span, c[0])
 
     # ---- structures
-    @v_args(meta=True)
-    def repeat(self, meta, c):
-        return A.Repeat(self._span(meta), c[0], c[1])
+    @_rule
+    def repeat(self, span, c):
+        return A.Repeat(span, c[0], c[1])
 
-    @v_args(meta=True)
-    def alt(self, meta, c):
-        return A.Alt(self._span(meta), str(c[0]) if c[0] is not None else None, c[1])
+    @_rule
+    def alt(self, span, c):
+        return A.Alt(span, str(c[0]) if len(c) == 2 else None, c[-1])
 
-    @v_args(meta=True)
-    def one_of(self, meta, c):
-        return A.OneOf(self._span(meta), list(c))
+    @_rule
+    def one_of(self, span, c):
+        return A.OneOf(span, list(c))
 
-    @v_args(meta=True)
-    def optional(self, meta, c):
-        return A.Optional(self._span(meta), c[0])
+    @_rule
+    def optional(self, span, c):
+        return A.Optional(span, c[0])
 
-    @v_args(meta=True)
-    def residual(self, meta, c):
-        return A.Residual(self._span(meta), c[0], c[1])
+    @_rule
+    def residual(self, span, c):
+        return A.Residual(span, c[0], c[1] if len(c) == 2 else None)
 
-    @v_args(meta=True)
-    def parallel(self, meta, c):
-        return A.Parallel(self._span(meta), str(c[0]), self._tspan(c[0]), list(c[1:]))
+    @_rule
+    def parallel(self, span, c):
+        return A.Parallel(span, str(c[0]), self._tspan(c[0]), list(c[1:]))
 
     # ---- statements
-    @v_args(meta=True)
-    def param_decl(self, meta, c):
-        return A.ParamDecl(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def param_decl(self, span, c):
+        return A.ParamDecl(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def shared_decl(self, meta, c):
-        return A.SharedDecl(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def shared_decl(self, span, c):
+        return A.SharedDecl(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def require(self, meta, c):
-        return A.Constraint(self._span(meta), "require", c[0])
+    @_rule
+    def require(self, span, c):
+        return A.Constraint(span, "require", c[0])
 
-    @v_args(meta=True)
-    def forbid(self, meta, c):
-        return A.Constraint(self._span(meta), "forbid", c[0])
+    @_rule
+    def forbid(self, span, c):
+        return A.Constraint(span, "forbid", c[0])
 
-    @v_args(meta=True)
-    def graph_input(self, meta, c):
-        return ("input", self._span(meta), [str(t) for t in c])
+    @_rule
+    def graph_input(self, span, c):
+        return ("input", span, [str(t) for t in c])
 
-    @v_args(meta=True)
-    def node_stmt(self, meta, c):
-        return A.NodeStmt(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def node_stmt(self, span, c):
+        return A.NodeStmt(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def return_stmt(self, meta, c):
-        return ("return", self._span(meta), c[0])
+    @_rule
+    def return_stmt(self, span, c):
+        return ("return", span, c[0])
 
-    @v_args(meta=True)
-    def expr_stmt(self, meta, c):
-        return ("expr", self._span(meta), c[0])
+    @_rule
+    def expr_stmt(self, span, c):
+        return ("expr", span, c[0])
 
-    @v_args(meta=True)
-    def body(self, meta, stmts):
-        span = self._span(meta)
+    @_rule
+    def body(self, span, stmts):
         params, constraints, inputs, nodes = [], [], [], []
         exprs, returns = [], []
         for s in stmts:
@@ -492,56 +573,57 @@ class _ToAst(Transformer_NonRecursive):
             result = exprs[0][2]
         return A.Body(span, params, constraints, inputs, nodes, result, is_graph)
 
-    @v_args(meta=True)
-    def params(self, meta, c):
-        return [p for p in c if p is not None]
+    @_rule
+    def params(self, span, c):
+        return c
 
-    @v_args(meta=True)
-    def param(self, meta, c):
-        return A.Param(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def param(self, span, c):
+        return A.Param(span, str(c[0]), c[1] if len(c) == 2 else None)
 
-    def max_depth(self, c):
+    @_rule
+    def max_depth(self, span, c):
         return self._int(c[0])
 
-    @v_args(meta=True)
-    def block_decl(self, meta, c):
-        kw = self.text[meta.start_pos:meta.start_pos + 4]
-        keyword = "cell" if kw == "cell" else "block"
-        return A.BlockDecl(self._span(meta), str(c[0]), c[1] or [], c[2], c[3], keyword, self.file)
+    @_rule
+    def block_decl(self, span, c):
+        keyword = "cell" if self.first == "cell" else "block"
+        params, depth = _decl_options(c[1:-1])
+        return A.BlockDecl(span, str(c[0]), params, depth, c[-1], keyword, self.file)
 
-    @v_args(meta=True)
-    def op_decl(self, meta, c):
-        span = self._span(meta)
-        body = A.Body(c[3].span, [], [], [], [], c[3], False)
-        return A.BlockDecl(span, str(c[0]), c[1] or [], c[2], body, "op", self.file)
+    @_rule
+    def op_decl(self, span, c):
+        params, depth = _decl_options(c[1:-1])
+        body = A.Body(c[-1].span, [], [], [], [], c[-1], False)
+        return A.BlockDecl(span, str(c[0]), params, depth, body, "op", self.file)
 
-    @v_args(meta=True)
-    def network_decl(self, meta, c):
-        return ("network", self._span(meta), c[0])
+    @_rule
+    def network_decl(self, span, c):
+        return ("network", span, c[0])
 
-    @v_args(meta=True)
-    def train_entry(self, meta, c):
-        return A.TrainEntry(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def train_entry(self, span, c):
+        return A.TrainEntry(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def train_decl(self, meta, c):
-        return ("train", self._span(meta), list(c))
+    @_rule
+    def train_decl(self, span, c):
+        return ("train", span, list(c))
 
-    @v_args(meta=True)
-    def input_decl(self, meta, c):
-        return A.InputDecl(self._span(meta), str(c[0]), c[1])
+    @_rule
+    def input_decl(self, span, c):
+        return A.InputDecl(span, str(c[0]), c[1])
 
-    @v_args(meta=True)
-    def import_all(self, meta, c):
-        return A.Import(self._span(meta), self._string(c[0]), None, None)
+    @_rule
+    def import_all(self, span, c):
+        return A.Import(span, self._string(c[0]), None, None)
 
-    @v_args(meta=True)
-    def import_names(self, meta, c):
-        return A.Import(self._span(meta), self._string(c[0]), None, [str(t) for t in c[1:]])
+    @_rule
+    def import_names(self, span, c):
+        return A.Import(span, self._string(c[0]), None, [str(t) for t in c[1:]])
 
-    @v_args(meta=True)
-    def start(self, meta, items):
-        m = A.Module(self._span(meta), self.file, [], [], [], [], None, None, [], [])
+    @_rule
+    def start(self, span, items):
+        m = A.Module(span, self.file, [], [], [], [], None, None, [], [])
         for it in items:
             if isinstance(it, A.Import):
                 m.imports.append(it)
