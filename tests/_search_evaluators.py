@@ -1,0 +1,40 @@
+"""Evaluators for the search tests: `module:function` evaluators the way a user writes them."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from archdsl import Architecture
+
+_SCORE = {"none": 0.0, "skip_connect": 1.0, "avg_pool_3x3": 0.5, "nor_conv_1x1": 2.0,
+          "nor_conv_3x3": 3.0}
+
+
+def score(arch: Architecture) -> float:
+    """A made-up objective over examples/nb201.arch: convolutions score best."""
+    return sum(_SCORE.get(v, 0.0) * (i + 1) for i, (_, v) in
+               enumerate(sorted(arch.config.items())))
+
+
+def detailed(arch: Architecture) -> dict:
+    return {"objective": score(arch), "note": "from a dict"}
+
+
+def crash(arch: Architecture) -> float:
+    if arch.config.get("cell/n1/edge") == "none":
+        raise RuntimeError("this evaluator does not like 'none'")
+    return score(arch)
+
+
+def nan(arch: Architecture) -> float:
+    return float("nan")
+
+
+def slow(arch: Architecture) -> float:
+    time.sleep(float(os.environ.get("ARCHDSL_TEST_SLEEP", "30")))
+    return score(arch)
+
+
+def die(arch: Architecture) -> float:
+    os._exit(3)
