@@ -147,6 +147,9 @@ class _Drawer:
                     if i < len(sig_names):
                         args[sig_names[i]] = a.value
                 args.update({a.name: a.value for a in given if a.name is not None})
+                for spec in target.args:  # the kernel is part of the glyph: show its default
+                    if spec.name == "kernel" and "kernel" not in args and spec.default:
+                        args["kernel"] = A.Lit(e.span, spec.default)
                 return self.layer(e.func, args, xs, scs, cl)
             if kind == "block":
                 return self.block(target, e, xs, scs, cl)
