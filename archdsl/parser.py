@@ -32,6 +32,7 @@ _MAX_STACK = 8 * MAX_DEPTH
 _MAX_INT_DIGITS = math.ceil(MAX_INT_BITS * math.log10(2))  # the digits of 2**MAX_INT_BITS
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{0,4}")
+_NESTING_CHARS = re.compile(r'[\n#"\\()\[\]{}]')  # what _check_nesting looks at
 
 
 class _TooDeep(Exception):
@@ -213,18 +214,17 @@ def _parse_tree(text: str) -> A.Module:
 
 def _check_nesting(text: str, file: str) -> None:
     depth = 0
-    line, col = 1, 0
-    in_comment = in_string = escaped = False
-    for ch in text:
-        col += 1
+    line, line_start = 1, 0
+    in_comment = in_string = False
+    escaped_at = -1  # the position of the character after a backslash in a string
+    for m in _NESTING_CHARS.finditer(text):
+        ch, i = m.group(), m.start()
         if ch == "\n":
-            line, col, in_comment, in_string, escaped = line + 1, 0, False, False, False
-        elif in_comment:
+            line, line_start, in_comment, in_string = line + 1, i + 1, False, False
+        elif in_comment or i == escaped_at:
             continue
-        elif escaped:  # the character after a backslash in a string
-            escaped = False
         elif in_string and ch == "\\":
-            escaped = True
+            escaped_at = i + 1
         elif ch == '"':
             in_string = not in_string
         elif in_string:
@@ -234,6 +234,7 @@ def _check_nesting(text: str, file: str) -> None:
         elif ch in "([{":
             depth += 1
             if depth > MAX_NESTING:
+                col = i - line_start + 1
                 raise ArchLimitError(
                     f"brackets nested more than {MAX_NESTING} deep",
                     Span(file, line, col, line, col + 1, text),
