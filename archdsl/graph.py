@@ -56,6 +56,13 @@ class Architecture:
                        for d in keys.values())
         return [u for _, u in pairs]
 
+    def all_predecessors(self) -> dict[int, list[int]]:
+        """`predecessors(n)` of every node, from one pass over the edges."""
+        pairs: dict[int, list[tuple[int, int]]] = {n: [] for n in self.graph}
+        for u, v, port in self.graph.edges(data="port", default=0):
+            pairs[v].append((port, u))
+        return {n: [u for _, u in sorted(p)] for n, p in pairs.items()}
+
     def to_arch(self) -> str:
         return graph_to_arch(self)
 

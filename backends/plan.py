@@ -102,10 +102,11 @@ def plan(arch: Architecture) -> Plan:
     taken: set[str] = set()
     inputs = arch.inputs()
     out_node = arch.output()
+    all_preds = arch.all_predecessors()
     for n in sorted(g.nodes):
         d = g.nodes[n]
         op, args, span = d["op"], d["args"], d.get("span")
-        preds = arch.predecessors(n)
+        preds = all_preds[n]
         if op == "output":
             out_node = preds[0]
             continue
