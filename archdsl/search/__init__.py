@@ -21,6 +21,10 @@ __all__ = ["Candidate", "Searcher", "SEARCHERS", "make_searcher", "searcher_clas
 # name -> "module:class", imported when first used
 SEARCHERS: dict[str, str] = {
     "random": "random:RandomSearch",
+    "mcts": "mcts:MCTS",
+    "smbo": "smbo:SMBO",
+    "evolution": "evolution:Evolution",
+    "grid": "grid:GridSearch",
 }
 
 

@@ -13,11 +13,16 @@ An algorithm subclasses `Searcher` and implements three methods:
 
     propose()               -> Config | None   one configuration to try, or None when the
                                                algorithm has nothing more to offer;
-    observe(cand, value)    -> None            learn from a result (also called, with the
-                                               known value, when propose() repeats an
-                                               architecture already evaluated);
+    observe(cand, value)    -> None            learn from a result;
     pending(cand)           -> None            (optional) a candidate was handed out and its
-                                               result is not known yet: e.g. a virtual loss.
+                                               result is not known yet: e.g. a virtual loss;
+    repeated(cand)          -> None            (optional) propose() gave an architecture that
+                                               was evaluated or is outstanding, so it is not
+                                               handed out; by default an evaluated one is
+                                               observed again with its known value. An
+                                               algorithm must not propose the same thing
+                                               forever: after MAX_REPEATS repeats in a row
+                                               `ask` gives up and returns None.
 
 Configurations must come from the space's own methods (`sample`, `choose`, `mutate`,
 `enumerate`), which honour every constraint of the space. Randomness comes from `self.rng`,
@@ -25,7 +30,9 @@ seeded from the seed given, so the same seed and the same results give the same 
 The base class keeps proposals in the space and never hands out an architecture that was
 evaluated or is outstanding (unless `repeats=True`): architectures are identified by the
 canonical hash of their graph together with their training decisions, so two configurations
-that compute the same function are evaluated once.
+that compute the same function are evaluated once. The keys (and anything else an algorithm
+derives from a configuration alone, see `space_cache`) are remembered per space for the life of
+the process, so many searches of one space pay for each architecture once.
 """
 
 from __future__ import annotations
@@ -33,15 +40,36 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..space import Config, Space
 from ..values import to_json
 
-__all__ = ["Candidate", "Searcher", "MAX_REPEATS"]
+__all__ = ["Candidate", "Searcher", "MAX_REPEATS", "space_cache", "space_memos", "config_text"]
 
 MAX_REPEATS = 1_000  # proposals of known architectures in a row before the search gives up
+
+_CACHES: weakref.WeakKeyDictionary[Space, dict[str, dict[str, Any]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def space_cache(space: Space, name: str) -> dict[str, Any]:
+    """A memo named `name` for one space, shared by every searcher of that space in this
+    process, for what depends on a configuration alone (its architecture key, an encoding).
+    Keys are the configuration's JSON text (`config_text`)."""
+    return space_memos(space).setdefault(name, {})
+
+
+def space_memos(space: Space) -> dict[str, dict[str, Any]]:
+    """Every memo of one space by name (to fill them in another process, for instance)."""
+    return _CACHES.setdefault(space, {})
+
+
+def config_text(config: Config) -> str:
+    """A configuration as canonical JSON text: the key of `space_cache` memos."""
+    return json.dumps(config, sort_keys=True)
 
 
 @dataclass
@@ -66,7 +94,7 @@ class Searcher:
         self.results: dict[str, float | None] = {}  # key -> value of every evaluated arch
         self.outstanding: dict[str, Candidate] = {}
         self.best: tuple[float, Candidate] | None = None
-        self._keys: dict[str, str] = {}  # config JSON -> key
+        self._keys = space_cache(space, "key")  # config JSON -> key
 
     # ---- the algorithm's part ----------------------------------------------------------
     def propose(self) -> Config | None:
@@ -78,6 +106,12 @@ class Searcher:
     def pending(self, cand: Candidate) -> None:
         """A candidate was handed out; its result comes later (default: nothing to do)."""
 
+    def repeated(self, cand: Candidate) -> None:
+        """propose() gave an architecture already evaluated or outstanding, which is not handed
+        out. Default: an evaluated one is observed again with its known value."""
+        if cand.key in self.results:
+            self.observe(cand, self.results[cand.key])
+
     # ---- the contract --------------------------------------------------------------------
     def ask(self) -> Candidate | None:
         """The next candidate to evaluate; None when the space (or the algorithm) is spent."""
@@ -86,12 +120,9 @@ class Searcher:
             if config is None:
                 return None
             cand = Candidate(config, self.key(config))
-            if not self.repeats:
-                if cand.key in self.outstanding:
-                    continue
-                if cand.key in self.results:  # known: learn its value again, no evaluation
-                    self.observe(cand, self.results[cand.key])
-                    continue
+            if not self.repeats and (cand.key in self.outstanding or cand.key in self.results):
+                self.repeated(cand)  # known or under way: not evaluated again
+                continue
             self.outstanding[cand.key] = cand
             self.pending(cand)
             return cand
@@ -113,7 +144,7 @@ class Searcher:
 
     def key(self, config: Config) -> str:
         """The identity of the architecture a configuration chooses (see the module doc)."""
-        text = json.dumps(config, sort_keys=True)
+        text = config_text(config)
         k = self._keys.get(text)
         if k is None:
             arch = self.space.materialize(config)
