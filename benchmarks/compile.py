@@ -7,7 +7,12 @@ of alternating repetitions on one thread:
 
 - build: sample a configuration -> a ready nn.Module, for examples/digits.arch and
   examples/nb201.arch, against hand-written samplers + builders of the same spaces (the digits one
-  also checks its `require params <= 200_000` by counting the built module's parameters);
+  also checks its `require params <= 200_000` by counting the built module's parameters). The
+  archdsl side is `pt.build(space.materialize(space.sample(rng)))`, each time a new random
+  configuration of a space loaded once: sampling (for digits: with the architecture built and
+  planned to check `require params`), the interpreter's walk that makes the architecture graph,
+  static shape inference, code generation (a new forward pass is compiled once per structure) and
+  the layers' constructors; where that time goes is printed below the table;
 - step: forward + backward of the compiled NAS-Bench-201 network, batch 64, against a
   hand-written nn.Module written the way NAS-Bench-201's own code writes it;
 - memory: peak memory allocated during one training step (forward, backward, SGD update), from
@@ -181,6 +186,25 @@ def archdsl_builder(space: archdsl.Space, rng: random.Random) -> Callable[[], nn
     return lambda: pt.build(space.materialize(space.sample(rng)))
 
 
+def build_parts(space: archdsl.Space, rng: random.Random, reps: int) -> dict[str, float]:
+    """Median milliseconds of each part of the archdsl build, over `reps` new configurations."""
+    times: dict[str, list[float]] = {k: [] for k in ("sample", "materialize", "plan",
+                                                     "codegen + constructors")}
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        config = space.sample(rng)
+        t1 = time.perf_counter()
+        arch = space.materialize(config)
+        t2 = time.perf_counter()
+        p = pt.plan(arch)
+        t3 = time.perf_counter()
+        pt.build(p)
+        t4 = time.perf_counter()
+        for k, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            times[k].append(dt * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def peak_step_memory(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     """Peak bytes allocated (above the start) during one SGD training step."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -212,6 +236,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     out: dict[str, float] = {}
+    parts: dict[str, dict[str, float]] = {}
 
     digits = archdsl.load(ROOT / "examples/digits.arch")
     nb201 = archdsl.load(ROOT / "examples/nb201.arch")
@@ -222,6 +247,7 @@ def main() -> None:
         out[f"build_{name}_ms"] = t["archdsl"] * 1e3
         out[f"build_{name}_hand_ms"] = t["hand"] * 1e3
         out[f"build_{name}_ratio"] = t["archdsl"] / t["hand"]
+        parts[name] = build_parts(space, random.Random(2), args.reps * 5)
 
     # the same NB201 architecture both ways, with the same weights
     ops = {e: op for e, op in zip(EDGES, ("nor_conv_3x3", "nor_conv_1x1", "skip_connect",
@@ -263,6 +289,9 @@ def main() -> None:
         ratio = out[f"{key}_ratio"]
         print(f"{label:42} {ours_v:9.2f}{unit[0]} {hand_v:9.2f}{unit[0]} {ratio:7.3f} "
               f"{'<= ' + str(target):>7}{'' if ratio <= target else '  MISSED'}")
+    print("archdsl build, median ms of each part (new configurations, not alternated):")
+    for name, ms in parts.items():
+        print(f"  {name + '.arch':12} " + "   ".join(f"{k} {v:.2f}" for k, v in ms.items()))
 
 
 if __name__ == "__main__":
