@@ -35,7 +35,7 @@ import archdsl
 from archdsl.errors import ArchDSLError
 from archdsl.evaluators.nb201 import find_csv, table
 from archdsl.search import SEARCHERS, make_searcher
-from archdsl.search.base import space_memos
+from archdsl.search.base import config_text, space_memos
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = ROOT / "examples" / "nb201.arch"
@@ -52,7 +52,7 @@ _threshold = 0.0
 
 
 def _warm(args: tuple[list[int], list[str]]) -> dict[str, dict[str, Any]]:
-    """Compute the per-configuration memos of the given searchers for some configurations."""
+    """The per-configuration memos of the given searchers, for some configurations."""
     indices, names = args
     assert _space is not None
     searchers = [make_searcher(n, _space) for n in names if n in ("smbo",)]
@@ -62,7 +62,9 @@ def _warm(args: tuple[list[int], list[str]]) -> dict[str, dict[str, Any]]:
         key.key(configs[i])
         for s in searchers:
             s.encode(configs[i])  # type: ignore[attr-defined]
-    return {k: v for k, v in space_memos(_space).items() if k != "benchmark"}
+    texts = [config_text(configs[i]) for i in indices]
+    return {name: {t: memo[t] for t in texts if t in memo}
+            for name, memo in space_memos(_space).items() if name != "benchmark"}
 
 
 def _space_configs() -> list[dict[str, Any]]:
@@ -196,13 +198,15 @@ def main() -> int:
     t0 = time.perf_counter()
     ctx = mp.get_context("fork")
     n = len(_space_configs())
-    chunks = [(list(range(w, n, args.workers)), names) for w in range(args.workers)]
-    print(f"caching keys and encodings of {n:,} configurations ...", file=sys.stderr)
+    chunks = [(list(range(i, min(i + 500, n))), names) for i in range(0, n, 500)]
+    print(f"caching keys and encodings of {n:,} configurations", file=sys.stderr)
     with ctx.Pool(args.workers) as pool:
-        for got in pool.imap_unordered(_warm, chunks):
+        for k, got in enumerate(pool.imap_unordered(_warm, chunks), start=1):
             for memo, values in got.items():
                 space_memos(_space).setdefault(memo, {}).update(values)
-    print(f"  {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            if k % 4 == 0 or k == len(chunks):
+                print(f"  {min(k * 500, n):,}/{n:,} ({time.perf_counter() - t0:.0f} s)",
+                      file=sys.stderr)
 
     tasks = [(name, seed, args.budget) for name in names for seed in range(args.seeds)]
     runs: list[dict[str, Any]] = []

@@ -48,8 +48,9 @@ class MCTS(Searcher):
     tree (rapid action value estimation: it shares what is learnt about one decision across
     the branches), n the visits of the option and N those of the decision. At the first
     option not tried yet (the untried option with the best Q_rave) the walk leaves the tree,
-    and the decisions after it are drawn at random, uniformly over architectures; the whole
-    walk is added to the tree. Rewards are normalised by rank: a result counts as the
+    and the decisions after it are drawn by move-average sampling (`draw`: in proportion to
+    the architectures that follow an option times exp(Q_rave / temperature)); the whole walk
+    is added to the tree. Rewards are normalised by rank: a result counts as the
     fraction of results seen that it beats (failed trials: 0), so Q is in [0, 1] whatever
     the objective's scale or outliers, and `c` means the same in every space.
 
@@ -61,7 +62,7 @@ class MCTS(Searcher):
     whole tree is closed the search is over. An architecture met again under another
     configuration is not evaluated again: its known result is back-propagated.
 
-    Defaults: c = 0.5, k = 20, bins = 4 (see docs/searchers.md).
+    Defaults: exploration c = 0.5, rave k = 20, temperature 0.1, bins 4 (docs/searchers.md).
     """
 
     name = "mcts"

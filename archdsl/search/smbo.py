@@ -68,9 +68,10 @@ class SMBO(Searcher):
     sample, half the features tried at each split) over `encode(config)`, fitted to the ranks
     of the results (so the objective's scale and outliers do not matter; failed trials rank
     lowest). Its mean and the spread of its trees give expected improvement over the best
-    rank seen, which is maximised over a pool of `candidates` configurations: half fresh
-    uniform samples (exploration anywhere), half mutations (`Space.mutate`, one or two
-    decisions) of the best `parents` configurations so far (refinement near the best).
+    rank seen, which is maximised over a pool of about `candidates` configurations: half
+    uniform samples (exploration anywhere; a quarter of them drawn afresh at each refit, the
+    rest kept from before), half mutations (`Space.mutate`, one or two decisions) of the best
+    `parents` configurations so far (refinement near the best; made once per parent).
     Configurations proposed or told before are left out of the pool. The pool's ranking is
     kept for proposals made before the next result (several outstanding proposals take the
     next best candidates). Encodings are cached per space and configuration.
@@ -164,8 +165,8 @@ class SMBO(Searcher):
         return [pool[i] for i in order]
 
     def pool(self) -> list[Config]:
-        """The candidates, none taken before: uniform samples (`candidates / 2` of them, an
-        eighth renewed at each refit) and mutations of the best `parents` configurations
+        """The candidates, none taken before: uniform samples (`candidates / 2` of them, a
+        quarter renewed at each refit) and mutations of the best `parents` configurations
         (made when a configuration becomes a parent)."""
         rng, space, half = self.rng, self.space, self.candidates // 2
         taken = self.taken
