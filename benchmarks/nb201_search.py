@@ -147,11 +147,11 @@ def report(stats: dict[str, dict[str, Any]], seeds: int) -> str:
         return "met" if ok else "MISSED"
 
     for name in stats:
-        lines.append(f"  {name} beats published random search ({rs[1]} / {rs[3]}): "
+        lines.append(f"  {name} beats published random search ({rs[1]:.2f} / {rs[3]:.2f}): "
                      f"{beats(name, rs)}")
     for name in ("smbo", "mcts"):
         if name in stats:
-            lines.append(f"  {name} beats published REA ({rea[1]} / {rea[3]}): "
+            lines.append(f"  {name} beats published REA ({rea[1]:.2f} / {rea[3]:.2f}): "
                          f"{beats(name, rea)}")
     top = max(stats, key=lambda n: stats[n]["c10_test_200"][0])
     st = stats[top]
