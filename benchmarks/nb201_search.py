@@ -125,8 +125,8 @@ def _std(xs: list[float]) -> float:
     return statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
-def report(stats: dict[str, dict[str, Any]], seeds: int) -> str:
-    lines = [f"NAS-Bench-201, CIFAR-10, {BUDGET:,.0f} s budget, {seeds} seeds "
+def report(stats: dict[str, dict[str, Any]], seeds: int, budget: float = BUDGET) -> str:
+    lines = [f"NAS-Bench-201, CIFAR-10, {budget:,.0f} s budget, {seeds} seeds "
              "(published: the NB201 paper, Table 5)", "",
              f"{'searcher':<22} {'C10 valid':>15} {'C10 test':>15} {'evals':>6} "
              f"{'to top-1%':>10} {'found':>6} {'cpu s/run':>9}"]
@@ -222,7 +222,7 @@ def main() -> int:
         print(json.dumps({"budget": args.budget, "seeds": args.seeds, "top1_threshold": _threshold,
                           "published": PUBLISHED, "searchers": stats, "runs": runs}, indent=1))
     else:
-        print(report(stats, args.seeds))
+        print(report(stats, args.seeds, args.budget))
         print(f"\n{time.perf_counter() - t0:.0f} s wall, {args.workers} worker(s)")
     return 0
 
