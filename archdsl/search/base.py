@@ -9,7 +9,8 @@ public calls:
 Several candidates may be outstanding at once (asked, not yet told), and `tell` also accepts
 results the searcher did not propose (a resumed study replays its trials this way).
 
-An algorithm subclasses `Searcher` and implements three methods:
+An algorithm subclasses `Searcher`, implements `propose` and `observe`, and may implement
+`pending` and `repeated`:
 
     propose()               -> Config | None   one configuration to try, or None when the
                                                algorithm has nothing more to offer;
