@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchDSLError
-from .runner import DEFAULT_BUDGET, Progress, search
+from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, search
 from .space import Space, load
 from .study import Study, Trial
 
@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     c = sub.add_parser("search", help="search a space; every trial is kept in a study folder")
     c.add_argument("file", nargs="?", help="the .arch file (optional with --resume)")
     c.add_argument("--searcher", choices=None, metavar="NAME",
-                   help=f"{', '.join(SEARCHERS)} (default random)")
+                   help=f"{', '.join(SEARCHERS)} (default {DEFAULT_SEARCHER})")
     c.add_argument("--evaluator", metavar="E",
                    help="digits (default: train on scikit-learn's digits), nb201 (look up "
                         "NAS-Bench-201), or module:function (yours)")

@@ -23,9 +23,10 @@ from .search import Candidate, Searcher, make_searcher, searcher_class
 from .space import Space, load
 from .study import Study, Trial, space_hash
 
-__all__ = ["search", "Progress", "DEFAULT_BUDGET", "SearchResult"]
+__all__ = ["search", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER", "SearchResult"]
 
 DEFAULT_BUDGET = 20  # trials, when neither a budget nor a time is given
+DEFAULT_SEARCHER = "smbo"  # the best of them on NAS-Bench-201 (README, "Search benchmark")
 
 
 class Progress:
@@ -89,7 +90,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     else:
         if file is None:
             raise ArchDSLError("give a .arch file to search")
-        searcher, evaluator = searcher or "random", evaluator or "digits"
+        searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
         seed = 0 if seed is None else seed
         searcher_class(searcher)  # an unknown name fails before anything is made
         if evaluator_object is None:
@@ -118,6 +119,10 @@ def search(file: str | Path | None = None, searcher: str | None = None,
 
 
 def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
+    if file is not None and not Path(file).is_file():
+        raise ArchDSLError(f"{file}: no such file",
+                           hint=f"the study searched {meta['space_file']}; leave the file out "
+                                "when resuming")
     if file is not None and Path(file).resolve() != Path(meta["space_file"]):
         raise StudyError(f"the study searched {meta['space_file']}, not {file}",
                          hint="leave the file out when resuming")
