@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchDSLError
-from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, search
+from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_dir, search
 from .space import Space, load
 from .study import Study, Trial
 
@@ -109,7 +109,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     study_dir = args.study
     if study_dir is None and args.file:
-        study_dir = str(Path("studies") / Path(args.file).stem)
+        study_dir = str(default_study_dir(args.file))
     if args.resume and study_dir is None:
         raise ArchDSLError("--resume needs --study DIR (or the .arch file of the study)")
     try:

@@ -23,7 +23,7 @@ from .search import Candidate, Searcher, make_searcher, searcher_class
 from .space import Space, load
 from .study import Study, Trial, space_hash
 
-__all__ = ["search", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER", "SearchResult"]
+__all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER", "SearchResult"]
 
 DEFAULT_BUDGET = 20  # trials, when neither a budget nor a time is given
 DEFAULT_SEARCHER = "smbo"  # the best of them on NAS-Bench-201 (README, "Search benchmark")
@@ -65,7 +65,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     if study_dir is None:
         if file is None:
             raise ArchDSLError("give a .arch file to search, or --study DIR --resume")
-        study_dir = Path("studies") / Path(file).stem
+        study_dir = default_study_dir(file)
     study_dir = Path(study_dir)
     if budget is not None and budget < 1:
         raise ArchDSLError(f"--budget must be at least 1, got {budget}")
@@ -73,49 +73,54 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         raise ArchDSLError(f"--time must be positive, got {seconds:g}")
     if trial_timeout is not None and trial_timeout <= 0:
         raise ArchDSLError(f"--trial-timeout must be positive, got {trial_timeout:g}")
-    if resume:
-        study = Study.open(study_dir)
-        study.lock()
-        meta = study.meta()
-        file = _resumed_file(file, meta)
-        for key, given in (("evaluator", evaluator), ("seed", seed)):
-            if given is not None and given != meta[key]:
-                study.close()
-                raise StudyError(f"the study in {study_dir} was run with --{key} "
-                                 f"{meta[key]}, not {given}",
-                                 hint=f"leave --{key} out to resume it as it was")
-        evaluator, seed = meta["evaluator"], meta["seed"]
-        searcher = searcher or meta["searcher"]
-        budget = budget if budget is not None else meta.get("budget")
-    else:
-        if file is None:
-            raise ArchDSLError("give a .arch file to search")
-        searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
-        seed = 0 if seed is None else seed
-        searcher_class(searcher)  # an unknown name fails before anything is made
+    if not resume and file is None:
+        raise ArchDSLError("give a .arch file to search")
+    study = Study.open(study_dir) if resume else None
+    try:
+        meta: dict[str, Any] = {}
+        if study is not None:
+            study.lock()
+            meta = study.meta()
+            file = _resumed_file(file, meta)
+            for key, given in (("evaluator", evaluator), ("seed", seed)):
+                if given is not None and given != meta[key]:
+                    raise StudyError(f"the study in {study_dir} was run with --{key} "
+                                     f"{meta[key]}, not {given}",
+                                     hint=f"leave --{key} out to resume it as it was")
+            evaluator, seed = meta["evaluator"], meta["seed"]
+            searcher = searcher or meta["searcher"]
+            budget = budget if budget is not None else meta.get("budget")
+        else:
+            searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
+            seed = 0 if seed is None else seed
+            if budget is None and seconds is None:
+                budget = DEFAULT_BUDGET
+        searcher_class(searcher)  # an unknown name fails before anything is made or stored
         if evaluator_object is None:
             get_evaluator(evaluator)  # as does an evaluator that cannot be found
-        study = None
-    space = load(file)
-    sh = space_hash(space.ir.files)
-    if study is None:
-        if budget is None and seconds is None:
-            budget = DEFAULT_BUDGET
-        study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
-                                         "space_hash": sh, "searcher": searcher,
-                                         "evaluator": evaluator, "seed": seed,
-                                         "budget": budget})
-        study.lock()
-    try:
-        if resume:
-            _check_space(study, sh, allow_changed, file)
-            if searcher != study.meta()["searcher"] or budget != study.meta().get("budget"):
+        space = load(file)
+        sh = space_hash(space.ir.files)
+        if study is None:
+            study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
+                                             "space_hash": sh, "searcher": searcher,
+                                             "evaluator": evaluator, "seed": seed,
+                                             "budget": budget})
+            study.lock()
+        else:
+            _check_space(study, meta, sh, allow_changed, file)
+            if searcher != meta["searcher"] or budget != meta.get("budget"):
                 study.set_meta(searcher=searcher, budget=budget)
         return _loop(study, space, sh, searcher, evaluator, evaluator_object, budget, seconds,
                      seed, workers, trial_timeout, progress or Progress(), log)
     except BaseException:
-        study.close()
+        if study is not None:
+            study.close()
         raise
+
+
+def default_study_dir(file: str | Path) -> Path:
+    """Where a search of `file` keeps its study unless told: studies/<file name>."""
+    return Path("studies") / Path(file).stem
 
 
 def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
@@ -129,8 +134,8 @@ def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
     return meta["space_file"]
 
 
-def _check_space(study: Study, sh: str, allow_changed: bool, file: str | Path) -> None:
-    meta = study.meta()
+def _check_space(study: Study, meta: dict[str, Any], sh: str, allow_changed: bool,
+                 file: str | Path) -> None:
     if sh != meta["space_hash"]:
         if not allow_changed:
             raise StudyError(f"{file} (or a file it imports) has changed since the study began",

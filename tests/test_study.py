@@ -119,6 +119,15 @@ def test_bad_names_fail_before_a_study_is_made(tmp_path: Path) -> None:
     assert not (tmp_path / "study").exists()
 
 
+def test_a_bad_name_on_resume_changes_nothing(tmp_path: Path) -> None:
+    _run(tmp_path, file=NB201, evaluator="_search_evaluators:score", budget=2)
+    with pytest.raises(ArchDSLError, match="unknown searcher 'nope'"):
+        _run(tmp_path, resume=True, searcher="nope", budget=4)
+    with Study.open(tmp_path / "study") as st:
+        assert st.meta()["searcher"] == "smbo" and st.meta()["budget"] == 2
+    assert _run(tmp_path, resume=True, budget=4).new_trials == 2  # not left locked either
+
+
 def test_existing_study_is_not_overwritten(tmp_path: Path) -> None:
     _run(tmp_path, file=NB201, evaluator="_search_evaluators:score", budget=2)
     with pytest.raises(StudyError, match="already holds a study"):
