@@ -73,6 +73,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         raise ArchDSLError(f"--time must be positive, got {seconds:g}")
     if trial_timeout is not None and trial_timeout <= 0:
         raise ArchDSLError(f"--trial-timeout must be positive, got {trial_timeout:g}")
+    if workers < 1:
+        raise ArchDSLError(f"--workers must be at least 1, got {workers}")
     if not resume and file is None:
         raise ArchDSLError("give a .arch file to search")
     study = Study.open(study_dir) if resume else None

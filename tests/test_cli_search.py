@@ -79,6 +79,7 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
     (["search", NB201, "--searcher", "randm"], "unknown searcher 'randm'"),
     (["search", NB201, "--evaluator", "nb2O1"], "unknown evaluator 'nb2O1'"),
     (["search", NB201, "--budget", "0"], "--budget must be at least 1"),
+    (["search", NB201, "--workers", "0"], "--workers must be at least 1"),
     (["search", "--resume"], "--resume needs --study"),
     (["status", "--study", "nowhere"], "no study in nowhere"),
     (["export", "--study", "nowhere", "--best", "-o", "x.onnx"], "cannot export to 'x.onnx'"),
@@ -89,6 +90,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, monkeypatch, capsys, args:
     assert main(args) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert not (tmp_path / "studies").exists()  # nothing made
 
 
 def test_resume_refuses_a_changed_file(tmp_path: Path, monkeypatch, capsys) -> None:
