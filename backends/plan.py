@@ -18,7 +18,7 @@ from typing import Any
 from archdsl.errors import ShapeError, Span
 from archdsl.graph import Architecture
 
-from .ops import OPS, TT, Lowered, ShapeProblem
+from .ops import OPS, TT, Lowered, Op, ShapeProblem
 
 __all__ = ["Step", "Plan", "plan", "metrics"]
 
@@ -88,6 +88,46 @@ def _module_name(path: str) -> str:
     return name if not name[0].isdigit() else "l_" + name
 
 
+@functools.lru_cache(maxsize=65536)
+def _base_name(path: str, op: str, has_modules: bool) -> str:
+    """A layer's module name before it is made unique: its path's, with the operation appended
+    when the path's last part is not the operation's own name and the layer has modules."""
+    base = _module_name(path)
+    if has_modules and not path.rsplit("/", 1)[-1].startswith(op):
+        base = f"{base}_{op}"
+    return base
+
+
+# (operation, arguments, input types) -> (the rule, and its output type, params, flops and
+# lowering, or the (message, hint) of the ShapeProblem it raised). The built-in shape rules are
+# pure functions of these, and the architectures of one space repeat the same layers over and
+# over; user-registered operations (arbitrary code) are never cached.
+_RULES: dict[tuple, tuple[Op, tuple]] = {}
+_RULES_MAX = 1 << 16
+_JSON_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def _json_value(v: Any) -> bool:
+    """Whether v is made of JSON values only, whose repr tells any two of them apart (1, 1.0
+    and True included)."""
+    t = type(v)
+    if t in _JSON_SCALARS:
+        return True
+    if t is list:
+        return all(_json_value(x) for x in v)
+    if t is dict:
+        return all(type(k) is str and _json_value(x) for k, x in v.items())
+    return False
+
+
+def _apply_rule(rule: Op, args: dict[str, Any], ins: list[TT]) -> tuple:
+    try:
+        t = rule.infer(args, ins)
+        return t, rule.params(args, ins, t), rule.flops(args, ins, t), rule.lower(args, ins, t)
+    except ShapeProblem as e:
+        return e.message, e.hint
+
+
 def plan(arch: Architecture) -> Plan:
     """Infer every node's output type and the network's parameters and FLOPs, statically.
 
@@ -97,21 +137,32 @@ def plan(arch: Architecture) -> Plan:
     if cached is not None:
         return cached
     g = arch.graph
+    nodes = g._node  # networkx's own dicts: much cheaper than its views in this loop
+    pred = g._pred
+    multi = g.is_multigraph()
     steps: dict[int, Step] = {}
     used: Counter[str] = Counter()
     taken: set[str] = set()
     inputs = arch.inputs()
     out_node = arch.output()
-    all_preds = arch.all_predecessors()
-    for n in sorted(g.nodes):
-        d = g.nodes[n]
+    rules = _RULES
+    scalars = _JSON_SCALARS
+    for n in sorted(nodes):
+        d = nodes[n]
         op, args, span = d["op"], d["args"], d.get("span")
-        preds = all_preds[n]
+        nbrs = pred[n]
+        if not nbrs:
+            preds = []
+        elif multi and len(nbrs) == 1:
+            ((u, keys),) = nbrs.items()
+            preds = [u] * len(keys)
+        else:
+            preds = _predecessors(nbrs, multi)
         if op == "output":
             out_node = preds[0]
             continue
         if op == "input":
-            long = any(g.nodes[s]["op"] == "embedding" for s in g.successors(n))
+            long = any(nodes[s]["op"] == "embedding" for s in g._succ[n])
             t = _input_type(list(args["shape"]), long)
             steps[n] = Step(n, op, args, [], t, 0, 0, _module_name(args["name"]), args["name"],
                             span, None)
@@ -121,20 +172,35 @@ def plan(arch: Architecture) -> Plan:
             raise ShapeError(f"the PyTorch backend has no operation '{op}'", span,
                              "register it with archdsl.backends.pytorch.register_op")
         ins = [steps[p].out for p in preds]
-        if op != "embedding" and any(t.dtype == "long" for t in ins):
-            raise ShapeError(f"{op}: its input holds token ids, which only an embedding takes",
-                             span)
-        try:
-            t = rule.infer(args, ins)
-            params, flops = rule.params(args, ins, t), rule.flops(args, ins, t)
-            lowered = rule.lower(args, ins, t)
-        except ShapeProblem as e:
-            raise ShapeError(e.message, span, e.hint) from None
+        if op != "embedding":
+            for t in ins:
+                if t.dtype == "long":
+                    raise ShapeError(f"{op}: its input holds token ids, which only an embedding "
+                                     "takes", span)
+        akey = None
+        if rule.user_class is None:
+            for v in args.values():
+                if type(v) not in scalars and not _json_value(v):
+                    break
+            else:
+                akey = repr(args)
+        if akey is None:
+            result = _apply_rule(rule, args, ins)
+        else:
+            key = (op, akey, *ins)
+            entry = rules.get(key)
+            if entry is not None and entry[0] is rule:
+                result = entry[1]
+            else:
+                result = _apply_rule(rule, args, ins)
+                if len(rules) >= _RULES_MAX:
+                    rules.clear()
+                rules[key] = (rule, result)
+        if len(result) == 2:
+            raise ShapeError(result[0], span, result[1]) from None
+        t, params, flops, lowered = result
         path = d.get("path", op)
-        base = _module_name(path)
-        if not path.rsplit("/", 1)[-1].startswith(op) and lowered.modules:
-            base = f"{base}_{op}"
-        name = base
+        base = name = _base_name(path, op, bool(lowered.modules))
         while name in taken or name in _RESERVED or keyword.iskeyword(name):
             used[base] += 1
             name = f"{base}_{used[base]}"
@@ -143,6 +209,20 @@ def plan(arch: Architecture) -> Plan:
                         lowered)
     arch.cache["plan"] = result = Plan(steps, inputs, out_node, arch.space_file)
     return result
+
+
+def _predecessors(nbrs: dict, multi: bool) -> list[int]:
+    """A node's inputs in port order (`Architecture.predecessors`), from networkx's `_pred`."""
+    if not nbrs:
+        return []
+    if multi:
+        if len(nbrs) == 1:
+            for u, keys in nbrs.items():
+                return [u] * len(keys)
+        pairs = sorted((d.get("port", 0), u) for u, keys in nbrs.items() for d in keys.values())
+    else:
+        pairs = sorted((d.get("port", 0), u) for u, d in nbrs.items())
+    return [u for _, u in pairs]
 
 
 def metrics(arch: Architecture) -> dict[str, Any]:
