@@ -3,7 +3,11 @@
 - `free(e)`: the local names an expression reads (so closures and memo keys hold only those).
 - `decides(e)`: whether applying `e` can make a decision (if not, it counts as one architecture).
 - `inert`: the decisions whose value the walk of a sample never reads again (a layer argument,
-  which a sample does not build, or a train setting): sampling need not branch on their value.
+  which a sample does not build, a train setting, or the argument of a block parameter that is
+  itself only ever a layer argument): sampling need not branch on their value.
+- `value_only`: per block, the parameters whose value only reaches layer arguments (directly, in
+  an expression without decisions, or passed on to another such parameter). A walk that builds
+  nothing never reads them.
 - structural names: params whose value can change how many architectures a body has (a repeat
   count, a range bound, a constraint, a sub-network). The others only reach layer arguments, so
   their decisions multiply the count and can be sampled on their own, without enumeration.
@@ -28,6 +32,7 @@ class Analysis:
         self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
         self.global_structural: set[str] = set()
         self._compute_structural()
+        self.value_only: dict[str, set[str]] = self._value_only_params()
         self.inert: set[int] = self._inert_decisions()
 
     # ---- free variables -----------------------------------------------------------------
@@ -165,6 +170,9 @@ class Analysis:
                 out.update(id(a.value) for a in v.args if is_decision(a.value))
         roots: list[A.Node] = [b.body for b in ir.blocks.values()]
         roots += [p.default for b in ir.blocks.values() for p in b.params if p.default is not None]
+        out.update(id(p.default) for b in ir.blocks.values() for p in b.params
+                   if p.default is not None and is_decision(p.default)
+                   and p.name in self.value_only.get(b.name, ()))
         roots += [p.value for p in ir.params]
         if ir.network is not None:
             roots.append(ir.network)
@@ -177,12 +185,80 @@ class Analysis:
             seen.add(id(x))
             if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func not in MERGES:
                 out.update(id(a.value) for a in x.args if is_decision(a.value))
+            if isinstance(x, A.Call) and x.ref and x.ref[0] == "block":
+                vo = self.value_only.get(x.ref[1].name, set())
+                out.update(id(v) for pname, v in self._block_args(x) if pname in vo
+                           and is_decision(v))
             for v in vars(x).values():
                 if isinstance(v, A.Node):
                     stack.append(v)
                 elif isinstance(v, list):
                     stack.extend(y for y in v if isinstance(y, A.Node))
         return out
+
+    # ---- value-only block parameters ------------------------------------------------------
+    def _block_args(self, call: A.Call) -> list[tuple[str, A.Expr]]:
+        """(parameter name, argument) of a block call's non-tensor arguments."""
+        names = [p.name for p in call.ref[1].params]
+        out: list[tuple[str, A.Expr]] = []
+        i = 0
+        for a in call.args:
+            if a.name is None:
+                if self.ir.kinds.get(id(a.value)) == "tensor":
+                    continue
+                out.append((names[i] if i < len(names) else "", a.value))
+                i += 1
+            else:
+                out.append((a.name, a.value))
+        return out
+
+    def _value_only_params(self) -> dict[str, set[str]]:
+        """Block parameters read only as layer arguments (see the module's docstring): start
+        from every parameter and drop those read anywhere else, until nothing changes."""
+        blocks = self.ir.blocks
+        vo = {name: {p.name for p in blk.params} for name, blk in blocks.items()}
+        changed = True
+        while changed:
+            changed = False
+            for name, blk in blocks.items():
+                read: set[str] = set()
+                self._reads(blk.body, vo, read)
+                for p in blk.params:
+                    if p.default is not None:
+                        self._reads(p.default, vo, read)
+                if vo[name] & read:
+                    vo[name] -= read
+                    changed = True
+        return vo
+
+    def _reads(self, e: A.Node, vo: dict[str, set[str]], acc: set[str]) -> None:
+        """Add to `acc` the local names `e` reads other than as a value-only argument."""
+        if isinstance(e, A.Name):
+            if e.ref and e.ref[0] == "local":
+                acc.add(e.id)
+            return
+        if isinstance(e, A.Call) and e.ref:
+            kind = e.ref[0]
+            if kind == "layer" and e.func not in MERGES:
+                for a in e.args:
+                    if self.ir.kinds.get(id(a.value)) == "tensor" or self.decides(a.value):
+                        self._reads(a.value, vo, acc)
+                return
+            if kind == "block":
+                callee = vo.get(e.ref[1].name, set())
+                args = {id(v): pname for pname, v in self._block_args(e)}
+                for a in e.args:
+                    v = a.value
+                    if not (isinstance(v, A.Name) and args.get(id(v)) in callee):
+                        self._reads(v, vo, acc)
+                return
+        for v in vars(e).values():
+            if isinstance(v, A.Node):
+                self._reads(v, vo, acc)
+            elif isinstance(v, list):
+                for x in v:
+                    if isinstance(x, A.Node):
+                        self._reads(x, vo, acc)
 
     # ---- structural names --------------------------------------------------------------------
     def _compute_structural(self) -> None:

@@ -9,6 +9,7 @@ counting rules per construct; uniform sampling asks it for the weight of each op
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -58,6 +59,11 @@ class Chooser:
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    def index(self, d: Decision, weights: list[int] | None) -> int:
+        """pick(), as the index of the option, for a decision with finite options: the random
+        choosers implement it, and their pick() is `d.options[index(d, weights)]`."""
+        return d.options.index(self.pick(d, weights))  # pragma: no cover
 
     def pick_row(self, weights: list[int]) -> int | None:
         """Choose a row of a joint table (uniform sampling); None: decide one by one."""
@@ -131,9 +137,11 @@ class Interp:
 
     def sample(self, chooser: Chooser) -> dict[str, Any]:
         """walk(chooser) for a random chooser (`_Uniform`, `_PerDecision`), through a cache of
-        the walks already made: a tree of the chooser's calls, each (decision, weights) fixed
-        by the answers before it, so the same random draws give the same configuration. Where
-        the tree stops, the walk is run (replaying the answers drawn) and extends it."""
+        the walks already made, with the values in their JSON form (a configuration).
+
+        The cache is a tree of the chooser's calls, each (decision, weights) fixed by the
+        answers before it, so the same random draws give the same configuration. Where the
+        tree stops, the walk is run (replaying the answers drawn) and extends it."""
         self.global_rows()  # every walk needs the table; building it draws nothing
         trie = self._tries.get(type(chooser))
         if trie is None:
@@ -144,22 +152,28 @@ class Interp:
         answers: list[Any] = []
         path: list[list] = []
         inert: list[tuple[str, Any]] = []
-        pick = chooser.pick
+        index = chooser.index
         while node is not None:
             path.append(node)
             kind = node[0]
             if kind is _T_PICK:
                 d = node[1]
-                v = pick(d, node[2])
-                answers.append(v)
+                i = index(d, node[2])
+                answers.append(d.options[i])
                 slot = node[3]
-                key = _option_key(d, v)
-                node = slot.get(key)
+                key = i
+                node = slot.get(i)
             elif kind is _T_INERT:
                 d = node[1]
-                v = pick(d, node[2])
-                answers.append(v)
-                inert.append((d.name, v))
+                opts = d.options
+                if opts is None:
+                    v = chooser.pick(d, node[2])
+                    answers.append(v)
+                    inert.append((d.name, v))
+                else:
+                    i = index(d, node[2])
+                    answers.append(opts[i])
+                    inert.append((d.name, opts[i] if type(opts) is range else node[4][i]))
                 slot, key = node, 3
                 node = node[3]
             elif kind is _T_ROW:
@@ -169,9 +183,11 @@ class Interp:
                 key = i
                 node = slot.get(i)
             elif kind is _T_LEAF:
-                out = dict(node[1])
+                out = dict(node[2])
                 for name, v in inert:
                     out[name] = v
+                for name in node[3]:  # lists: the caller may change them, not the cache
+                    out[name] = copy.deepcopy(out[name])
                 return out
             elif kind is _T_REJECT:
                 raise Reject(node[1])
@@ -183,8 +199,10 @@ class Interp:
         except Reject as r:
             rec.end([_T_REJECT, r.why], 1)
             raise
-        rec.end([_T_LEAF, dict(decided)], len(decided))
-        return decided
+        config = {name: to_json(v) for name, v in decided.items()}
+        rec.end([_T_LEAF, None, copy.deepcopy(config),
+                 tuple(k for k, v in config.items() if type(v) is list)], len(config))
+        return config
 
     def input_tensor(self, decl: A.InputDecl) -> Tensor:
         if not self.build:
@@ -896,6 +914,8 @@ class Interp:
                 i += 1
             else:
                 name = a.name
+            if not self.build and not self.an.decides(a.value):
+                continue  # nothing is built, and a value alone decides nothing: not evaluated
             args[name] = (self.value(a.value, env, sc, name), a.value.span)
         if not self.build:
             return xs[0] if xs else Tensor(-1)
@@ -1362,25 +1382,14 @@ _T_LEAF, _T_REJECT, _T_PICK, _T_INERT, _T_ROW, _T_OPAQUE = range(6)
 MAX_TRIE = 400_000  # cells (nodes and leaf entries) kept by Interp.sample per chooser type
 
 
-def _option_key(d: Decision, v: Any) -> Any:
-    """Which option a chooser picked (it returns one of d.options itself)."""
-    opts = d.options
-    if type(opts) is range:
-        return v
-    for i, o in enumerate(opts):
-        if o is v:
-            return i
-    return None
-
-
 class _Recorder(Chooser):
     """Replays the answers a sample drew from the cache tree, then asks `inner` and records
     each call as a new node of the tree at `slot` ((container, key); None: no recording).
 
-    Nodes: [_T_PICK, d, weights, {option key: node}], [_T_INERT, d, weights, node] (a value
-    nothing reads: one subtree for all), [_T_ROW, weights, None, {row: node}], [_T_OPAQUE] (a
-    value the walk reads but the tree cannot branch on: continuous), [_T_LEAF, decided],
-    [_T_REJECT, why]."""
+    Nodes: [_T_PICK, d, weights, {option index: node}], [_T_INERT, d, weights, node, JSON
+    labels of the options] (a value nothing reads: one subtree for all), [_T_ROW, weights, None,
+    {row: node}], [_T_OPAQUE] (a value the walk reads but the tree cannot branch on:
+    continuous), [_T_LEAF, None, configuration, names of its list values], [_T_REJECT, why]."""
 
     def __init__(self, inner: Chooser, answers: list[Any], path: list[list], slot: tuple | None,
                  trie: list):
@@ -1417,17 +1426,18 @@ class _Recorder(Chooser):
             return self.inner.pick(d, weights)
         node = [_T_PICK, d, weights, {}]
         put = self._put(node)
-        v = self.inner.pick(d, weights)
+        i = self.inner.index(d, weights)
         if put:
-            k = _option_key(d, v)
-            self.slot = (node[3], k) if k is not None else None
-        return v
+            self.slot = (node[3], i)
+        return d.options[i]
 
     def pick_inert(self, d: Decision, weights: list[int] | None) -> Any:
         self.inert_names.add(d.name)
         if self.pos < len(self.answers):
             return self._replay(_T_INERT, d)
-        node = [_T_INERT, d, weights, None]
+        opts = d.options
+        labels = None if opts is None or type(opts) is range else d.labels()
+        node = [_T_INERT, d, weights, None, labels]
         if self._put(node):
             self.slot = (node, 3)
         return self.inner.pick(d, weights)
@@ -1520,15 +1530,18 @@ class _Uniform(Chooser):
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
         if d.options is None:
             return sample_float(d, self.rng)
+        return d.options[self.index(d, weights)]
+
+    def index(self, d: Decision, weights: list[int] | None) -> int:
         if weights is not None:
             total = sum(weights)
             if total == 0:
                 raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
                                              d.span))
-            return d.options[_weighted(self.rng, weights, total)]
+            return _weighted(self.rng, weights, total)
         if d.kind == "int" and d.log:
             return sample_int_log(d, self.rng)
-        return d.options[self.rng.randrange(len(d.options))]
+        return _below(self.rng, len(d.options))
 
     def pick_row(self, weights: list[int]) -> int | None:
         total = sum(weights)
@@ -1547,17 +1560,20 @@ class _PerDecision(Chooser):
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
         if d.options is None:
             return sample_float(d, self.rng)
+        return d.options[self.index(d, weights)]
+
+    def index(self, d: Decision, weights: list[int] | None) -> int:
         if weights is not None and d.prior is None:
             allowed = [i for i, w in enumerate(weights) if w > 0]
             if not allowed:
                 raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
                                              d.span))
-            return d.options[allowed[self.rng.randrange(len(allowed))]]
+            return allowed[_below(self.rng, len(allowed))]
         if d.prior is not None:
-            return d.options[_weighted_float(self.rng, d.prior)]
+            return _weighted_float(self.rng, d.prior)
         if d.kind == "int" and d.log:
             return sample_int_log(d, self.rng)
-        return d.options[self.rng.randrange(len(d.options))]
+        return _below(self.rng, len(d.options))
 
 
 class _FromConfig(Chooser):
@@ -1587,7 +1603,30 @@ class _FromConfig(Chooser):
         return v
 
 
+_EXACT = 1 << 53  # below this, random() * n picks each of n values with probability 1/n
+# to within n / 2**53 (as random.choices does); above it, exact integer draws
+
+
+def _below(rng: random.Random, n: int) -> int:
+    """A random index in range(n); none drawn when n is 1."""
+    if n == 1:
+        return 0
+    if n < _EXACT:
+        return int(rng.random() * n)
+    return rng.randrange(n)
+
+
 def _weighted(rng: random.Random, weights: list[int], total: int) -> int:
+    """Index i with probability weights[i] / total (total = sum(weights) > 0)."""
+    if len(weights) == 1:
+        return 0
+    if total < _EXACT:
+        r = rng.random() * total
+        for i, w in enumerate(weights):
+            if r < w:
+                return i
+            r -= w
+        return max(i for i, w in enumerate(weights) if w > 0)  # float rounding at the top
     r = rng.randrange(total)
     for i, w in enumerate(weights):
         if r < w:
@@ -1613,8 +1652,8 @@ def sample_float(d: Decision, rng: random.Random) -> float:
 
 
 def sample_int_log(d: Decision, rng: random.Random) -> int:
+    """The index of a log-uniform value of an integer range."""
     r: range = d.options
     lo, hi = r.start, r[-1]
     x = math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))
-    i = min(len(r) - 1, max(0, int((x - lo) // r.step)))
-    return r[i]
+    return min(len(r) - 1, max(0, int((x - lo) // r.step)))

@@ -122,11 +122,10 @@ class Space:
         last: ArchDSLError | None = None
         for _ in range(MAX_TRIES):
             try:
-                decided = it.sample(chooser)
+                config = it.sample(chooser)
             except Reject as r:
                 last = r.why
                 continue
-            config = {name: to_json(v) for name, v in decided.items()}
             if self.metric_constraints:
                 arch = self._build(config)
                 try:

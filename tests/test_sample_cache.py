@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from collections.abc import Callable
@@ -31,8 +32,23 @@ require p < 0.7
 """
 
 
+VALUE_ONLY = """
+input x: [3, 8, 8]
+block leaf(c, k = choice(1, 3)) { conv2d(c, kernel = k, padding = k // 2) }
+block counted(n, c) { repeat(n) { leaf(c) } }
+block in_choice(c) { conv2d(choice(c, c * 2)) }
+block as_stage(a, c) { leaf(c) -> a }
+block passes(c) { leaf(c) -> counted(c, c) }
+block constrained(c) { leaf(c) require c <= 16 }
+network {
+    x -> leaf(choice(8, 16)) -> counted(choice(1, 2), 8) -> in_choice(choice(4, 8))
+      -> as_stage(relu, 8) -> passes(2) -> constrained(choice(8, 16))
+}
+"""
+
+
 def _spaces() -> list[archdsl.Space]:
-    out = [archdsl.loads(TRICKY)]
+    out = [archdsl.loads(TRICKY), archdsl.loads(VALUE_ONLY)]
     for path in sorted(EXAMPLES.glob("*.arch")):
         text = re.sub(r"(?m)^require\s+(params|flops)\b.*$", "", path.read_text("utf-8"))
         out.append(archdsl.loads(text, str(path), base_dir=EXAMPLES))
@@ -40,8 +56,12 @@ def _spaces() -> list[archdsl.Space]:
 
 
 def _draw(fn: Callable[[Any], dict], chooser: Any) -> object:
+    """The configuration `fn` makes, in order: Interp.sample gives JSON, walk gives values."""
     try:
-        return [(k, to_json(v)) for k, v in fn(chooser).items()]  # in order
+        got = fn(chooser)
+        if fn.__name__ == "walk":
+            got = {k: to_json(v) for k, v in got.items()}
+        return list(got.items())
     except Reject as r:
         return ("reject", r.why.message)
 
@@ -62,4 +82,39 @@ def test_cached_sampling_equals_walking(uniform: bool) -> None:
 def test_inert_decisions_do_not_branch() -> None:
     space = archdsl.loads(TRICKY)
     inert = space._interp.an.inert
-    assert len(inert) == 5  # kernel, optional dropout rate, linear out, train lr and batch
+    # kernel, optional dropout rate, linear out, train lr and batch; and b's c (its argument
+    # choice(8, 16)) and r (its default), which b reads only as layer arguments
+    assert len(inert) == 7
+    assert space._interp.an.value_only == {"b": {"c", "r"}}
+
+
+
+
+def test_value_only_parameters() -> None:
+    """A parameter is value-only when it reaches nothing but layer arguments (directly, in an
+    expression without decisions, or through another value-only parameter)."""
+    an = archdsl.loads(VALUE_ONLY)._interp.an
+    assert an.value_only == {
+        "leaf": {"c", "k"},      # padding = k // 2 reads k in a layer argument: still value-only
+        "counted": {"c"},        # n is a repeat count
+        "in_choice": set(),      # c sets a decision's options
+        "as_stage": {"c"},       # a is applied as a stage
+        "passes": set(),         # c reaches counted's n
+        "constrained": set(),    # c is in a constraint
+    }
+
+
+def test_cached_configurations_are_copies() -> None:
+    """A caller changing a sampled configuration (its list values too) changes no later one."""
+    space = archdsl.load(EXAMPLES / "nb101.arch")
+    first = [space.sample(seed) for seed in range(30)]
+    want = copy.deepcopy(first)
+    lists = 0
+    for config in first:
+        for v in config.values():
+            if isinstance(v, list):
+                v.append("changed")
+                lists += 1
+        config.clear()
+    assert lists > 0
+    assert [space.sample(seed) for seed in range(30)] == want
