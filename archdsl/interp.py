@@ -106,6 +106,7 @@ class Interp:
         self.edges = 0
         self.layers = 0
         self.shared_nets: dict[str, Net] = {}
+        self._tapes: dict[tuple, Any] = {}  # apply_shared's, for one walk
         self.metric_values: dict[str, Any] | None = None  # params / flops, set by Space
 
     # =================================================================== walking
@@ -123,7 +124,10 @@ class Interp:
         """Decide every decision of the space with `chooser`; return name -> value."""
         self.chooser, self.build = chooser, build
         self.decided, self.seen = {}, {}
-        self.graph = nx.MultiDiGraph() if build else None
+        self.graph = None
+        self._nodes: list[tuple[str, dict, Span, str]] = []  # the graph's, while walking
+        self._ins: list[list[int]] = []  # each node's inputs, in port order
+        self._tapes = {}
         self.layers = self.nesting = self.edges = 0
         self.bind_globals()
         ir = self.ir
@@ -132,6 +136,8 @@ class Interp:
             out = self.apply_block(self.net_block, None, {}, inputs, Scope("network"))
             if build:
                 self._add_node("output", {}, ir.network_span, "network", [out])
+        if build:
+            self.graph = self._graph()
         self.eval_train()
         return self.decided
 
@@ -654,6 +660,8 @@ class Interp:
                 return self.apply(env[e.id], xs, sc, span=e.span)  # type: ignore[attr-defined]
             if kind == "gparam":
                 if e.id in self.shared_nets:  # type: ignore[attr-defined]
+                    if self.build:
+                        return self.apply_shared(e.id, xs, span)  # type: ignore[attr-defined]
                     return self.apply(self.shared_nets[e.id], xs, Scope(e.id), span=span)
                 v = self.genv[e.id]  # type: ignore[attr-defined]
                 if not self.build and isinstance(v, Net) and not self.an.stage_decides(v.expr):
@@ -700,6 +708,32 @@ class Interp:
         if isinstance(v, Net) and v.expr is not e:
             return self.apply(v, xs, sc)
         raise ArchTypeError(f"expected a layer, got {describe(v)}", e.span)
+
+    def apply_shared(self, name: str, xs: list[Tensor], span: Span | None) -> Tensor:
+        """Apply a shared sub-network in a build. Its decisions are made once and its scope is
+        its own name wherever it is applied, so every application adds the same layers: the
+        first one is walked and taped, the others copy the tape onto their inputs."""
+        first = {}
+        for x in xs:
+            first.setdefault(x.node, len(first))
+        key = (name, tuple(first[x.node] for x in xs))  # which inputs are the same tensor
+        tape = self._tapes.get(key)
+        if tape is None:
+            start, edges = len(self._nodes), self.edges
+            out = self.apply(self.shared_nets[name], xs, Scope(name), span=span)
+            tape = self._tapes[key] = _tape(self._nodes, self._ins, start, xs, out,
+                                            self.edges - edges)
+            if tape is not None:
+                return out
+        if tape is False:  # it reads a tensor other than its inputs: walk it every time
+            return self.apply(self.shared_nets[name], xs, Scope(name), span=span)
+        nodes, out_ref, out_name, edges = tape
+        new: list[int] = []
+        for op, args, nspan, path, ins in nodes:
+            srcs = [Tensor(new[r] if r >= 0 else xs[~r].node) for r in ins]
+            new.append(self._add_node(op, dict(args), nspan, path, srcs))
+        self.edges += edges
+        return Tensor(new[out_ref] if out_ref >= 0 else xs[~out_ref].node, out_name)
 
     def repeat(self, e: A.Repeat, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
         body = self.closure(e.body, env)
@@ -965,16 +999,33 @@ class Interp:
         return Tensor(self._add_node(op, attrs, span, sc.path, xs))
 
     def _add_node(self, op: str, args: dict, span: Span, path: str, xs: list[Tensor]) -> int:
-        g = self.graph
-        assert g is not None
-        nid = g.number_of_nodes()
+        nid = len(self._nodes)
         self.layers += 1
         if self.layers > MAX_LAYERS:
             raise ArchLimitError(f"the architecture has more than {MAX_LAYERS:,} layers", span)
-        g.add_node(nid, op=op, args=args, span=span, path=path)
-        for port, x in enumerate(xs):
-            g.add_edge(x.node, nid, key=port, port=port)
+        self._nodes.append((op, args, span, path))
+        self._ins.append([x.node for x in xs])
         return nid
+
+    def _graph(self) -> nx.MultiDiGraph:
+        """The architecture graph of the nodes added: attributes op, args, span, path; an
+        edge per input, keyed by its port."""
+        g = nx.MultiDiGraph()
+        # networkx's own adjacency dicts, filled the way add_node / add_edge fill them (a third
+        # of the time of add_*_from; tests/test_space.py checks the two graphs are the same)
+        node, succ, pred = g._node, g._succ, g._pred
+        for n, (op, args, span, path) in enumerate(self._nodes):
+            node[n] = {"op": op, "args": args, "span": span, "path": path}
+            succ[n] = {}
+            pred[n] = {}
+        for v, ins in enumerate(self._ins):
+            into = pred[v]
+            for port, u in enumerate(ins):
+                keys = into.get(u)
+                if keys is None:
+                    keys = succ[u][v] = into[u] = {}
+                keys[port] = {"port": port}
+        return g
 
     # ================================================================= counting
     def memo(self) -> dict:
@@ -1264,6 +1315,31 @@ _BOOL = [True, False]
 
 class _SharedKey(str):
     """A decision key that is already a full name (shared decisions)."""
+
+
+def _tape(added: list[tuple], inputs: list[list[int]], start: int, xs: list[Tensor],
+          out: Tensor, edges: int) -> tuple | bool:
+    """The layers added from node `start` on, as (op, args, span, path, inputs) with each input
+    a tape index (>= 0) or ~i for input xs[i]; False if one reads another tensor."""
+    where = {x.node: ~i for i, x in reversed(list(enumerate(xs)))}
+    nodes = []
+    for n in range(start, len(added)):
+        ins = []
+        for src in inputs[n]:
+            if src >= start:
+                ins.append(src - start)
+            elif src in where:
+                ins.append(where[src])
+            else:
+                return False
+        nodes.append((*added[n], ins))
+    if out.node >= start:
+        ref = out.node - start
+    elif out.node in where:
+        ref = where[out.node]
+    else:
+        return False
+    return nodes, ref, out.name, edges
 
 
 def _depth(env: dict, blk: A.BlockDecl) -> int:
