@@ -301,6 +301,53 @@ def test_torch_compile_captures_the_whole_graph(spaces: dict) -> None:
         torch.testing.assert_close(compiled(*xs), model(*xs))
 
 
+@pytest.mark.parametrize("name", ["digits", "nb201", "transformer", "darts"])
+def test_the_same_seed_gives_the_weights_of_the_exported_file(spaces: dict, name: str,
+                                                             tmp_path: Path) -> None:
+    """`build` makes layers it has made before without running their constructors again; the
+    weights, buffers and random state afterwards are still those of the exported file's own
+    constructors, build after build."""
+    space = spaces[name]
+    arch = space.materialize(space.sample(11))
+    path = pt.export(arch, tmp_path / f"{name}_seeded.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_seeded", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for seed in (0, 1, 1):
+        torch.manual_seed(seed)
+        ours = pt.build(arch)
+        ours_rng = torch.get_rng_state()
+        torch.manual_seed(seed)
+        theirs = mod.Net()
+        assert torch.equal(ours_rng, torch.get_rng_state())
+        a, b = ours.state_dict(), theirs.state_dict()
+        assert list(a) == list(b)
+        assert all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+        assert repr(ours).split("\n", 1)[1] == repr(theirs).split("\n", 1)[1]
+        pairs = zip(list(ours.modules())[1:], list(theirs.modules())[1:], strict=True)
+        for m, n in pairs:  # the layers (the two networks' own classes differ)
+            assert type(m) is type(n) and m.training and sorted(vars(m)) == sorted(vars(n))
+    assert any(pt._RECIPES.values())  # later builds did copy layers
+
+
+def test_layers_are_constructed_for_real_where_a_copy_could_differ(spaces: dict) -> None:
+    """Under a device context, or with global registration hooks, every layer is made by its
+    constructor, as the exported file would make it."""
+    arch = spaces["digits"].materialize(spaces["digits"].default())
+    pt.build(arch)
+    pt.build(arch)  # every layer of it has been made before
+    with torch.device("meta"):
+        assert all(t.is_meta for t in pt.build(arch).state_dict().values())
+    seen: list[str] = []
+    handle = torch.nn.modules.module.register_module_parameter_registration_hook(
+        lambda module, name, param: seen.append(name))
+    try:
+        model = pt.build(arch)
+    finally:
+        handle.remove()
+    assert len(seen) == len(list(model.parameters())) > 0
+
+
 def test_export_to_an_unknown_format_is_an_error(spaces: dict, tmp_path: Path) -> None:
     arch = spaces["digits"].materialize(spaces["digits"].default())
     with pytest.raises(archdsl.ArchDSLError, match="cannot export"):
