@@ -241,7 +241,7 @@ def _constructor(text: str) -> Any:
 # PyTorch's own layers made by the built-in lowerings are copied, and only while nothing could
 # make a real constructor behave differently (a device or dispatch mode, inference mode, global
 # module registration hooks); the default dtype is part of the key.
-@dataclass(frozen=True)
+@dataclass
 class _Recipe:
     cls: type
     attrs: dict[str, Any]  # immutable values, shared; None where a new object goes
@@ -251,6 +251,9 @@ class _Recipe:
     buffers: tuple[tuple[str, tuple[int, ...] | None, torch.dtype | None], ...]
     children: tuple[tuple[str, _Recipe], ...]
     reset: bool  # call reset_parameters()
+    # the tensors' values (parameters, then buffers) where reset_parameters() draws no random
+    # numbers (normalisation layers): copied instead of running it
+    values: tuple[torch.Tensor | None, ...] | None = None
 
 
 _IMMUTABLE = frozenset({bool, int, float, str, type(None), torch.dtype, torch.device})
@@ -326,7 +329,9 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype, poison: bool) -> torch.Te
 
 
 def _make(r: _Recipe, poison: bool = False) -> nn.Module:
-    """A new module from a recipe: children first, then its own tensors, as constructors do."""
+    """A new module from a recipe: children first, then its own tensors, as constructors do.
+    With `poison` (checking a new recipe), tensors start as NaN or -1 and the values of a
+    reset_parameters() that draws no random numbers are kept in the recipe."""
     children = {k: _make(c, poison) for k, c in r.children}
     torch._C._log_api_usage_once("python.nn_module")
     m = object.__new__(r.cls)
@@ -335,15 +340,30 @@ def _make(r: _Recipe, poison: bool = False) -> nn.Module:
         d[k] = t()
     for k, v in r.sets:
         d[k] = set(v)
-    d["_parameters"] = {k: None if shape is None else nn.Parameter(_empty(shape, dtype, poison),
-                                                                   grad)
-                        for k, shape, dtype, grad in r.params}
-    d["_buffers"] = {k: None if shape is None else _empty(shape, dtype, poison)
-                     for k, shape, dtype in r.buffers}
+    values = r.values if not poison else None
+    if values is not None:
+        n = len(r.params)
+        d["_parameters"] = {k: None if v is None else nn.Parameter(v.clone(), grad)
+                            for (k, _, _, grad), v in zip(r.params, values[:n], strict=True)}
+        d["_buffers"] = {k: None if v is None else v.clone()
+                         for (k, _, _), v in zip(r.buffers, values[n:], strict=True)}
+    else:
+        d["_parameters"] = {k: None if shape is None else nn.Parameter(_empty(shape, dtype, poison),
+                                                                       grad)
+                            for k, shape, dtype, grad in r.params}
+        d["_buffers"] = {k: None if shape is None else _empty(shape, dtype, poison)
+                         for k, shape, dtype in r.buffers}
     d["_modules"] = children
     vars(m).update(d)
-    if r.reset:
-        m.reset_parameters()
+    if r.reset and values is None:
+        if poison:
+            before = torch.get_rng_state()
+            m.reset_parameters()
+            if torch.equal(before, torch.get_rng_state()):
+                r.values = tuple(None if t is None else t.detach().clone()
+                                 for t in [*m._parameters.values(), *m._buffers.values()])
+        else:
+            m.reset_parameters()
     return m
 
 
