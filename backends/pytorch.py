@@ -447,7 +447,11 @@ def build(arch: Architecture | Plan, class_name: str = "Net") -> nn.Module:
     dtype = torch.get_default_dtype() if _copies_allowed() else None
     layers = [(a, _layer(ctor, env, (ctor, dtype) if dtype is not None and own else None))
               for (a, ctor, _), own in zip(code.modules, code.copyable, strict=True)]
-    model = cls(layers)
+    if dtype is not None:  # no registration hooks: what setattr would do, without its checks
+        model = cls([])
+        model._modules.update(layers)
+    else:
+        model = cls(layers)
     model.input_shapes = {p.steps[n].name: list(p.steps[n].out.shape) for n in p.inputs}
     return model
 
