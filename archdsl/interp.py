@@ -107,6 +107,9 @@ class Interp:
         self.layers = 0
         self.shared_nets: dict[str, Net] = {}
         self._tapes: dict[tuple, Any] = {}  # apply_shared's, for one walk
+        self._block_tapes: dict[tuple, tuple] = {}  # run_body_taped's, for every build walk
+        self._gk: tuple | None = None  # _genv_key's, for one walk
+        self.consults = 0  # decisions made or read (decide calls), and copies standing for them
         self.metric_values: dict[str, Any] | None = None  # params / flops, set by Space
 
     # =================================================================== walking
@@ -128,6 +131,7 @@ class Interp:
         self._nodes: list[tuple[str, dict, Span, str]] = []  # the graph's, while walking
         self._ins: list[list[int]] = []  # each node's inputs, in port order
         self._tapes = {}
+        self._gk = None
         self.layers = self.nesting = self.edges = 0
         self.bind_globals()
         ir = self.ir
@@ -349,6 +353,7 @@ class Interp:
 
     # ----------------------------------------------------------------- decisions
     def decide(self, d: Decision, weights: list[int] | None = None, inert: bool = False) -> Any:
+        self.consults += 1
         got = self.decided.get(d.name, _MISSING)
         if got is not _MISSING:
             self.chooser.reused(d.name)
@@ -713,26 +718,26 @@ class Interp:
         """Apply a shared sub-network in a build. Its decisions are made once and its scope is
         its own name wherever it is applied, so every application adds the same layers: the
         first one is walked and taped, the others copy the tape onto their inputs."""
-        first = {}
-        for x in xs:
-            first.setdefault(x.node, len(first))
-        key = (name, tuple(first[x.node] for x in xs))  # which inputs are the same tensor
+        key = (name, _pattern(xs))
         tape = self._tapes.get(key)
         if tape is None:
             start, edges = len(self._nodes), self.edges
             out = self.apply(self.shared_nets[name], xs, Scope(name), span=span)
-            tape = self._tapes[key] = _tape(self._nodes, self._ins, start, xs, out,
-                                            self.edges - edges)
-            if tape is not None:
-                return out
+            self._tapes[key] = _tape(self._nodes, self._ins, start, xs, out, self.edges - edges)
+            return out
         if tape is False:  # it reads a tensor other than its inputs: walk it every time
             return self.apply(self.shared_nets[name], xs, Scope(name), span=span)
-        nodes, out_ref, out_name, edges = tape
+        self.consults += 1  # the copy stands for the shared decisions: see run_body_taped
+        self.edges += tape[3]
+        return self._copy_tape(tape, xs)
+
+    def _copy_tape(self, tape: tuple, xs: list[Tensor]) -> Tensor:
+        """Add a tape's layers onto inputs `xs`; their output."""
+        nodes, out_ref, out_name = tape[:3]
         new: list[int] = []
         for op, args, nspan, path, ins in nodes:
             srcs = [Tensor(new[r] if r >= 0 else xs[~r].node) for r in ins]
             new.append(self._add_node(op, dict(args), nspan, path, srcs))
-        self.edges += edges
         return Tensor(new[out_ref] if out_ref >= 0 else xs[~out_ref].node, out_name)
 
     def repeat(self, e: A.Repeat, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
@@ -810,9 +815,42 @@ class Interp:
             env = self.bind(blk, call, caller_env, sc)
             if blk.max_depth is not None:
                 env["$depth"] = _with_depth(caller_env, blk, depth)
+            if self.build:
+                return self.run_body_taped(blk, env, xs, sc, span)
             return self.run_body(blk.body, env, xs, sc, span, block=blk)
         finally:
             self.nesting -= 1
+
+    def run_body_taped(self, blk: A.BlockDecl, env: dict, xs: list[Tensor], sc: Scope,
+                       span: Span) -> Tensor:
+        """run_body, in a build, through a cache of the layers each application added. A body
+        that consults no decision adds layers that depend only on its bound values, the
+        top-level values, its scope (path and counters) and which of its inputs are the same
+        tensor: when all of those were met before, in any walk, the layers are copied."""
+        try:
+            key = (id(blk), tuple([(k, _memo_key(v)) for k, v in env.items()]),
+                   self._genv_key(), type(self.chooser), _pattern(xs), sc.path,
+                   tuple(sc._counts.items()) if sc._counts else ())
+        except _Unkeyed:
+            return self.run_body(blk.body, env, xs, sc, span, block=blk)
+        tape = self._block_tapes.get(key)
+        if tape is not None:
+            sc._counts = dict(tape[3]) if tape[3] else None
+            return self._copy_tape(tape, xs)
+        start, consults = len(self._nodes), self.consults
+        out = self.run_body(blk.body, env, xs, sc, span, block=blk)
+        if self.consults == consults and len(self._block_tapes) < MAX_TAPES:
+            t = _tape(self._nodes, self._ins, start, xs, out, 0)
+            if t is not False:
+                self._block_tapes[key] = (*t[:3], dict(sc._counts) if sc._counts else None)
+        return out
+
+    def _genv_key(self) -> tuple:
+        """The top-level values, as a key (once per walk)."""
+        k = self._gk
+        if k is None:
+            k = self._gk = tuple([(n, _memo_key(v)) for n, v in self.genv.items()])
+        return k
 
     def bind(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
              sc: Scope) -> dict:
@@ -1317,6 +1355,32 @@ class _SharedKey(str):
     """A decision key that is already a full name (shared decisions)."""
 
 
+class _Unkeyed(Exception):
+    """A value that cannot be part of a cache key (a tensor, or something unhashable)."""
+
+
+def _memo_key(v: Any) -> Any:
+    """A hashable key that tells values apart as the walk does (Nets by expression and env)."""
+    t = type(v)
+    if t is Net:
+        return ("net", id(v.expr), tuple([(k, _memo_key(x)) for k, x in v.env]))
+    if t is tuple:
+        return ("l", tuple([_memo_key(x) for x in v]))
+    if t is Tensor:
+        raise _Unkeyed
+    try:
+        hash(v)
+    except TypeError:
+        raise _Unkeyed from None
+    return (t.__name__, v)
+
+
+def _pattern(xs: list[Tensor]) -> tuple[int, ...]:
+    """Which inputs are the same tensor: each input's first position."""
+    first: dict[int, int] = {}
+    return tuple([first.setdefault(x.node, i) for i, x in enumerate(xs)])
+
+
 def _tape(added: list[tuple], inputs: list[list[int]], start: int, xs: list[Tensor],
           out: Tensor, edges: int) -> tuple | bool:
     """The layers added from node `start` on, as (op, args, span, path, inputs) with each input
@@ -1456,6 +1520,7 @@ def to_json_key(v: Any) -> Any:
 
 _T_LEAF, _T_REJECT, _T_PICK, _T_INERT, _T_ROW, _T_OPAQUE = range(6)
 MAX_TRIE = 400_000  # cells (nodes and leaf entries) kept by Interp.sample per chooser type
+MAX_TAPES = 4096  # block applications whose layers a build keeps (Interp.run_body_taped)
 
 
 class _Recorder(Chooser):

@@ -14,6 +14,7 @@ import pytest
 
 import archdsl
 from archdsl import ConfigError, ConstraintError
+from archdsl.space import _walk_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -495,24 +496,52 @@ def _plain_graph(space: archdsl.Space, config: dict) -> object:
                 g.add_edge(u, n, key=port, port=port)
         return g
 
-    saved = interp.Interp.apply_shared, interp.Interp._graph
-    interp.Interp.apply_shared, interp.Interp._graph = walk_shared, public  # type: ignore
+    def walk_body(self: interp.Interp, blk: object, env: dict, xs: list, sc: object,
+                  span: object) -> object:
+        return self.run_body(blk.body, env, xs, sc, span, block=blk)  # type: ignore
+
+    cls = interp.Interp
+    saved = cls.apply_shared, cls._graph, cls.run_body_taped
+    cls.apply_shared, cls._graph, cls.run_body_taped = walk_shared, public, walk_body  # type: ignore
     try:
         it.walk(interp._FromConfig(config), build=True)
         return it.graph
     finally:
-        interp.Interp.apply_shared, interp.Interp._graph = saved  # type: ignore
+        cls.apply_shared, cls._graph, cls.run_body_taped = saved  # type: ignore
 
 
-@pytest.mark.parametrize("name", ["nb201", "darts", "nb101", "hierarchical", "digits"])
+@pytest.mark.parametrize("name", ["nb201", "darts", "nb101", "hierarchical", "digits", "resnet",
+                                  "transformer", "TWO_INPUTS"])
 def test_materialize_shortcuts_make_the_walked_graph(name: str) -> None:
-    """Shared cells copied from a tape, and the graph's dicts filled directly, give exactly the
-    graph of a plain walk: the same nodes, attributes, edges and adjacency order."""
-    space = archdsl.load(EXAMPLES / f"{name}.arch")
-    for seed in range(10):
+    """Shared cells and blocks copied from their tapes (kept across walks), and the graph's
+    dicts filled directly, give exactly the graph of a plain walk: the same nodes, attributes,
+    edges and adjacency order, and the same decisions."""
+    if name == "TWO_INPUTS":
+        space = archdsl.loads(TWO_INPUTS + """
+            shared t = two(choice(4, 8))
+            cell pair(c) {
+                input a, b
+                m = two(a, b, c) + two(b, b, c)
+                return m -> conv2d(c)
+            }
+            network {
+                s = x -> relu
+                p = t(s, x)
+                q = pair(p, s, 4)
+                r = pair(q, q, 4)
+                return t(r, r)
+            }
+        """)
+    else:
+        space = archdsl.load(EXAMPLES / f"{name}.arch")
+    for seed in range(30):
         config = space.sample(seed)
-        got = space.materialize(config).graph
+        if seed % 3 == 0:  # the same architecture again, its tapes in place
+            space.materialize(config)
+        got_decided = _walk_config(space._interp, config, build=True)
+        got = space._interp.graph
         want = _plain_graph(space, config)
+        assert list(got_decided.items()) == list(space._interp.decided.items())
         assert list(got.nodes(data=True)) == list(want.nodes(data=True))
         assert list(got.edges(keys=True, data=True)) == list(want.edges(keys=True, data=True))
         assert list(got.in_edges(keys=True, data=True)) == list(
