@@ -239,6 +239,8 @@ class Analysis:
             return
         if isinstance(e, A.Call) and e.ref:
             kind = e.ref[0]
+            if kind == "apply":  # a param holding a sub-network, applied to nodes: it is read
+                self._reads(e.ref[1], vo, acc)
             if kind == "layer" and e.func not in MERGES:
                 for a in e.args:
                     if self.ir.kinds.get(id(a.value)) == "tensor" or self.decides(a.value):

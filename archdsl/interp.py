@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -107,9 +107,10 @@ class Interp:
         self.layers = 0
         self.shared_nets: dict[str, Net] = {}
         self._tapes: dict[tuple, Any] = {}  # apply_shared's, for one walk
-        self._block_tapes: dict[tuple, tuple] = {}  # run_body_taped's, for every build walk
+        self._block_tapes: dict[tuple, _Tape] = {}  # run_body_taped's, for every build walk
         self._gk: tuple | None = None  # _genv_key's, for one walk
         self.consults = 0  # decisions made or read (decide calls), and copies standing for them
+        self.peak = 0  # the deepest block nesting since the last _enter_peak
         self.metric_values: dict[str, Any] | None = None  # params / flops, set by Space
 
     # =================================================================== walking
@@ -132,7 +133,7 @@ class Interp:
         self._ins: list[list[int]] = []  # each node's inputs, in port order
         self._tapes = {}
         self._gk = None
-        self.layers = self.nesting = self.edges = 0
+        self.layers = self.nesting = self.edges = self.peak = 0
         self.bind_globals()
         ir = self.ir
         if self.net_block is not None and (build or self.an.block_decides(self.net_block)):
@@ -183,7 +184,8 @@ class Interp:
                 else:
                     i = index(d, node[2])
                     answers.append(opts[i])
-                    inert.append((d.name, opts[i] if type(opts) is range else node[4][i]))
+                    v = opts[i] if type(opts) is range else node[4][i]
+                    inert.append((d.name, copy.deepcopy(v) if type(v) is list else v))
                 slot, key = node, 3
                 node = node[3]
             elif kind is _T_ROW:
@@ -720,25 +722,37 @@ class Interp:
         first one is walked and taped, the others copy the tape onto their inputs."""
         key = (name, _pattern(xs))
         tape = self._tapes.get(key)
-        if tape is None:
-            start, edges = len(self._nodes), self.edges
-            out = self.apply(self.shared_nets[name], xs, Scope(name), span=span)
-            self._tapes[key] = _tape(self._nodes, self._ins, start, xs, out, self.edges - edges)
-            return out
-        if tape is False:  # it reads a tensor other than its inputs: walk it every time
-            return self.apply(self.shared_nets[name], xs, Scope(name), span=span)
-        self.consults += 1  # the copy stands for the shared decisions: see run_body_taped
-        self.edges += tape[3]
-        return self._copy_tape(tape, xs)
+        if tape is not None and tape is not False and self.nesting + tape.deep <= MAX_NESTING:
+            self.consults += 1  # the copy stands for the shared decisions: see run_body_taped
+            self.edges += tape.edges
+            return self._copy_tape(tape, xs)
+        start, edges, peak = len(self._nodes), self.edges, self._enter_peak()
+        out = self.apply(self.shared_nets[name], xs, Scope(name), span=span)
+        deep = self._leave_peak(peak)
+        if tape is None:  # False: it reads a tensor other than its inputs, walk it every time
+            self._tapes[key] = _tape(self._nodes, self._ins, start, xs, out,
+                                     self.edges - edges, deep)
+        return out
 
-    def _copy_tape(self, tape: tuple, xs: list[Tensor]) -> Tensor:
+    def _enter_peak(self) -> int:
+        """Start measuring how deep blocks nest from here (see _leave_peak)."""
+        peak, self.peak = self.peak, self.nesting
+        return peak
+
+    def _leave_peak(self, peak: int) -> int:
+        """How many levels deeper than now blocks nested since _enter_peak."""
+        deep = self.peak - self.nesting
+        self.peak = max(peak, self.peak)
+        return deep
+
+    def _copy_tape(self, tape: _Tape, xs: list[Tensor]) -> Tensor:
         """Add a tape's layers onto inputs `xs`; their output."""
-        nodes, out_ref, out_name = tape[:3]
+        self.peak = max(self.peak, self.nesting + tape.deep)
         new: list[int] = []
-        for op, args, nspan, path, ins in nodes:
+        for op, args, nspan, path, ins in tape.nodes:
             srcs = [Tensor(new[r] if r >= 0 else xs[~r].node) for r in ins]
             new.append(self._add_node(op, dict(args), nspan, path, srcs))
-        return Tensor(new[out_ref] if out_ref >= 0 else xs[~out_ref].node, out_name)
+        return Tensor(new[tape.out], tape.name)
 
     def repeat(self, e: A.Repeat, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
         body = self.closure(e.body, env)
@@ -809,6 +823,8 @@ class Interp:
             raise Reject(ConstraintError(f"block '{blk.name}' nested deeper than its max_depth "
                                          f"{blk.max_depth}", span))
         self.nesting += 1
+        if self.nesting > self.peak:
+            self.peak = self.nesting
         if self.nesting > MAX_NESTING:
             raise ArchLimitError(f"blocks nested more than {MAX_NESTING} deep", span)
         try:
@@ -834,15 +850,17 @@ class Interp:
         except _Unkeyed:
             return self.run_body(blk.body, env, xs, sc, span, block=blk)
         tape = self._block_tapes.get(key)
-        if tape is not None:
-            sc._counts = dict(tape[3]) if tape[3] else None
+        if tape is not None and self.nesting + tape.deep <= MAX_NESTING:
+            sc._counts = dict(tape.counts) if tape.counts else None
             return self._copy_tape(tape, xs)
-        start, consults = len(self._nodes), self.consults
+        start, consults, peak = len(self._nodes), self.consults, self._enter_peak()
         out = self.run_body(blk.body, env, xs, sc, span, block=blk)
+        deep = self._leave_peak(peak)
         if self.consults == consults and len(self._block_tapes) < MAX_TAPES:
-            t = _tape(self._nodes, self._ins, start, xs, out, 0)
+            t = _tape(self._nodes, self._ins, start, xs, out, 0, deep)
             if t is not False:
-                self._block_tapes[key] = (*t[:3], dict(sc._counts) if sc._counts else None)
+                self._block_tapes[key] = t._replace(
+                    counts=dict(sc._counts) if sc._counts else None)
         return out
 
     def _genv_key(self) -> tuple:
@@ -1368,6 +1386,8 @@ def _memo_key(v: Any) -> Any:
         return ("l", tuple([_memo_key(x) for x in v]))
     if t is Tensor:
         raise _Unkeyed
+    if t is float:
+        return ("float", repr(v))  # -0.0 is not 0.0 to a layer's arguments
     try:
         hash(v)
     except TypeError:
@@ -1381,10 +1401,21 @@ def _pattern(xs: list[Tensor]) -> tuple[int, ...]:
     return tuple([first.setdefault(x.node, i) for i, x in enumerate(xs)])
 
 
+class _Tape(NamedTuple):
+    """The layers one application added, to copy onto other inputs (Interp._copy_tape)."""
+
+    nodes: list[tuple]  # (op, args, span, path, inputs): an input is a tape index or ~i for xs[i]
+    out: int  # the tape index of the output
+    name: str  # the output tensor's name
+    edges: int  # what the application added to Interp.edges
+    deep: int  # how many levels of blocks it nested (MAX_NESTING still holds when copied)
+    counts: dict | None = None  # its scope's segment counters afterwards (run_body_taped)
+
+
 def _tape(added: list[tuple], inputs: list[list[int]], start: int, xs: list[Tensor],
-          out: Tensor, edges: int) -> tuple | bool:
-    """The layers added from node `start` on, as (op, args, span, path, inputs) with each input
-    a tape index (>= 0) or ~i for input xs[i]; False if one reads another tensor."""
+          out: Tensor, edges: int, deep: int) -> _Tape | bool:
+    """The layers added from node `start` on; False if one reads a tensor other than xs, or
+    the output is one of xs (whose name the output takes, or not, by how it was returned)."""
     where = {x.node: ~i for i, x in reversed(list(enumerate(xs)))}
     nodes = []
     for n in range(start, len(added)):
@@ -1397,13 +1428,9 @@ def _tape(added: list[tuple], inputs: list[list[int]], start: int, xs: list[Tens
             else:
                 return False
         nodes.append((*added[n], ins))
-    if out.node >= start:
-        ref = out.node - start
-    elif out.node in where:
-        ref = where[out.node]
-    else:
+    if out.node < start:
         return False
-    return nodes, ref, out.name, edges
+    return _Tape(nodes, out.node - start, out.name, edges, deep)
 
 
 def _depth(env: dict, blk: A.BlockDecl) -> int:
@@ -1783,7 +1810,7 @@ def _weighted_float(rng: random.Random, weights: tuple) -> int:
         if r < w:
             return i
         r -= w
-    return len(weights) - 1
+    return max(i for i, w in enumerate(weights) if w > 0)  # float rounding at the top
 
 
 def sample_float(d: Decision, rng: random.Random) -> float:

@@ -391,10 +391,20 @@ def _same_module(a: nn.Module, b: nn.Module) -> bool:
         _same_module(c, b._modules[k]) for k, c in a._modules.items())
 
 
+# the nn.Module methods a constructor registers its state through, as recipes were checked with
+# them: a tool that patches one (say to put new weights on the meta device) gets real constructors
+_REGISTRATION = ("register_parameter", "register_buffer", "register_module", "add_module",
+                 "__setattr__", "__init__")
+_ORIGINAL = {k: vars(nn.Module)[k] for k in _REGISTRATION}
+
+
 def _copies_allowed() -> bool:
     """Whether nothing in effect now could make a real constructor differ from a recipe."""
     from torch.nn.modules import module as tm
 
+    module_methods = vars(nn.Module)
+    if any(module_methods.get(k) is not f for k, f in _ORIGINAL.items()):
+        return False
     return not (tm._global_module_registration_hooks or tm._global_parameter_registration_hooks
                 or tm._global_buffer_registration_hooks
                 or torch._C._is_torch_function_mode_enabled()
