@@ -7,22 +7,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from test_sample_cache import _draw  # noqa: E402 - the tests folder is on the path
 
 import archdsl
 from archdsl import ArchLimitError
-from archdsl.interp import Reject, _PerDecision
-from archdsl.values import to_json
-
-
-def _draw(fn, chooser) -> object:
-    try:
-        got = fn(chooser)
-        if fn.__name__ == "walk":
-            got = {k: to_json(v) for k, v in got.items()}
-        return list(got.items())
-    except Reject as r:
-        return ("reject", r.why.message)
-
+from archdsl.interp import _PerDecision
 
 # ------------------------------------------------------------------ 1. value-only parameters
 APPLIED_PARAM = """
