@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from . import ast as A
+from .errors import ArchTypeError
 from .layers import MERGES
 from .semantics import SpaceIR
 
@@ -34,6 +35,7 @@ class Analysis:
         self._compute_structural()
         self.value_only: dict[str, set[str]] = self._value_only_params()
         self.inert: set[int] = self._inert_decisions()
+        self._check_input_choices()
 
     # ---- free variables -----------------------------------------------------------------
     def free(self, e: A.Node) -> tuple[str, ...]:
@@ -195,6 +197,37 @@ class Analysis:
                 elif isinstance(v, list):
                     stack.extend(y for y in v if isinstance(y, A.Node))
         return out
+
+    # ---- input choices -------------------------------------------------------------------
+    def _check_input_choices(self) -> None:
+        """An option of a choice among nodes (or of some) may not make a decision: every
+        option is evaluated whichever is chosen, so its decisions would be made, and named, for
+        nothing (and the count would not match the configurations)."""
+        ir = self.ir
+        stack: list[A.Node] = [b.body for b in ir.blocks.values()]
+        stack += [p.value for p in ir.params]
+        if ir.network is not None:
+            stack.append(ir.network)
+        seen: set[int] = set()
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if isinstance(x, A.Call) and x.ref and x.ref[0] == "decision" \
+                    and x.func in ("choice", "some") \
+                    and (x.func == "some" or ir.kinds.get(id(x)) == "tensor"):
+                for o in x.positional:
+                    if self.decides(o):
+                        raise ArchTypeError(
+                            f"an option of {x.func}(...) among nodes cannot make a decision",
+                            o.span, hint="give it its own node (n = a -> linear(choice(8, 16)))"
+                            " and choose among the nodes")
+            for v in vars(x).values():
+                if isinstance(v, A.Node):
+                    stack.append(v)
+                elif isinstance(v, list):
+                    stack.extend(y for y in v if isinstance(y, A.Node))
 
     # ---- value-only block parameters ------------------------------------------------------
     def _block_args(self, call: A.Call) -> list[tuple[str, A.Expr]]:

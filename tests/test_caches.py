@@ -118,15 +118,18 @@ network {
 """
 
 
-def test_a_copied_block_body_keeps_its_input_name() -> None:
-    """The same stale output name through run_body_taped, across build walks: `stack(0)` adds
-    no layer and returns its input, so its tape's output is "whichever input the first build
-    had". After materializing a configuration where the choice is `b`, one where it is `a`
-    finds the `some` options named ["b"], ["x"], ... and raises ConfigError, though it
-    materializes on a fresh space."""
-    space = archdsl.loads(BLOCK_PASS_THROUGH)
-    space.materialize({"network/c/choice": "b", "network/c/some": ["b", "x"]})
-    space.materialize({"network/c/choice": "a", "network/c/some": ["a", "x"]})
+def test_a_block_body_returning_its_input_is_not_taped() -> None:
+    """`stack(0)` adds no layer and returns its input, so a tape of it would hold "whichever
+    input the first build had" as its output's name (which `some` labels options by). Such a
+    body is not taped; and the space that showed it, an option of some(...) that decides, is
+    now refused when loaded (its decision would be made whichever option is chosen)."""
+    from archdsl.interp import _tape
+    from archdsl.values import Tensor
+
+    assert _tape([("relu", {}, None, "p")], [[0]], 1, [Tensor(0, "a")], Tensor(0, "a"), 0, 0) \
+        is False
+    with pytest.raises(archdsl.ArchDSLError, match="cannot make a decision"):
+        archdsl.loads(BLOCK_PASS_THROUGH)
 
 
 _CHAIN = "\n".join(f"block d{i} {{ d{i + 1} }}" for i in range(6)) + "\nblock d6 { relu }"

@@ -372,6 +372,22 @@ def test_choice_default_not_an_option():
     expect(err, ArchValueError, 2, 46, "3", words=("default 3", "not one of"))
 
 
+@pytest.mark.parametrize("option, token", [
+    ("a -> linear(choice(2, 4))", "a -> linear(choice(2, 4))"),
+    ("a -> one_of { relu | gelu }", "a -> one_of { relu | gelu }"),
+])
+@pytest.mark.parametrize("func", ["choice", "some"])
+def test_an_input_choice_option_that_decides(func, option, token):
+    # every option is evaluated whichever is chosen: its decisions would be made for nothing
+    src = ("input x: [4]\nnetwork {\n    a = x -> linear(4)\n"
+           f"    c = {func}({option}, x)\n    return c -> linear(2)\n}}\n")
+    err = err_of(src)
+    col = 10 + len(func)
+    expect(err, ArchTypeError, 4, col, token, words=(f"{func}(...) among nodes",
+                                                     "cannot make a decision"),
+           hint="give it its own node")
+
+
 def test_one_of_duplicate_alternatives():
     err = err_of("input x: [4]\nnetwork { x -> one_of { relu | relu } }\n")
     expect(err, ArchNameError, 2, 32, "relu", words=("two alternatives", "'relu'"),
