@@ -32,6 +32,7 @@ class Analysis:
         self.structural: dict[str, set[str]] = {}  # block name -> structural locals
         self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
         self.global_structural: set[str] = set()
+        self._all: list[A.Node] | None = None  # _nodes()
         self._compute_structural()
         self.value_only: dict[str, set[str]] = self._value_only_params()
         self.inert: set[int] = self._inert_decisions()
@@ -57,13 +58,8 @@ class Analysis:
             return
         if isinstance(e, A.Call) and e.ref and e.ref[0] == "apply":
             self._free_into(e.ref[1], acc)  # the param applied: not among the call's fields
-        for v in vars(e).values():
-            if isinstance(v, A.Node):
-                self._free_into(v, acc)
-            elif isinstance(v, list):
-                for x in v:
-                    if isinstance(x, A.Node):
-                        self._free_into(x, acc)
+        for x in A.children(e):
+            self._free_into(x, acc)
 
     def gfree(self, e: A.Node) -> tuple[str, ...]:
         """The top-level params an expression reads."""
@@ -78,11 +74,7 @@ class Analysis:
                     acc.add(x.id)
                 if isinstance(x, A.Call) and x.ref and x.ref[0] == "apply":
                     stack.append(x.ref[1])
-                for v in vars(x).values():
-                    if isinstance(v, A.Node):
-                        stack.append(v)
-                    elif isinstance(v, list):
-                        stack.extend(y for y in v if isinstance(y, A.Node))
+                stack.extend(A.children(x))
             r = self._free[k] = tuple(sorted(acc))  # type: ignore[index]
         return r
 
@@ -145,12 +137,7 @@ class Analysis:
             if e.ref and e.ref[0] == "block" and self.block_decides(e.ref[1]):
                 return True
             return any(self.decides(a.value) for a in e.args)
-        for v in vars(e).values():
-            if isinstance(v, A.Node) and self.decides(v):
-                return True
-            if isinstance(v, list) and any(isinstance(x, A.Node) and self.decides(x) for x in v):
-                return True
-        return False
+        return any(self.decides(x) for x in A.children(e))
 
     # ---- inert decisions ------------------------------------------------------------------
     def _inert_decisions(self) -> set[int]:
@@ -170,32 +157,16 @@ class Analysis:
                 out.add(id(v))
             elif isinstance(v, A.Call) and v.ref and v.ref[0] == "record":
                 out.update(id(a.value) for a in v.args if is_decision(a.value))
-        roots: list[A.Node] = [b.body for b in ir.blocks.values()]
-        roots += [p.default for b in ir.blocks.values() for p in b.params if p.default is not None]
         out.update(id(p.default) for b in ir.blocks.values() for p in b.params
                    if p.default is not None and is_decision(p.default)
                    and p.name in self.value_only.get(b.name, ()))
-        roots += [p.value for p in ir.params]
-        if ir.network is not None:
-            roots.append(ir.network)
-        stack = roots
-        seen: set[int] = set()
-        while stack:
-            x = stack.pop()
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
+        for x in self._nodes():
             if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func not in MERGES:
                 out.update(id(a.value) for a in x.args if is_decision(a.value))
             if isinstance(x, A.Call) and x.ref and x.ref[0] == "block":
                 vo = self.value_only.get(x.ref[1].name, set())
                 out.update(id(v) for pname, v in self._block_args(x) if pname in vo
                            and is_decision(v))
-            for v in vars(x).values():
-                if isinstance(v, A.Node):
-                    stack.append(v)
-                elif isinstance(v, list):
-                    stack.extend(y for y in v if isinstance(y, A.Node))
         return out
 
     # ---- input choices -------------------------------------------------------------------
@@ -203,31 +174,37 @@ class Analysis:
         """An option of a choice among nodes (or of some) may not make a decision: every
         option is evaluated whichever is chosen, so its decisions would be made, and named, for
         nothing (and the count would not match the configurations)."""
-        ir = self.ir
-        stack: list[A.Node] = [b.body for b in ir.blocks.values()]
-        stack += [p.value for p in ir.params]
-        if ir.network is not None:
-            stack.append(ir.network)
-        seen: set[int] = set()
-        while stack:
-            x = stack.pop()
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
+        for x in self._nodes():
             if isinstance(x, A.Call) and x.ref and x.ref[0] == "decision" \
                     and x.func in ("choice", "some") \
-                    and (x.func == "some" or ir.kinds.get(id(x)) == "tensor"):
+                    and (x.func == "some" or self.ir.kinds.get(id(x)) == "tensor"):
                 for o in x.positional:
                     if self.decides(o):
                         raise ArchTypeError(
                             f"an option of {x.func}(...) among nodes cannot make a decision",
                             o.span, hint="give it its own node (n = a -> linear(choice(8, 16)))"
                             " and choose among the nodes")
-            for v in vars(x).values():
-                if isinstance(v, A.Node):
-                    stack.append(v)
-                elif isinstance(v, list):
-                    stack.extend(y for y in v if isinstance(y, A.Node))
+
+    def _nodes(self) -> list[A.Node]:
+        """Every node of the blocks, their parameters' defaults, the params and the network,
+        once each."""
+        if self._all is None:
+            ir = self.ir
+            stack: list[A.Node] = [b.body for b in ir.blocks.values()]
+            stack += [p.default for b in ir.blocks.values() for p in b.params
+                      if p.default is not None]
+            stack += [p.value for p in ir.params]
+            if ir.network is not None:
+                stack.append(ir.network)
+            seen: set[int] = set()
+            self._all = []
+            while stack:
+                x = stack.pop()
+                if id(x) not in seen:
+                    seen.add(id(x))
+                    self._all.append(x)
+                    stack.extend(A.children(x))
+        return self._all
 
     # ---- value-only block parameters ------------------------------------------------------
     def _block_args(self, call: A.Call) -> list[tuple[str, A.Expr]]:
@@ -287,13 +264,8 @@ class Analysis:
                     if not (isinstance(v, A.Name) and args.get(id(v)) in callee):
                         self._reads(v, vo, acc)
                 return
-        for v in vars(e).values():
-            if isinstance(v, A.Node):
-                self._reads(v, vo, acc)
-            elif isinstance(v, list):
-                for x in v:
-                    if isinstance(x, A.Node):
-                        self._reads(x, vo, acc)
+        for x in A.children(e):
+            self._reads(x, vo, acc)
 
     # ---- structural names --------------------------------------------------------------------
     def _compute_structural(self) -> None:
@@ -420,11 +392,6 @@ class Analysis:
             self._refs(e.lo, True, acc)
             self._refs(e.hi, True, acc)
             return
-        for v in vars(e).values():
-            if isinstance(v, A.Node):
-                self._refs(v, structural, acc)
-            elif isinstance(v, list):
-                for x in v:
-                    if isinstance(x, A.Node):
-                        self._refs(x, structural, acc)
+        for x in A.children(e):
+            self._refs(x, structural, acc)
 

@@ -6,6 +6,7 @@ turns the tree into the search-space IR that the interpreter walks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ __all__ = [
     "Node", "Expr", "Lit", "Name", "ListLit", "Call", "Arg", "Range", "BinOp", "Neg", "Compare",
     "BoolOp", "Not", "Pipeline", "Shared", "Repeat", "Alt", "OneOf", "Optional", "Residual",
     "Parallel", "Param", "ParamDecl", "SharedDecl", "BlockDecl", "Constraint", "NodeStmt", "Body",
-    "InputDecl", "Import", "TrainEntry", "Module", "DECISION_FUNCS",
+    "InputDecl", "Import", "TrainEntry", "Module", "DECISION_FUNCS", "children",
 ]
 
 DECISION_FUNCS = frozenset({"choice", "int", "float", "bool", "some"})
@@ -236,3 +237,14 @@ class Module(Node):
     network_span: Span | None
     train: list[TrainEntry]
     constraints: list[Constraint]
+
+
+def children(e: Node) -> Iterator[Node]:
+    """The nodes directly inside `e` (its node fields and the nodes of its list fields)."""
+    for v in vars(e).values():
+        if isinstance(v, Node):
+            yield v
+        elif isinstance(v, list):
+            for x in v:
+                if isinstance(x, Node):
+                    yield x

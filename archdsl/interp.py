@@ -1472,12 +1472,7 @@ def _renamed(d: Decision, name: str) -> Decision:
 def _mentions_edges(e: A.Node) -> bool:
     if isinstance(e, A.Name):
         return e.ref is not None and e.ref[0] == "metric" and e.id == "edges"
-    for v in vars(e).values():
-        if isinstance(v, A.Node) and _mentions_edges(v):
-            return True
-        if isinstance(v, list) and any(isinstance(x, A.Node) and _mentions_edges(x) for x in v):
-            return True
-    return False
+    return any(_mentions_edges(x) for x in A.children(e))
 
 
 def _mul(a: dict[int, int], b: dict[int, int], span: Span | None) -> dict[int, int]:
@@ -1788,24 +1783,16 @@ def _weighted(rng: random.Random, weights: list[int], total: int) -> int:
     """Index i with probability weights[i] / total (total = sum(weights) > 0)."""
     if len(weights) == 1:
         return 0
-    if total < _EXACT:
-        r = rng.random() * total
-        for i, w in enumerate(weights):
-            if r < w:
-                return i
-            r -= w
-        return max(i for i, w in enumerate(weights) if w > 0)  # float rounding at the top
-    r = rng.randrange(total)
-    for i, w in enumerate(weights):
-        if r < w:
-            return i
-        r -= w
-    raise AssertionError("unreachable")
+    return _span_of(rng.random() * total if total < _EXACT else rng.randrange(total), weights)
 
 
 def _weighted_float(rng: random.Random, weights: tuple) -> int:
-    total = float(sum(weights))
-    r = rng.random() * total
+    """Index i with probability weights[i] / sum(weights), for float weights (priors)."""
+    return _span_of(rng.random() * float(sum(weights)), weights)
+
+
+def _span_of(r: float, weights: list | tuple) -> int:
+    """The index whose span of the weights, laid end to end, holds r (0 <= r < their sum)."""
     for i, w in enumerate(weights):
         if r < w:
             return i

@@ -718,13 +718,8 @@ class _Resolver:
 
 def _walk(e: A.Node):
     yield e
-    for v in vars(e).values():
-        if isinstance(v, A.Node):
-            yield from _walk(v)
-        elif isinstance(v, list):
-            for x in v:
-                if isinstance(x, A.Node):
-                    yield from _walk(x)
+    for x in A.children(e):
+        yield from _walk(x)
 
 
 def block_arity(blk: A.BlockDecl) -> int:
