@@ -106,7 +106,7 @@ class Interp:
         self.edges = 0
         self.layers = 0
         self.shared_nets: dict[str, Net] = {}
-        self._tapes: dict[tuple, Any] = {}  # apply_shared's, for one walk
+        self._tapes: dict[tuple, _Tape | bool] = {}  # apply_shared's, for one walk
         self._block_tapes: dict[tuple, _Tape] = {}  # run_body_taped's, for every build walk
         self._gk: tuple | None = None  # _genv_key's, for one walk
         self.consults = 0  # decisions made or read (decide calls), and copies standing for them
@@ -195,10 +195,10 @@ class Interp:
                 key = i
                 node = slot.get(i)
             elif kind is _T_LEAF:
-                out = dict(node[2])
+                out = dict(node[1])
                 for name, v in inert:
                     out[name] = v
-                for name in node[3]:  # lists: the caller may change them, not the cache
+                for name in node[2]:  # lists: the caller may change them, not the cache
                     out[name] = copy.deepcopy(out[name])
                 return out
             elif kind is _T_REJECT:
@@ -212,7 +212,7 @@ class Interp:
             rec.end([_T_REJECT, r.why], 1)
             raise
         config = {name: to_json(v) for name, v in decided.items()}
-        rec.end([_T_LEAF, None, copy.deepcopy(config),
+        rec.end([_T_LEAF, copy.deepcopy(config),
                  tuple(k for k, v in config.items() if type(v) is list)], len(config))
         return config
 
@@ -1552,7 +1552,7 @@ class _Recorder(Chooser):
     Nodes: [_T_PICK, d, weights, {option index: node}], [_T_INERT, d, weights, node, JSON
     labels of the options] (a value nothing reads: one subtree for all), [_T_ROW, weights, None,
     {row: node}], [_T_OPAQUE] (a value the walk reads but the tree cannot branch on:
-    continuous), [_T_LEAF, None, configuration, names of its list values], [_T_REJECT, why]."""
+    continuous), [_T_LEAF, configuration, names of its list values], [_T_REJECT, why]."""
 
     def __init__(self, inner: Chooser, answers: list[Any], path: list[list], slot: tuple | None,
                  trie: list):

@@ -240,7 +240,8 @@ def _constructor(text: str) -> Any:
 # same seed gives the same weights as the real constructors (and as `source()`'s file). Only
 # PyTorch's own layers made by the built-in lowerings are copied, and only while nothing could
 # make a real constructor behave differently (a device or dispatch mode, inference mode, global
-# module registration hooks); the default dtype is part of the key.
+# module registration hooks, a patched registration method of nn.Module); the default dtype is
+# part of the key.
 @dataclass
 class _Recipe:
     cls: type
