@@ -22,7 +22,7 @@ from archdsl.printer import format_expr
 from archdsl.semantics import net_arity, stage_segment
 from archdsl.space import Space
 
-from .diagram import FADED, TILE, WIRE, Cluster, Dot, _h, _small, glyph
+from .diagram_dot import FADED, TILE, WIRE, Cluster, Dot, _h, _small, glyph
 
 __all__ = ["space_dot"]
 
