@@ -113,8 +113,16 @@ class Space:
         return any(d.continuous for d in self.decisions())
 
     # ---- sampling ----------------------------------------------------------------------
-    def sample(self, rng: random.Random | int | None = None, uniform: bool = True) -> Config:
-        """One configuration: uniform over architectures, or each decision on its own."""
+    def sample(self, rng: random.Random | int | None = None, uniform: bool = True, *,
+               seed: int | None = None) -> Config:
+        """One configuration: uniform over architectures, or each decision on its own.
+
+        `rng` is a random.Random to draw from, or a seed; `seed=S` is the same as `rng=S`, so
+        `sample(seed=S)` is the first of `samples(n, seed=S)`."""
+        if seed is not None:
+            if rng is not None:
+                raise TypeError("sample() takes rng or seed, not both")
+            rng = seed
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
         chooser = _Uniform(rng) if uniform else _PerDecision(rng)
@@ -142,6 +150,7 @@ class Space:
             last.span if last else None)
 
     def samples(self, n: int, seed: int = 0, uniform: bool = True) -> Iterator[Config]:
+        """`n` configurations drawn one after another from one random.Random(seed)."""
         rng = random.Random(seed)
         for _ in range(n):
             yield self.sample(rng, uniform)

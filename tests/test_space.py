@@ -262,6 +262,16 @@ def test_same_seed_same_samples_and_different_seed_differs() -> None:
     assert a != list(space.samples(20, seed=2))
 
 
+def test_sample_takes_a_seed_keyword_as_the_readme_shows() -> None:
+    space = _load(SMALL_SPACES["variable_repeat"])
+    for seed in (0, 3, 11):
+        first = next(space.samples(1, seed=seed))
+        assert space.sample(seed=seed) == first == space.sample(seed)
+        assert space.sample(seed=seed, uniform=False) == next(space.samples(1, seed, False))
+    with pytest.raises(TypeError, match="not both"):
+        space.sample(1, seed=1)
+
+
 def test_samples_identical_across_processes_and_hash_seeds(tmp_path) -> None:
     path = tmp_path / "s.arch"
     path.write_text(SMALL_SPACES["block_args_structural"] + SMALL_SPACES["train"].split(
