@@ -8,21 +8,25 @@ without touching searchers or storage:
     ex.running()              ids of the jobs in progress
     ex.close()                stop every worker (jobs in progress are abandoned)
 
-`LocalExecutor` runs W worker processes; a job that runs past its time limit has its worker
-killed (and replaced) and fails with that reason; a worker that dies fails its job.
-`SerialExecutor` evaluates in this process, one job at a time (tests, notebooks, evaluators
-that cannot be pickled); it has no time limit.
+`LocalExecutor` runs W worker processes (fresh interpreters that never run the caller's
+`__main__`); a job that runs past its time limit has its worker killed (and replaced) and fails
+with that reason; a worker that dies fails its job. `SerialExecutor` evaluates in this process,
+one job at a time (tests, notebooks, evaluators that cannot be pickled); it has no time limit,
+and it takes a job only when the last one's result has been collected, so the searcher hears
+every result before it proposes again.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -91,7 +95,7 @@ class SerialExecutor(Executor):
         self._done: list[Outcome] = []
 
     def free(self) -> int:
-        return 1
+        return 0 if self._done else 1  # the last result first, then the next job
 
     def submit(self, job: Job) -> None:
         self._done.append(evaluate(self.space, self.evaluator, job))
@@ -104,17 +108,27 @@ class SerialExecutor(Executor):
         return []
 
 
-def _worker(conn: Connection, space_file: str, evaluator: str, sys_path: list[str],
-            threads: int) -> None:
+
+# The worker is started as `python -c _BOOT FD`: a fresh interpreter that imports this module
+# and serves jobs on the socket FD. Nothing of the parent's __main__ runs in it, so a search
+# started from a script needs no `if __name__ == "__main__":` guard, and one started from
+# stdin or a notebook works the same.
+_BOOT = ("import sys, json; sys.path[:0] = [p for p in json.loads(sys.argv[2]) "
+         "if p not in sys.path]; from archdsl.executor import _serve; _serve(int(sys.argv[1]))")
+
+
+def _serve(fd: int) -> None:
+    """A worker's life: load the space and the evaluator, then evaluate jobs until told to
+    stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    # one thread per worker: torch threads that outnumber free cores slow training down many
-    # times over (torch reads this when it is first imported)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    sys.path[:0] = [p for p in sys_path if p not in sys.path]
+    conn = Connection(fd)
     try:
+        space_file, evaluator = conn.recv()
         space, ev = load(space_file), get_evaluator(evaluator)
     except ArchDSLError as e:
         conn.send(("init", e.message))
+        return
+    except (EOFError, OSError):
         return
     except Exception as e:  # noqa: BLE001
         conn.send(("init", f"{type(e).__name__}: {e}"))
@@ -123,7 +137,7 @@ def _worker(conn: Connection, space_file: str, evaluator: str, sys_path: list[st
     while True:
         try:
             job = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if job is None:
             return
@@ -133,49 +147,75 @@ def _worker(conn: Connection, space_file: str, evaluator: str, sys_path: list[st
 class _Slot:
     """One worker process and the job it runs."""
 
-    def __init__(self, ctx: Any, args: tuple):
-        parent, child = ctx.Pipe()
-        self.conn: Connection = parent
-        self.proc = ctx.Process(target=_worker, args=(child, *args), daemon=True)
-        self.proc.start()
+    def __init__(self, space_file: str, evaluator: str):
+        parent, child = Pipe()
+        # one thread per worker: torch threads that outnumber free cores slow training down
+        # many times over (torch reads this when it is first imported)
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, str(child.fileno()), json.dumps(sys.path)],
+            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=env)
         child.close()
+        self.conn: Connection = parent
+        self.conn.send((space_file, evaluator))
         self.ready = False
         self.job: Job | None = None
         self.since = 0.0
 
+    def exitcode(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.join(timeout=5)
+        self.exitcode()
         self.conn.close()
 
 
 class LocalExecutor(Executor):
-    """W worker processes on this machine, each loading the space and the evaluator once."""
+    """W worker processes on this machine, each loading the space and the evaluator once.
+    Made only when every worker has loaded them: a worker that cannot start is an
+    ArchDSLError here, before any trial."""
 
     def __init__(self, space_file: str, evaluator: str, workers: int = 1,
                  time_limit: float | None = None):
         if workers < 1:
             raise ArchDSLError(f"--workers must be at least 1, got {workers}")
-        self.ctx = mp.get_context("forkserver")
-        self.ctx.set_forkserver_preload(["archdsl.executor"])
-        self.args = (space_file, evaluator, list(sys.path), 1)
+        self.args = (space_file, evaluator)
         self.time_limit = time_limit
-        self.slots = [_Slot(self.ctx, self.args) for _ in range(workers)]
+        self.slots: list[_Slot] = []
+        self._failed: list[Outcome] = []  # jobs that could not be handed to a worker
+        try:
+            self.slots = [_Slot(*self.args) for _ in range(workers)]
+            for i in range(workers):
+                while not self.slots[i].ready:
+                    self._receive(i)
+        except BaseException:
+            self.close()
+            raise
 
     def free(self) -> int:
         return sum(1 for s in self.slots if s.job is None)
 
     def submit(self, job: Job) -> None:
-        slot = next(s for s in self.slots if s.job is None)
+        i = next(i for i, s in enumerate(self.slots) if s.job is None)
+        slot = self.slots[i]
         slot.job, slot.since = job, time.monotonic()
-        slot.conn.send(job)
+        try:
+            slot.conn.send(job)
+        except OSError:  # the worker died waiting for it
+            self._failed.append(Outcome(job.trial_id, None, "the worker process died "
+                                        f"(exit code {slot.exitcode()})", 0.0))
+            self._replace(i)
 
     def running(self) -> list[int]:
         return [s.job.trial_id for s in self.slots if s.job is not None]
 
     def results(self, timeout: float) -> list[Outcome]:
-        out: list[Outcome] = []
+        out, self._failed = self._failed, []
         deadline = time.monotonic() + timeout
         while not out:
             now = time.monotonic()
@@ -189,33 +229,37 @@ class LocalExecutor(Executor):
                 break
             waits = [t for s in self.slots if s.job is not None and self.time_limit
                      for t in [s.since + self.time_limit - now]]
-            ready = wait([c for s in self.slots for c in (s.conn, s.proc.sentinel)],
+            ready = wait([s.conn for s in self.slots],
                          timeout=max(0.0, min([deadline - now, *waits])))
             for i, s in enumerate(self.slots):
-                if s.conn in ready or s.proc.sentinel in ready:
+                if s.conn in ready:
                     o = self._receive(i)
                     if o is not None:
                         out.append(o)
         return out
 
     def _receive(self, i: int) -> Outcome | None:
+        """Read one message of worker i (waiting for it); the Outcome it ends, if any."""
         s = self.slots[i]
         try:
-            if s.conn.poll():
-                kind, payload = s.conn.recv()
-                if kind == "ready":
-                    s.ready = True
-                    return None
-                if kind == "init":
-                    self.close()
-                    raise ArchDSLError(f"a worker could not start: {payload}")
-                s.job = None
-                return payload
+            kind, payload = s.conn.recv()
         except (EOFError, OSError):
-            pass
-        if s.proc.is_alive():
+            return self._died(i)
+        if kind == "ready":
+            s.ready = True
             return None
-        job, code = s.job, s.proc.exitcode
+        if kind == "init":
+            raise ArchDSLError(f"a worker could not start: {payload}")
+        s.job = None
+        return payload
+
+    def _died(self, i: int) -> Outcome | None:
+        s = self.slots[i]
+        job, code = s.job, s.exitcode()
+        if not s.ready:
+            raise ArchDSLError(f"a worker could not start: its process ended (exit code {code}) "
+                               "before it had loaded the space and the evaluator",
+                               hint="its error output above says why")
         self._replace(i)
         if job is None:
             return None
@@ -224,15 +268,20 @@ class LocalExecutor(Executor):
 
     def _replace(self, i: int) -> None:
         self.slots[i].kill()
-        self.slots[i] = _Slot(self.ctx, self.args)
+        self.slots[i] = _Slot(*self.args)
 
     def close(self) -> None:
         for s in self.slots:
             try:
-                if s.job is None and s.proc.is_alive():
+                if s.job is None and s.proc.poll() is None:
                     s.conn.send(None)
             except OSError:
                 pass
+        deadline = time.monotonic() + 0.5
         for s in self.slots:
-            s.proc.join(timeout=0.5)
+            try:
+                s.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
             s.kill()
+        self.slots = []

@@ -10,14 +10,17 @@ progress when Ctrl-C came are marked `interrupted` and evaluated again on `resum
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError, StudyError
-from .evaluators import Evaluator, get_evaluator
+from .errors import ArchDSLError, EvaluationError, StudyError
+from .evaluators import Evaluator, as_evaluator, get_evaluator, result_of
 from .executor import Executor, Job, LocalExecutor, Outcome, SerialExecutor
 from .search import Candidate, Searcher, make_searcher, searcher_class
 from .space import Space, load
@@ -56,12 +59,20 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            study_dir: str | Path | None = None, resume: bool = False,
            allow_changed: bool = False, trial_timeout: float | None = None,
            progress: Progress | None = None,
-           evaluator_object: Evaluator | None = None,
+           evaluator_object: Evaluator | Callable[[Any], Any] | None = None,
            log: Callable[[str], None] = lambda s: None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
-    `evaluator_object` evaluates in this process instead of in worker processes (for an
-    evaluator built in Python; `workers` and `trial_timeout` are then ignored)."""
+    `evaluator_object` evaluates in this process instead of in worker processes: an object
+    with an `evaluate(arch)` method, or a plain function `fn(arch)`; either gets an
+    `archdsl.Architecture` and returns a number or a dict holding "objective" (`workers` and
+    `trial_timeout` are then ignored). Each result is told to the searcher before it proposes
+    the next configuration.
+
+    Nothing is written until the search can start: settings, the space, the searcher (`grid`
+    refuses a continuous space) and the workers (each loads the space and the evaluator) are
+    checked first. A search in which every trial failed raises EvaluationError naming the
+    first failure (the trials are kept in the study)."""
     if study_dir is None:
         if file is None:
             raise ArchDSLError("give a .arch file to search, or --study DIR --resume")
@@ -77,7 +88,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         raise ArchDSLError(f"--workers must be at least 1, got {workers}")
     if not resume and file is None:
         raise ArchDSLError("give a .arch file to search")
+    own = as_evaluator(evaluator_object) if evaluator_object is not None else None
     study = Study.open(study_dir) if resume else None
+    ex: Executor | None = None
     try:
         meta: dict[str, Any] = {}
         if study is not None:
@@ -92,29 +105,39 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             evaluator, seed = meta["evaluator"], meta["seed"]
             searcher = searcher or meta["searcher"]
             budget = budget if budget is not None else meta.get("budget")
+            if trial_timeout is None:
+                trial_timeout = meta.get("trial_timeout")
         else:
             searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
             seed = 0 if seed is None else seed
             if budget is None and seconds is None:
                 budget = DEFAULT_BUDGET
         searcher_class(searcher)  # an unknown name fails before anything is made or stored
-        if evaluator_object is None:
+        if own is None:
             get_evaluator(evaluator)  # as does an evaluator that cannot be found
         space = load(file)
         sh = space_hash(space.ir.files)
+        if study is not None:
+            _check_space(meta, sh, allow_changed, file)
+        s = make_searcher(searcher, space, seed=seed)
+        ex = (SerialExecutor(space, own) if own is not None
+              else LocalExecutor(space.file, evaluator, workers, trial_timeout))
+        settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout}
         if study is None:
-            study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
-                                             "space_hash": sh, "searcher": searcher,
-                                             "evaluator": evaluator, "seed": seed,
-                                             "budget": budget})
-            study.lock()
+            study = _create(study_dir, {"space_file": str(Path(file).resolve()),
+                                        "space_hash": sh, "evaluator": evaluator,
+                                        "seed": seed, **settings})
         else:
-            _check_space(study, meta, sh, allow_changed, file)
-            if searcher != meta["searcher"] or budget != meta.get("budget"):
-                study.set_meta(searcher=searcher, budget=budget)
-        return _loop(study, space, sh, searcher, evaluator, evaluator_object, budget, seconds,
-                     seed, workers, trial_timeout, progress or Progress(), log)
+            changed = {k: v for k, v in {**settings, "space_hash": sh}.items()
+                       if meta.get(k) != v}
+            if changed:
+                study.set_meta(**changed)
+        result = _loop(study, space, sh, s, ex, budget, seconds, progress or Progress(), log)
+        _check_some_succeeded(study)
+        return result
     except BaseException:
+        if ex is not None:
+            ex.close()
         if study is not None:
             study.close()
         raise
@@ -136,28 +159,67 @@ def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
     return meta["space_file"]
 
 
-def _check_space(study: Study, meta: dict[str, Any], sh: str, allow_changed: bool,
+def _check_space(meta: dict[str, Any], sh: str, allow_changed: bool,
                  file: str | Path) -> None:
-    if sh != meta["space_hash"]:
-        if not allow_changed:
-            raise StudyError(f"{file} (or a file it imports) has changed since the study began",
-                             hint="add --allow-changed to resume on the changed space; trials "
-                                  "that no longer fit it are left out")
-        study.set_meta(space_hash=sh)
+    if sh != meta["space_hash"] and not allow_changed:
+        raise StudyError(f"{file} (or a file it imports) has changed since the study began",
+                         hint="add --allow-changed to resume on the changed space; trials "
+                              "that no longer fit it are left out")
 
 
-def _loop(study: Study, space: Space, sh: str, name: str, evaluator: str,
-          evaluator_object: Evaluator | None, budget: int | None, seconds: float | None,
-          seed: int, workers: int, trial_timeout: float | None, progress: Progress,
+def _create(folder: Path, meta: dict[str, Any]) -> Study:
+    """A new study in `folder`, locked. If that fails, the folders made for it are removed
+    (never one that was there before, nor one another search holds)."""
+    top = next((p for p in [folder, *folder.parents] if p.parent.exists()), folder)
+    made = not top.exists()
+    study = None
+    try:
+        study = Study.create(folder, meta)
+        study.lock()
+        return study
+    except BaseException:
+        if study is not None:
+            study.close()
+        if made and not _held(folder):
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
+def _held(folder: Path) -> bool:
+    """Whether another process holds the study lock of `folder`."""
+    try:
+        fd = os.open(folder / ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _check_some_succeeded(study: Study) -> None:
+    """EvaluationError, naming the first failure, if every finished trial failed."""
+    counts = study.counts()
+    failed = counts.get("failed", 0)
+    if failed and not counts.get("ok"):
+        first = study.trials("failed")[0]
+        raise EvaluationError(f"every trial failed ({failed} of {failed}); the first, trial "
+                              f"{first.id}: {first.error}",
+                              hint=f"the trials are kept in {study.folder}; fix the evaluator "
+                                   "and start again with another --study (or remove that one)")
+
+
+def _loop(study: Study, space: Space, sh: str, s: Searcher, ex: Executor,
+          budget: int | None, seconds: float | None, progress: Progress,
           log: Callable[[str], None]) -> SearchResult:
     study.mark_interrupted()  # a killed search left these running
-    s = make_searcher(name, space, seed=seed)
     done, retry = _replay(study, space, s, log)
     best = s.best[0] if s.best else None
     progress.start(done, budget, seconds)
     t0 = time.monotonic()
-    ex: Executor = (SerialExecutor(space, evaluator_object) if evaluator_object is not None
-                    else LocalExecutor(space.file, evaluator, workers, trial_timeout))
     cands: dict[int, Candidate] = {}
     stopped = "budget"
     new = 0
@@ -170,7 +232,7 @@ def _loop(study: Study, space: Space, sh: str, name: str, evaluator: str,
                 if cand is None:
                     stopped = "exhausted"
                     break
-                tid = study.start(cand.config, cand.key, sh, name)
+                tid = study.start(cand.config, cand.key, sh, s.name)
                 cands[tid] = cand
                 ex.submit(Job(tid, cand.config))
             if not cands:
@@ -196,13 +258,21 @@ def _loop(study: Study, space: Space, sh: str, name: str, evaluator: str,
 
 
 def _finish(study: Study, s: Searcher, cand: Candidate, o: Outcome) -> None:
-    if o.result is None:
-        study.finish(o.trial_id, None, {}, o.error or "failed", o.duration)
+    """Store an outcome and tell the searcher; a result that is not a valid one (from an
+    executor that did not check it) fails the trial."""
+    result, error = o.result, o.error or "failed"
+    if result is not None:
+        try:
+            result = result_of(result)
+        except EvaluationError as e:
+            result, error = None, e.message
+    if result is None:
+        study.finish(o.trial_id, None, {}, error, o.duration)
         s.tell(cand, None)
     else:
-        metrics = {k: v for k, v in o.result.items() if k != "objective"}
-        study.finish(o.trial_id, o.result["objective"], metrics, None, o.duration)
-        s.tell(cand, o.result["objective"])
+        metrics = {k: v for k, v in result.items() if k != "objective"}
+        study.finish(o.trial_id, result["objective"], metrics, None, o.duration)
+        s.tell(cand, result["objective"])
 
 
 def _replay(study: Study, space: Space, s: Searcher,

@@ -90,19 +90,22 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path) -> No
 
 
 def test_nan_fails_the_trial(tmp_path: Path) -> None:
-    _run(tmp_path, file=NB201, evaluator="_search_evaluators:nan", budget=2)
+    with pytest.raises(ArchDSLError, match="every trial failed"):
+        _run(tmp_path, file=NB201, evaluator="_search_evaluators:nan", budget=2)
     with Study.open(tmp_path / "study") as st:
         assert [t.error for t in st.trials()] == ["the objective is nan"] * 2
 
 
 def test_time_limit_and_dead_worker_fail_the_trial(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ARCHDSL_TEST_SLEEP", "30")
-    _run(tmp_path, file=NB201, evaluator="_search_evaluators:slow", budget=2,
-         trial_timeout=0.5, study_dir=tmp_path / "slow")
+    with pytest.raises(ArchDSLError, match="every trial failed"):
+        _run(tmp_path, file=NB201, evaluator="_search_evaluators:slow", budget=2,
+             trial_timeout=0.5, study_dir=tmp_path / "slow")
     with Study.open(tmp_path / "slow") as st:
         assert [t.error for t in st.trials()] == ["ran past the time limit of 0.5 s"] * 2
-    _run(tmp_path, file=NB201, evaluator="_search_evaluators:die", budget=2,
-         study_dir=tmp_path / "die")
+    with pytest.raises(ArchDSLError, match="every trial failed"):
+        _run(tmp_path, file=NB201, evaluator="_search_evaluators:die", budget=2,
+             study_dir=tmp_path / "die")
     with Study.open(tmp_path / "die") as st:
         assert [t.error for t in st.trials()] == ["the worker process died (exit code 3)"] * 2
 

@@ -22,7 +22,8 @@ from typing import Any
 from ..errors import ArchDSLError, EvaluationError, did_you_mean
 from ..graph import Architecture
 
-__all__ = ["Evaluator", "FunctionEvaluator", "get_evaluator", "EVALUATORS", "result_of"]
+__all__ = ["Evaluator", "FunctionEvaluator", "get_evaluator", "as_evaluator", "EVALUATORS",
+           "result_of"]
 
 
 class Evaluator:
@@ -44,25 +45,73 @@ class FunctionEvaluator(Evaluator):
         return self.fn(arch)
 
 
+def as_evaluator(obj: Any) -> Evaluator:
+    """What `search(evaluator_object=...)` evaluates with: an object with an `evaluate(arch)`
+    method as it is, or a plain function `fn(arch) -> number | dict`; anything else is an
+    ArchDSLError."""
+    if callable(getattr(obj, "evaluate", None)):
+        return obj
+    if callable(obj):
+        return FunctionEvaluator(obj, getattr(obj, "__qualname__", type(obj).__name__))
+    raise ArchDSLError(f"evaluator_object must be a function fn(arch) -> number | dict, or an "
+                       f"object with an evaluate(arch) method; got {_show(obj)} "
+                       f"({type(obj).__name__})")
+
+
 def result_of(out: Any) -> dict[str, Any]:
-    """An evaluator's answer as {"objective": float, ...}: EvaluationError if it is not one."""
+    """An evaluator's answer as {"objective": float, ...} with every other entry plain JSON
+    (text keys; numbers, text, true/false, null, lists and dicts of them; numpy and torch
+    scalars become numbers): EvaluationError if it is not one."""
     if isinstance(out, dict):
         if "objective" not in out:
-            raise EvaluationError(f"the evaluator returned a dict without 'objective': "
-                                  f"{sorted(out)}")
+            raise EvaluationError("the evaluator returned a dict without 'objective': "
+                                  f"{sorted(map(repr, out))}")
         result = dict(out)
     else:
         result = {"objective": out}
-    v = result["objective"]
+    v = _scalar(result["objective"])
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        try:
-            v = float(v)  # numpy and torch scalars
-        except (TypeError, ValueError):
-            raise EvaluationError(f"the objective must be a number, got {v!r}") from None
+        raise EvaluationError(f"the objective must be a number, got {_show(v)}")
     if not math.isfinite(v):
         raise EvaluationError(f"the objective is {v}")
     result["objective"] = float(v)
-    return result
+    for key in result:
+        if not isinstance(key, str):
+            raise EvaluationError(f"the evaluator's result has a key that is not text: "
+                                  f"{_show(key)}")
+    return {k: _plain(v, k) for k, v in result.items()}
+
+
+def _scalar(v: Any) -> Any:
+    """A numpy or torch scalar (shape ()) as the Python value it holds; anything else as is."""
+    item = getattr(v, "item", None)
+    if callable(item) and isinstance(getattr(v, "shape", None), tuple) and v.shape == ():
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            return v
+    return v
+
+
+def _plain(v: Any, where: str) -> Any:
+    """`v` as plain JSON data, or EvaluationError naming the metric `where`."""
+    v = _scalar(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_plain(x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, dict):
+        bad = next((k for k in v if not isinstance(k, str)), None)
+        if bad is not None:
+            raise EvaluationError(f"metric '{where}' has a key that is not text: {_show(bad)}")
+        return {k: _plain(x, f"{where}.{k}") for k, x in v.items()}
+    raise EvaluationError(f"metric '{where}' is not a number, text, list or dict: "
+                          f"{_show(v)} ({type(v).__name__})")
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _nb201() -> Evaluator:

@@ -4,27 +4,33 @@ A cell string lists, for nodes 1..3, the operation on the edge from every earlie
 `|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`.
 In examples/nb201.arch node j's k-th `edge` (from node k-1) is the decision `cell/nj/edge#k`
 (`#1` is left out), and its values are the benchmark's own operation names.
+
+The results table ships with the package (data/nb201.csv.xz; its source and licence are in
+data/NB201-README.md); `$ARCHDSL_NB201` names another copy (.csv or .csv.xz) to read instead.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import lzma
 import os
 import re
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from archdsl.errors import ArchDSLError, ConfigError
 
 from . import Evaluator
 
 __all__ = ["OPERATIONS", "EDGES", "from_arch_string", "to_arch_string", "Table", "table",
-           "find_csv", "NB201Evaluator"]
+           "find_csv", "NB201Evaluator", "ENV", "SHIPPED"]
 
-# where the full table is looked for, in order: $ARCHDSL_NB201, then ../shared/... from the
-# working folder and from the repository this package sits in
-_RELATIVE = Path("..") / "shared" / "benchmarks" / "nb201" / "nb201.csv"
+ENV = "ARCHDSL_NB201"  # names a copy of the table to read instead of the shipped one
+SHIPPED = resources.files(__package__) / "data" / "nb201.csv.xz"
 
 OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -76,25 +82,28 @@ def to_arch_string(config: dict[str, Any]) -> str:
     return "+".join(nodes)
 
 
-def find_csv() -> Path | None:
-    """The NAS-Bench-201 table (nb201.csv), if it is on this machine."""
-    env = os.environ.get("ARCHDSL_NB201")
-    if env:
-        return Path(env)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        p = base / _RELATIVE
-        if p.is_file():
-            return p
-    return None
+def find_csv() -> Traversable:
+    """The NAS-Bench-201 table to read: the file named by $ARCHDSL_NB201, or the shipped one."""
+    env = os.environ.get(ENV)
+    return Path(env) if env else SHIPPED
+
+
+def _open(path: Traversable) -> IO[str]:
+    """A table's text, through xz where its name ends in .xz."""
+    raw = path.open("rb")
+    if path.name.endswith(".xz"):
+        raw = lzma.open(raw)
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
 
 class Table:
     """NAS-Bench-201 results by cell string: `table.row(config)` for a configuration of
     examples/nb201.arch gives that cell's row (numbers as floats, `index` as int)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path | Traversable):
+        path = Path(path) if isinstance(path, str) else path
         try:
-            with open(path, newline="", encoding="utf-8") as f:
+            with _open(path) as f:
                 reader = csv.DictReader(f)
                 self.rows: dict[str, dict[str, Any]] = {}
                 for r in reader:
@@ -102,9 +111,13 @@ class Table:
                                            for k, v in r.items()}
                     row["index"] = int(row["index"])
                     self.rows[r["arch"]] = row
-        except (OSError, KeyError, ValueError) as e:
+        except FileNotFoundError:
+            raise ArchDSLError(f"the NAS-Bench-201 table {path} was not found",
+                               hint=f"{ENV} names it; leave {ENV} unset to use the table "
+                                    "that ships with archdsl") from None
+        except (OSError, KeyError, ValueError, TypeError, EOFError, lzma.LZMAError) as e:
             raise ArchDSLError(f"{path}: not a readable NAS-Bench-201 table: {e}") from None
-        self.path = Path(path)
+        self.path = path
 
     def row(self, config: dict[str, Any]) -> dict[str, Any]:
         s = to_arch_string(config)
@@ -120,12 +133,7 @@ class Table:
 @lru_cache(maxsize=4)
 def table(path: str | None = None) -> Table:
     """The table at `path` (default: `find_csv()`), read once per process."""
-    p = Path(path) if path else find_csv()
-    if p is None:
-        raise ArchDSLError("the NAS-Bench-201 table nb201.csv was not found",
-                           hint=f"put it at {_RELATIVE} from the working folder, or set "
-                                "ARCHDSL_NB201 to its path")
-    return Table(p)
+    return Table(Path(path) if path else find_csv())
 
 
 class NB201Evaluator(Evaluator):

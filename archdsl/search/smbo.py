@@ -63,7 +63,9 @@ def encode(space: Space, config: Config) -> dict[str, float]:
 class SMBO(Searcher):
     """Sequential model-based optimisation (SMAC-like).
 
-    The first `initial` proposals are uniform samples of the space. After that, every proposal
+    The first `initial` proposals are the space's default configuration (every decision at
+    its default: the author's choice, or the first option, and the middle of a continuous
+    range), then uniform samples of the space. After that, every proposal
     refits a surrogate: a random forest (`trees` trees of scikit-learn, each on a bootstrap
     sample, half the features tried at each split) over `encode(config)`, fitted to the ranks
     of the results (so the objective's scale and outliers do not matter; failed trials rank
@@ -97,6 +99,7 @@ class SMBO(Searcher):
         self.reserve: list[Config] = []  # uniform samples kept in the pool
         self.children: dict[str, list[Config]] = {}  # parent (JSON text) -> its mutations
         self.fresh = False  # the queue was ranked with every result told so far
+        self.started = False  # the default configuration was proposed
 
     # ---- features -------------------------------------------------------------------------
     def encode(self, config: Config) -> dict[str, float]:
@@ -119,6 +122,12 @@ class SMBO(Searcher):
 
     # ---- the contract ---------------------------------------------------------------------
     def propose(self) -> Config | None:
+        if not self.started:
+            self.started = True
+            try:
+                return self.space.default()
+            except ArchDSLError:  # no default satisfies the constraints: start anywhere
+                pass
         if len(self.data) + len(self.outstanding) < self.initial or not self.scored():
             return self.space.sample(self.rng)
         if not self.fresh or not self.queue:
