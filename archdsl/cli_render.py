@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchDSLError
+from .sources import add_import_path_option
 from .space import load, read_config
 
 __all__ = ["register", "cmd_render"]
@@ -22,6 +23,7 @@ def register(sub: Any) -> None:
                        "circuit diagram. The output's suffix picks the format; images need "
                        "graphviz's `dot` program, the .dot text does not.")
     c.add_argument("file")
+    add_import_path_option(c)
     which = c.add_mutually_exclusive_group()
     which.add_argument("--config", help="a JSON configuration to draw")
     which.add_argument("--sample", action="store_true", help="draw a sampled configuration")
@@ -48,7 +50,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                            hint="the output must end in .svg, .png, .pdf or .dot")
     if args.depth is not None and args.depth < 0:
         raise ArchDSLError(f"--depth must be at least 0, got {args.depth}")
-    space = load(args.file)
+    space = load(args.file, args.import_path)
     cfg = read_config(args.config) if args.config else \
         space.sample(args.seed) if args.sample else None
     if args.space:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -16,11 +16,11 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast as A
 from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, ArchValueError, Span
+from .sources import MAX_SOURCE_BYTES, read_source, shows_lines
 from .values import MAX_INT_BITS
 
 __all__ = ["parse", "read_source", "MAX_SOURCE_BYTES", "MAX_NESTING", "MAX_DEPTH"]
 
-MAX_SOURCE_BYTES = 2_000_000  # a .arch file larger than this is refused before parsing
 MAX_NESTING = 100  # brackets nested deeper than this are refused before parsing
 # Syntax nested deeper than this (operators, calls, structures and statements together) is
 # refused while parsing: every later stage walks the tree recursively.
@@ -67,13 +67,21 @@ def _height(children: list) -> int:
     return height + 1
 
 
+# The most children a reduction of an inlined rule adds to its list (checked in `_lark`).
+_NEW_CHILDREN = 2
+
+
 class _Tree(Tree):
     """A rule lark inlines into its parent (`_stmt`, `_item`, a repetition): a level of the
-    tree for MAX_DEPTH too, before its children are spliced into the parent's."""
+    tree for MAX_DEPTH too, before its children are spliced into the parent's.
+
+    A repetition (`a -> b -> c`, `x, y, z`) is left-recursive: lark extends the children list of
+    the previous reduction in place, so only its last children are new. Checking only those
+    keeps a list of n items linear to parse (checking them all was quadratic)."""
 
     def __init__(self, data: str, children: list, meta: Any = None):
         super().__init__(data, children, meta)
-        _height(children)  # _TooDeep if a child stands at MAX_DEPTH
+        _height(children[-_NEW_CHILDREN:])  # _TooDeep if a new child stands at MAX_DEPTH
 
 
 def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list], _Part]:
@@ -97,6 +105,8 @@ def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list
                     last = c.last
                 values.append(c.value)
         height = _height(children)
+        if first is not None and first.type in _DECLARATION_KEYWORDS:
+            self.declared = True  # the text is .arch: an error may quote its lines
         if first is None:
             span = Span(self.file, 1, 1, 1, 1, self.text)
         else:
@@ -117,6 +127,10 @@ def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list
 # The grammar's named terminals: their tokens are values (a name, a number); lark leaves the
 # others (punctuation, keywords) out of a rule's children unless keep_all_tokens.
 _VALUE_TERMINALS = frozenset({"NAME", "INT", "FLOAT", "STRING", "COMPARE"})
+# the keywords a declaration or statement starts with (their terminals' names)
+_DECLARATION_KEYWORDS = frozenset({
+    "IMPORT", "FROM", "INPUT", "PARAM", "SHARED", "BLOCK", "CELL", "OP", "NETWORK", "TRAIN",
+    "REQUIRE", "FORBID", "RETURN"})
 _LOCK = threading.Lock()
 
 
@@ -129,61 +143,49 @@ def _lark() -> tuple[Lark, _ToAst]:
     builder = _ToAst()
     lark = Lark(text, parser="lalr", transformer=builder, keep_all_tokens=True,
                 maybe_placeholders=False, tree_class=_Tree)
+    for r in lark.rules:  # what _Tree relies on: an inlined rule adds few children at a time
+        grows = [s for s in r.expansion if s != r.origin]
+        assert not r.origin.name.startswith("_") or len(grows) <= _NEW_CHILDREN, r
     named = {t.name for t in lark.terminals if not t.name.startswith("__")
              and t.pattern.type == "re" and t.name not in lark.ignore_tokens}
     assert named == _VALUE_TERMINALS, named
+    assert _DECLARATION_KEYWORDS | _TOP_LEVEL <= {t.name for t in lark.terminals}
     return lark, builder
 
 
-def read_source(path: str | Path) -> str:
-    """Read a .arch file as UTF-8 text, refusing binary, oversized and undecodable input."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            raise ArchLimitError(
-                f"{p}: file is {size:,} bytes; .arch files are limited to {MAX_SOURCE_BYTES:,}"
-            )
-        data = p.read_bytes()
-    except ArchDSLError:
-        raise
-    except IsADirectoryError:
-        raise ArchDSLError(f"{p}: is a directory, not a .arch file") from None
-    except FileNotFoundError:
-        raise ArchDSLError(f"{p}: no such file") from None
-    except OSError as e:
-        raise ArchDSLError(f"{p}: cannot read: {e.strerror or e}") from None
-    return decode_source(data, str(p))
-
-
-def decode_source(data: bytes, file: str) -> str:
-    if b"\0" in data[:MAX_SOURCE_BYTES]:
-        off = data.index(b"\0")
-        raise ArchSyntaxError(f"{file}: binary data (a NUL byte at offset {off}), not .arch text")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        text = data.decode("utf-8", errors="replace")
-        raise ArchSyntaxError(
-            f"the file is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
-            Span(file, line, col, line, col + 1, text),
-        ) from None
-
-
 def parse(text: str, file: str = "<string>") -> A.Module:
-    """Parse .arch source text into a `Module`; raise `ArchSyntaxError` with a caret on failure."""
+    """Parse .arch source text into a `Module`; raise `ArchSyntaxError` with a caret on failure.
+
+    An error shows the text (a quoted line, a token) only if the text is .arch: a `.arch` file,
+    text not read from a file, or a file of which a declaration parsed before the error.
+    Otherwise (`archdsl check /etc/shadow`) it says where, and nothing of what is there."""
+    looks_like_arch = [shows_lines(file)]
+    try:
+        return _parse(text, file, looks_like_arch)
+    except ArchDSLError as e:
+        if looks_like_arch[0]:
+            raise
+        span = dataclasses.replace(e.span, text="") if e.span is not None else None
+        raise ArchSyntaxError(
+            "not .arch text: the file does not start with a declaration", span,
+            hint="a .arch file holds declarations such as `input`, `param`, `block` and "
+                 "`network`") from None
+
+
+def _parse(text: str, file: str, looks_like_arch: list[bool]) -> A.Module:
     if len(text) > MAX_SOURCE_BYTES:
         raise ArchLimitError(
             f"{file}: source is {len(text):,} characters; the limit is {MAX_SOURCE_BYTES:,}"
         )
     if "\0" in text:
-        raise ArchSyntaxError(f"{file}: binary data (a NUL character), not .arch text")
+        i = text.index("\0")
+        line, col = text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
+        raise ArchSyntaxError("binary data (a NUL character), not .arch text",
+                              Span(file, line, col, line, col + 1))
     _check_nesting(text, file)
     with _LOCK:
         _, builder = _lark()
-        builder.file, builder.text, builder.error = file, text, None
+        builder.file, builder.text, builder.error, builder.declared = file, text, None, False
         try:
             module = _parse_tree(text)
         except UnexpectedInput as e:
@@ -197,6 +199,7 @@ def parse(text: str, file: str = "<string>") -> A.Module:
             ) from None
         finally:
             error, builder.error, builder.text = builder.error, None, ""
+            looks_like_arch[0] = looks_like_arch[0] or builder.declared
     if error is not None:
         raise error
     return module
@@ -212,8 +215,9 @@ def _parse_tree(text: str) -> A.Module:
     return ip.feed_eof(tok).value
 
 
-def _check_nesting(text: str, file: str) -> None:
-    depth = 0
+def _brackets(text: str) -> Iterator[tuple[str, int, int]]:
+    """Each bracket of the text outside strings and comments: (the bracket, its line, its
+    column), columns counted in characters as lark counts them."""
     line, line_start = 1, 0
     in_comment = in_string = False
     escaped_at = -1  # the position of the character after a backslash in a string
@@ -231,17 +235,63 @@ def _check_nesting(text: str, file: str) -> None:
             continue
         elif ch == "#":
             in_comment = True
-        elif ch in "([{":
+        else:
+            yield ch, line, i - line_start + 1
+
+
+def _check_nesting(text: str, file: str) -> None:
+    depth = 0
+    for ch, line, col in _brackets(text):
+        if ch in "([{":
             depth += 1
             if depth > MAX_NESTING:
-                col = i - line_start + 1
                 raise ArchLimitError(
                     f"brackets nested more than {MAX_NESTING} deep",
                     Span(file, line, col, line, col + 1, text),
                     hint="split the expression into named blocks or params",
                 )
-        elif ch in ")]}":
+        else:
             depth = max(0, depth - 1)
+
+
+def _open_at(text: str, line: int, col: int) -> list[tuple[str, int, int]]:
+    """The brackets still open before (line, col), innermost last: (the bracket, its line, its
+    column). A closer pairs with the innermost opener, whichever kind it is."""
+    stack: list[tuple[str, int, int]] = []
+    for ch, ln, c in _brackets(text):
+        if (ln, c) >= (line, col):
+            break
+        if ch in "([{":
+            stack.append((ch, ln, c))
+        elif stack:
+            stack.pop()
+    return stack
+
+
+def _bracket_hint(text: str, tok: Token, line: int, col: int) -> str | None:
+    """"the '{' opened at 3:12 is not closed" where the parse stopped inside brackets: at the
+    end of the file, at a closer of another kind than the innermost open bracket, or at a
+    line that starts a top-level declaration."""
+    stack = _open_at(text, line, col)
+    if not stack:
+        return None
+    inner = stack[-1]
+    if tok.value in _OPENER and tok.type != "$END":  # a closer
+        if tok.value == _CLOSER[inner[0]]:
+            return None
+        if not any(b == _OPENER[tok.value] for b, _, _ in stack):
+            return f"this '{tok.value}' closes nothing: no '{_OPENER[tok.value]}' is open"
+    elif tok.type != "$END" and tok.type not in _TOP_LEVEL and not _TOP_LEVEL_LINE.match(
+            text.split("\n", line)[line - 1] if line >= 1 else ""):
+        return None
+    return f"the '{inner[0]}' opened at {inner[1]}:{inner[2]} is not closed"
+
+
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_OPENER = {v: k for k, v in _CLOSER.items()}
+_TOP_LEVEL_LINE = re.compile(r"\s*(import|from|block|cell|op|network|train)\b")
+# tokens that stand only at the top level of a file: met inside brackets, a bracket is open
+_TOP_LEVEL = frozenset({"IMPORT", "FROM", "BLOCK", "CELL", "OP", "NETWORK", "TRAIN"})
 
 
 _PUNCT_HINTS = {
@@ -286,6 +336,9 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> ArchSyntaxError:
         line, col = _end_of_text(text)
         msg = f"unexpected end of file; expected {_describe_expected(set(e.expected))}"
         width = 1
+        stack = _open_at(text, line, col + 1)
+        if stack:
+            hint = f"the '{stack[-1][0]}' opened at {stack[-1][1]}:{stack[-1][2]} is not closed"
     elif isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
@@ -296,8 +349,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> ArchSyntaxError:
             msg = f"unexpected {tok.value!r}"
             width = max(1, len(str(tok.value)))
             hint = _PUNCT_HINTS.get(tok.type)
-        if "RPAR" in e.expected and tok.type in ("RBRACE", "$END", "RSQB"):
-            hint = "a '(' is not closed"
+        hint = _bracket_hint(text, tok, line, col) or hint
         expected = _describe_expected(set(e.expected))
         if expected:
             msg += f"; expected {expected}"
@@ -337,6 +389,7 @@ class _ToAst:
         self.file, self.text = "", ""
         self.error: ArchDSLError | None = None
         self.first: Token | None = None  # the first token of the rule being reduced
+        self.declared = False  # whether a declaration or statement has been reduced
 
     def _tspan(self, tok: Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column, self.text)

@@ -8,6 +8,8 @@ recursion. Values that depend on decisions are checked later, when they are know
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +27,9 @@ from .errors import (
 )
 from .layers import LAYERS, MERGES, LayerSig
 from .naming import Scope
-from .parser import parse, read_source
+from .parser import parse
 from .printer import format_expr
+from .sources import find_import, import_roots, read_source
 
 __all__ = ["SpaceIR", "resolve_file", "resolve_text", "MAX_IMPORTS", "block_arity", "net_arity"]
 
@@ -69,15 +72,35 @@ class SpaceIR:
     files: list[str] = field(default_factory=list)
 
 
-def resolve_file(path: str | Path) -> SpaceIR:
-    p = Path(path)
-    text = read_source(p)
-    return _Resolver().resolve_main(parse(text, str(p)), text, p)
+def resolve_file(path: str | Path, import_paths: Sequence[str | Path] = ()) -> SpaceIR:
+    """Read, parse and check a .arch file; its imports are read from its own folder (symbolic
+    links resolved) and from `import_paths`, nowhere else."""
+    text = read_source(path)
+    key = Path(os.path.realpath(path))
+    roots = import_roots(key.parent, import_paths)
+    return _Resolver(roots).resolve_main(parse(text, str(path)), text, key)
 
 
-def resolve_text(text: str, file: str = "<string>", base_dir: str | Path | None = None) -> SpaceIR:
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return _Resolver().resolve_main(parse(text, file), text, base / "<string>")
+def resolve_text(text: str, file: str = "<string>", base_dir: str | Path | None = None,
+                 import_paths: Sequence[str | Path] = ()) -> SpaceIR:
+    """Parse and check .arch text; imports are read from `base_dir` (default: the current
+    folder) and from `import_paths`, nowhere else."""
+    roots = import_roots(Path(base_dir) if base_dir is not None else Path.cwd(), import_paths)
+    return _Resolver(roots).resolve_main(parse(text, file), text, roots[0] / "<string>")
+
+
+def _no_network(mod: A.Module, text: str) -> ArchSyntaxError:
+    """The error for a main file without a `network` section (a library, or an empty file),
+    at the end of its text."""
+    lines = text.rstrip("\n").split("\n")
+    line, col = len(lines), len(lines[-1]) + 1
+    name = Path(mod.file).name
+    return ArchSyntaxError(
+        "this file has no `network` section" + (" (it is empty)" if not text.strip() else "")
+        + ": a file without a network is a library of blocks and may only be imported",
+        A.Span(mod.file, line, col, line, col + 1, text),
+        hint=f"add `network {{ ... }}` to search it, or import it from a file that has one: "
+             f'import "{name}"')
 
 
 @dataclass
@@ -94,7 +117,8 @@ class _Ctx:
 
 
 class _Resolver:
-    def __init__(self) -> None:
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = roots  # the folders imports may read from (sources.import_roots)
         self.loaded: dict[Path, A.Module] = {}
         self.file_blocks: dict[Path, dict[str, A.BlockDecl]] = {}
         self.shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
@@ -103,8 +127,7 @@ class _Resolver:
         self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
 
     # ---- files and imports ---------------------------------------------------------
-    def resolve_main(self, mod: A.Module, text: str, path: Path) -> SpaceIR:
-        key = path.resolve() if path.name != "<string>" else path
+    def resolve_main(self, mod: A.Module, text: str, key: Path) -> SpaceIR:
         blocks = self._load_blocks(mod, key, [key])
         gparams: dict[str, str] = {}
         for pd in mod.params:
@@ -134,18 +157,19 @@ class _Resolver:
         for blk in blocks.values():
             if blk.module == mod.file:
                 self.block(blk, _Ctx(blocks, gparams))
-        if mod.network is not None:
-            if not mod.inputs:
-                raise ArchNameError("the network has no input", mod.network_span,
-                                    hint="declare one before it: `input image: [1, 8, 8]`")
-            ctx = _Ctx(blocks, gparams, inputs=input_names, metrics=METRICS_BLOCK)
-            self.body(mod.network, ctx, "network")
-            if mod.network.is_graph is False and len(mod.inputs) > 1:
-                kind = self.kinds.get(id(mod.network.result))
-                if kind != TENSOR:
-                    raise ArchTypeError("a network with several inputs must name them: "
-                                        "start the pipeline with an input, or write a graph",
-                                        mod.network.result.span)
+        if mod.network is None:
+            raise _no_network(mod, text)
+        if not mod.inputs:
+            raise ArchNameError("the network has no input", mod.network_span,
+                                hint="declare one before it: `input image: [1, 8, 8]`")
+        ctx = _Ctx(blocks, gparams, inputs=input_names, metrics=METRICS_BLOCK)
+        self.body(mod.network, ctx, "network")
+        if mod.network.is_graph is False and len(mod.inputs) > 1:
+            kind = self.kinds.get(id(mod.network.result))
+            if kind != TENSOR:
+                raise ArchTypeError("a network with several inputs must name them: "
+                                    "start the pipeline with an input, or write a graph",
+                                    mod.network.result.span)
         seen = set()
         for te in mod.train:
             if te.name in seen:
@@ -172,15 +196,14 @@ class _Resolver:
         self.loaded[key] = mod
         blocks: dict[str, A.BlockDecl] = {}
         for imp in mod.imports:
-            target = (key.parent / imp.path).resolve()
+            target = find_import(imp.path, key.parent, self.roots, imp.span)
             if target in stack:
                 cycle = " -> ".join(p.name for p in stack[stack.index(target):] + [target])
                 raise ArchImportError(f"import cycle: {cycle}", imp.span)
-            if not target.is_file():
-                raise ArchImportError(f"cannot import '{imp.path}': no such file ({target})",
-                                      imp.span, hint="imports are relative to the importing file")
             try:
                 text = read_source(target)
+            except ArchSyntaxError:  # not text: located in the imported file, none of it quoted
+                raise
             except ArchDSLError as e:
                 raise ArchImportError(f"cannot import '{imp.path}': {e.message}", imp.span) from None
             sub = parse(text, str(target))

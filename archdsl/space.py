@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -371,14 +371,17 @@ def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = F
     return dict(decided)
 
 
-def load(path: str | Path) -> Space:
-    """Read, parse and check a .arch file."""
-    return Space(resolve_file(path))
+def load(path: str | Path, import_paths: Sequence[str | Path] = ()) -> Space:
+    """Read, parse and check a .arch file. Its imports may read `.arch` files inside its own
+    folder (and the folders below it) and inside the folders of `import_paths`, nowhere else."""
+    return Space(resolve_file(path, import_paths))
 
 
-def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None) -> Space:
-    """Parse and check .arch text; imports are relative to `base_dir` (default: cwd)."""
-    return Space(resolve_text(text, file, base_dir))
+def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None,
+          import_paths: Sequence[str | Path] = ()) -> Space:
+    """Parse and check .arch text; imports are relative to `base_dir` (default: cwd) and stay
+    inside it or the folders of `import_paths`."""
+    return Space(resolve_text(text, file, base_dir, import_paths))
 
 
 def read_config(path: str | Path) -> Config:
