@@ -412,6 +412,10 @@ class Interp:
                     raise ArchValueError(
                         f"prior must be a list of {len(opts)} non-negative weights",
                         kw["prior"].span)
+                prior = tuple(_finite(p, kw["prior"].span, "a prior weight") for p in prior)
+                if not math.isfinite(sum(prior)):
+                    raise ArchValueError("the prior's weights add up to more than a float holds",
+                                         kw["prior"].span)
             d = Decision(name, f, e.span, options=opts, default=default, prior=prior)
             if default is not None and to_json_key(default) not in {to_json_key(o) for o in opts}:
                 raise ArchValueError(f"default {to_json(default)!r} is not one of the options",
@@ -476,10 +480,15 @@ class Interp:
             n = int(math.floor(q + 1e-9)) + 1
             opts = [round(lo + i * step, 12) for i in range(n)]
             return Decision(name, "float", e.span, options=opts, log=log, default=default)
-        if default is not None and not (lo <= float(default) <= hi):
-            raise ArchValueError(f"default {default} is outside the range", kw["default"].span)
-        return Decision(name, "float", e.span, lo=lo, hi=hi, log=log,
-                        default=float(default) if default is not None else None)
+        if default is not None:
+            if isinstance(default, bool) or not isinstance(default, (int, float)):
+                raise ArchTypeError(f"a float range's default is a number, got "
+                                    f"{describe(default)}", kw["default"].span)
+            default = _finite(default, kw["default"].span, "a default")
+            if not lo <= default <= hi:
+                raise ArchValueError(f"default {default} is outside the range",
+                                     kw["default"].span)
+        return Decision(name, "float", e.span, lo=lo, hi=hi, log=log, default=default)
 
     # ================================================================= evaluation
     def value(self, e: A.Expr, env: dict, sc: Scope, key: str | None) -> Any:
@@ -1021,6 +1030,10 @@ class Interp:
                 v, vspan = given[spec.name]
                 try:
                     v = check_arg_value(spec.type, v)
+                except OverflowError:
+                    raise ArchValueError(f"{sig.name}: argument '{spec.name}' is a number too "
+                                         "large for a float (beyond about 1.8e308)",
+                                         vspan) from None
                 except TypeError:
                     hint = None
                     if isinstance(v, Sym):
@@ -1453,14 +1466,14 @@ def _amount(n: int) -> str:
     return f"about 10^{int(n.bit_length() * math.log10(2))}"
 
 
-def _finite(v: int | float, span: Span) -> float:
-    """A range bound or step as a float (huge integers are an error, not an OverflowError)."""
+def _finite(v: int | float, span: Span, what: str = "a range bound or step") -> float:
+    """A number as a float (huge integers are an error, not an OverflowError)."""
     try:
         x = float(v)
     except OverflowError:
         x = math.inf
     if not math.isfinite(x):
-        raise ArchValueError("a range bound or step must be a finite number", span)
+        raise ArchValueError(f"{what} must be a finite number", span)
     return x
 
 

@@ -297,6 +297,10 @@ class _Resolver:
         ctx.metrics = saved
         if kind not in (VALUE, ANY):
             raise ArchTypeError(f"`{c.kind}` needs a condition", c.expr.span)
+        d = _first_decision(c.expr)
+        if d is not None:
+            raise ArchTypeError(f"a decision cannot stand in a `{c.kind}` condition", d.span,
+                                hint="make it a param and name the param in the condition")
 
     # ---- expressions ------------------------------------------------------------------
     def expr(self, e: A.Expr, ctx: _Ctx) -> str:
@@ -715,13 +719,33 @@ class _Resolver:
 
     # ---- names of shared decisions ---------------------------------------------------------
     def _name_shared(self, mod: A.Module, blocks: dict[str, A.BlockDecl]) -> None:
+        """Register each body's inline `shared` decisions (made once per instance of the body).
+        Outside bodies, at the top level, every value is decided once per architecture, so
+        `shared` there is dropped; in a parameter's default it is refused."""
         seen: set[int] = set()
         for blk in blocks.values():
+            for p in blk.params:
+                sh = _first_shared(p.default) if p.default is not None else None
+                if sh is not None:
+                    raise ArchSyntaxError(
+                        "`shared` cannot stand in a block parameter's default", sh.span,
+                        hint="make it a local param of the body (`param NAME = shared "
+                        "choice(...)`), or pass it as the argument")
             if id(blk.body) not in seen:
                 seen.add(id(blk.body))
                 self._shared_body(blk.body)
         if mod.network is not None:
             self._shared_body(mod.network)
+        for inp in mod.inputs:
+            d = _first_decision(inp.shape)
+            if d is not None:
+                raise ArchTypeError("an input's shape is fixed: it cannot hold a decision", d.span)
+        for pd in mod.params:
+            _drop_shared(pd)
+        for te in mod.train:
+            _drop_shared(te)
+        for c in mod.constraints:
+            _drop_shared(c)
 
     def _shared_body(self, body: A.Body) -> None:
         found: list[tuple[A.Shared, str]] = []
@@ -737,6 +761,32 @@ class _Resolver:
         else:
             _static_stage(body.result, sc, found, own=True)
         self.shared_in[id(body)] = found
+
+
+def _first_shared(e: A.Node) -> A.Shared | None:
+    """The first inline `shared` decision inside `e`, if any."""
+    return next((x for x in _walk(e) if isinstance(x, A.Shared)), None)
+
+
+def _first_decision(e: A.Node) -> A.Node | None:
+    """The first decision (a decision call or an inline `shared` one) inside `e`, if any."""
+    return next((x for x in _walk(e) if isinstance(x, A.Shared) or (
+        isinstance(x, A.Call) and x.ref and x.ref[0] == "decision")), None)
+
+
+def _drop_shared(node: A.Node) -> None:
+    """Replace every `shared X` below `node` by `X` (in place)."""
+    for k, v in vars(node).items():
+        if isinstance(v, A.Shared):
+            while isinstance(v, A.Shared):
+                v = v.expr
+            setattr(node, k, v)
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                while isinstance(x, A.Shared):
+                    x = v[i] = x.expr
+    for x in A.children(node):
+        _drop_shared(x)
 
 
 def _walk(e: A.Node):

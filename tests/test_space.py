@@ -149,6 +149,13 @@ SMALL_SPACES = {
             return c1(r) + c1(choice(p, q))
         }
     """,
+    "shared_at_top_level": """
+        input x: [4]
+        shared s = linear(shared choice(8, 16)) -> relu
+        param p = one_of { relu | linear(shared choice(2, 3)) }
+        network { x -> s -> p -> s }
+        train { batch = shared choice(32, 64) }
+    """,
     "sub_network_params_applied": """
         input x: [4]
         param act = choice(relu, tanh, linear(choice(2, 3)))
@@ -189,6 +196,18 @@ def test_samples_are_valid_configurations(name: str) -> None:
             assert json.dumps(cfg, sort_keys=True) in every
             arch = space.materialize(cfg)
             assert arch.graph.number_of_nodes() >= 2
+
+
+def test_shared_in_a_top_level_value_is_one_decision() -> None:
+    # top-level values are decided once: `shared` there changes nothing (it raised KeyError)
+    space = _load(SMALL_SPACES["shared_at_top_level"])
+    assert space.count() == 2 * (1 + 2) * 2
+    plain = _load(SMALL_SPACES["shared_at_top_level"].replace("shared choice", "choice"))
+    assert [sorted(c) for c in space.enumerate()] == [sorted(c) for c in plain.enumerate()]
+    arch = space.materialize({"s/linear/out": 16, "network/p": "linear(shared choice(2, 3))",
+                              "network/p[1]/linear/out": 3, "train/batch": 64})
+    assert [a["args"]["out"] for _, a in arch.graph.nodes(data=True)
+            if a["op"] == "linear"] == [16, 3, 16]
 
 
 def test_hand_counts() -> None:
