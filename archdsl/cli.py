@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from typing import Any, NoReturn
 
 from .cli_render import register as register_render
 from .errors import ArchDSLError, ArchLimitError
+from .quoting import escape_text
 from .sources import add_import_path_option
 from .space import load, read_config
 
@@ -95,15 +97,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .backends.plan import plan
 
     for i, cfg in enumerate(space.samples(args.n, seed=args.seed, uniform=not args.per_decision)):
-        arch = space.materialize(cfg)
-        p = plan(arch)
-        if args.json:
+        if args.json:  # only --json builds each architecture, for its figures and hash
+            arch = space.materialize(cfg)
+            p = plan(arch)
             _out(json.dumps({"index": i, "config": cfg, "hash": arch.hash,
                              "layers": len(arch.layers()), "params": p.params, "flops": p.flops,
                              "output_shape": p.output_shape}))
         else:
-            _out(f"# sample {i}  (architecture {arch.hash}, {len(arch.layers())} layers, "
-                 f"{p.params:,} parameters, {p.flops:,} MACs)")
+            _out(f"# sample {i}")
             for k, v in cfg.items():
                 _out(f"{k} = {json.dumps(v)}")
             _out()
@@ -145,23 +146,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.output:
         from .backends import pytorch
 
-        out = pytorch.export(arch, args.output)
+        out = pytorch.export(arch, args.output, seed=args.seed)
         print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
 def _summary_table(p: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"{Path(p.source_file).name or 'architecture'}: {p.params:,} parameters, "
-                    f"{p.flops:,} MACs", title_justify="left")
+    # rich reads [...] in text as markup: a file name is escaped
+    name = escape(escape_text(Path(p.source_file).name)) or "architecture"
+    t = Table(title=f"{name}: {p.params:,} parameters, {p.flops:,} MACs", title_justify="left")
     for col, just in [("layer", "left"), ("op", "left"), ("output shape", "left"),
                       ("params", "right"), ("MACs", "right"), ("source", "left")]:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in p.steps.values():
-        where = f"{Path(s.span.file).name}:{s.span.line}" if s.span else ""
-        t.add_row(s.name, s.op, str(list(s.out.shape)), f"{s.params:,}", f"{s.flops:,}", where)
+        where = f"{escape_text(Path(s.span.file).name)}:{s.span.line}" if s.span else ""
+        t.add_row(*(escape(c) for c in (s.name, s.op, str(list(s.out.shape)), f"{s.params:,}",
+                                         f"{s.flops:,}", where)))
     Console(width=max(100, Console().width), soft_wrap=False).print(t)
 
 
@@ -173,9 +177,20 @@ def _write(path: str, text: str) -> None:
         raise ArchDSLError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def _version() -> str:
+    """The installed package's version (its metadata), or the source tree's."""
+    try:
+        return importlib.metadata.version("archdsl")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="archdsl", description="A language and compiler for neural-architecture "
                 "search spaces.")
+    p.add_argument("--version", action="version", version=f"archdsl {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -215,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"params", "flops", "output_shape", ...}')
     c.add_argument("-o", "--output", help="write OUT.py (standalone PyTorch source), OUT.pt "
                    "(TorchScript) or OUT.onnx")
+    c.add_argument("--seed", type=int, default=0,
+                   help="the seed of the weights written to .pt and .onnx (default 0)")
     c.set_defaults(func=cmd_compile)
 
     c = sub.add_parser("fix", help="write the space with every decision fixed")

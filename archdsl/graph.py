@@ -10,7 +10,7 @@ from typing import Any
 
 import networkx as nx
 
-from .printer import format_value_literal
+from .printer import format_comment, format_value_literal
 
 __all__ = ["Architecture", "canonical_graph", "canonical_hash", "graph_to_arch"]
 
@@ -155,7 +155,8 @@ def graph_to_arch(arch: Architecture) -> str:
     """The architecture as a .arch file with no decisions: a graph of explicit layers."""
     g = arch.graph
     names: dict[int, str] = {}
-    lines: list[str] = [f"# every decision fixed; from {arch.space_file or 'a search space'}"]
+    lines: list[str] = [format_comment(f"every decision fixed; from "
+                                       f"{arch.space_file or 'a search space'}")]
     for n in arch.inputs():
         d = g.nodes[n]
         names[n] = d["args"]["name"]
@@ -177,7 +178,7 @@ def graph_to_arch(arch: Architecture) -> str:
             call = f"{d['op']}({', '.join(ins + args)})"
         else:
             call = f"{d['op']}({', '.join(ins + args)})"
-        lines.append(f"    {names[n]} = {call}  # {d['path']}")
+        lines.append(f"    {names[n]} = {call}  {format_comment(d['path'])}")
     lines.append(f"    return {names[arch.predecessors(out)[0]]}")
     lines.append("}")
     if arch.train:

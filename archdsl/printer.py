@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 from . import ast as A
+from .quoting import escape_text
 
-__all__ = ["format_expr", "format_module", "format_body", "format_value_literal"]
+__all__ = ["format_expr", "format_module", "format_body", "format_value_literal", "format_comment"]
 
 # the parser's escapes (docs/language.md, Literals); other characters stand as they are
 _STRING_ESCAPES = {ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r",
@@ -32,6 +33,12 @@ def format_value_literal(v: object) -> str:
     if isinstance(v, str):
         return '"' + v.translate(_STRING_ESCAPES) + '"'
     raise ValueError(f"no literal for {v!r}")
+
+
+def format_comment(text: str) -> str:
+    """A .arch comment holding `text` (a file name, a decision's path): every line break and
+    other non-printable character escaped, so that it stays one comment line."""
+    return "# " + escape_text(text)
 
 
 def _negative_number(v: object) -> bool:

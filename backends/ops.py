@@ -19,12 +19,15 @@ Users add operations with `register_op` (re-exported as `archdsl.backends.pytorc
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from archdsl.layers import LAYERS, ArgSpec, register_layer
+from archdsl.quoting import py_literal
 
 __all__ = ["TT", "Op", "OPS", "Lowered", "ShapeProblem", "register_op", "conv_padding"]
 
@@ -528,6 +531,12 @@ def register_op(name: str, module: type, shape: Callable[..., Sequence[int]],
     - `params(in_shape, **args)` / `flops(...)`: counts for constraints; by default `params`
       builds the module once and counts its parameters, and `flops` is 0.
     """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or keyword.iskeyword(name):
+        raise ValueError(f"an operation's name must be a .arch name ([A-Za-z_][A-Za-z0-9_]*, not "
+                         f"a Python keyword), got {name!r}")
+    for a in args:
+        if not a.name.isidentifier() or not a.name.isascii() or keyword.iskeyword(a.name):
+            raise ValueError(f"{name}: argument name {a.name!r} is not an identifier")
     register_layer(name, tuple(args), 1, doc)
     layouts = {1: "vector", 2: "seq", 3: "image"}
 
@@ -551,7 +560,7 @@ def register_op(name: str, module: type, shape: Callable[..., Sequence[int]],
         return int(flops(list(ins[0].shape), **a)) if flops is not None else 0
 
     def lower(a: dict, ins: list[TT], out: TT) -> Lowered:
-        kw = "".join(f", {k}={v!r}" for k, v in a.items())
+        kw = "".join(f", {k}={py_literal(v)}" for k, v in a.items())
         alias = f"_{name}"
         return Lowered("{m}({x[0]})", {"": f"{alias}(in_shape={list(ins[0].shape)}{kw})"},
                        (f"from {module.__module__} import {module.__qualname__} as {alias}",))

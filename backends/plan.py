@@ -61,11 +61,18 @@ class Plan:
         return [s for s in self.steps.values() if s.op != "input"]
 
 
-# attributes of nn.Module that a layer's name must not shadow
-_RESERVED = frozenset("""training forward train eval apply cuda cpu to type float double half
-    parameters buffers children modules state_dict load_state_dict zero_grad register_buffer
-    register_parameter add_module named_parameters named_buffers named_children named_modules
-    requires_grad_ extra_repr input_shapes""".split())
+# the public attributes of nn.Module (tests/test_backend_pytorch.py checks the list against
+# PyTorch's), and the generated class's own, which a layer's attribute name must not shadow
+_RESERVED = frozenset("""T_destination add_module apply bfloat16 buffers call_super_init children
+    compile cpu cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train type xpu zero_grad training
+    input_shapes""".split())
 
 
 def _input_type(shape: list[int], long: bool) -> TT:
@@ -83,7 +90,7 @@ def _module_name(path: str) -> str:
     for part in parts:
         seg = re.sub(r"#(\d+)", r"_\1", part)
         seg = re.sub(r"(\d)\[(\d+)\]", r"\1_\2", seg)
-        segs.append(re.sub(r"\W+", "", seg.replace("[", "").replace("]", "")))
+        segs.append(re.sub(r"\W+", "", seg.replace("[", "").replace("]", ""), flags=re.ASCII))
     name = re.sub(r"_+", "_", "_".join(segs)).strip("_") or "layer"
     return name if not name[0].isdigit() else "l_" + name
 
@@ -201,14 +208,25 @@ def plan(arch: Architecture) -> Plan:
         t, params, flops, lowered = result
         path = d.get("path", op)
         base = name = _base_name(path, op, bool(lowered.modules))
-        while name in taken or name in _RESERVED or keyword.iskeyword(name):
+        suffixes = [k for k in lowered.modules if k]
+        while _name_taken(name, suffixes, taken):
             used[base] += 1
             name = f"{base}_{used[base]}"
         taken.add(name)
+        taken.update(f"{name}_{k}" for k in suffixes)
         steps[n] = Step(n, op, args, preds, t, params, flops, name, d.get("path", ""), span,
                         lowered)
     arch.cache["plan"] = result = Plan(steps, inputs, out_node, arch.space_file)
     return result
+
+
+def _name_taken(name: str, suffixes: list[str], taken: set[str]) -> bool:
+    """Whether a layer cannot be called `name`: it, or an attribute `name_SUFFIX` of one of its
+    other modules, is taken, reserved or a keyword."""
+    for n in (name, *(f"{name}_{k}" for k in suffixes)):
+        if n in taken or n in _RESERVED or keyword.iskeyword(n):
+            return True
+    return False
 
 
 def _predecessors(nbrs: dict, multi: bool) -> list[int]:
