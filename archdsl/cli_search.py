@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from .errors import ArchDSLError
 from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_dir, search
 from .space import Space, load
-from .study import Study, Trial
+from .study import Study, Trial, printable
 
 __all__ = ["register", "write_results", "leaderboard"]
 
@@ -52,14 +53,18 @@ def register(sub: Any) -> None:
     c.add_argument("--json", action="store_true", help="the study as JSON")
     c.set_defaults(func=cmd_status)
 
-    c = sub.add_parser("export", help="write a trial's architecture as .arch, .py or .json")
+    c = sub.add_parser("export", help="write a trial's architecture as .arch, .py, .json, "
+                                      ".onnx or .pt")
     c.add_argument("--study", metavar="DIR", required=True)
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--best", action="store_true", help="the best trial")
     which.add_argument("--trial", type=int, metavar="N", help="trial N")
     c.add_argument("-o", "--output", required=True,
                    help="OUT.arch (the space with every decision fixed), OUT.py (PyTorch "
-                        "source) or OUT.json (the configuration)")
+                        "source), OUT.json (the configuration), OUT.onnx or OUT.pt "
+                        "(TorchScript)")
+    c.add_argument("--seed", type=int, default=0,
+                   help="the torch seed of the weights written to .onnx and .pt (default 0)")
     c.set_defaults(func=cmd_export)
 
 
@@ -71,7 +76,8 @@ class _Bar(Progress):
         self.quiet = quiet
         self.bar: Any = None
 
-    def start(self, done: int, budget: int | None, seconds: float | None) -> None:
+    def start(self, done: int, budget: int | None, seconds: float | None,
+              best: float | None = None) -> None:
         if self.quiet:
             return
         from rich import progress as rp
@@ -83,7 +89,7 @@ class _Bar(Progress):
                                rp.TimeElapsedColumn(), rp.TextColumn("left"),
                                rp.TimeRemainingColumn(), console=_console(sys.stderr))
         total = float(seconds) if self.by_time else float(budget or 0)
-        self.task = self.bar.add_task("search", total=total, best="-",
+        self.task = self.bar.add_task("search", total=total, best=_best(best),
                                       completed=0 if self.by_time else done)
         self.bar.start()
 
@@ -91,8 +97,7 @@ class _Bar(Progress):
         if self.bar is None:
             return
         done_value = time.monotonic() - self.t0 if self.by_time else done
-        self.bar.update(self.task, completed=done_value,
-                        best="-" if best is None else f"{best:.4g}")
+        self.bar.update(self.task, completed=done_value, best=_best(best))
         if trial.status == "failed":
             self.bar.console.print(f"trial {trial.id} failed: {trial.error}", style="yellow",
                                    markup=False, highlight=False)
@@ -101,6 +106,10 @@ class _Bar(Progress):
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _best(best: float | None) -> str:
+    return "-" if best is None else f"{best:.4g}"
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -128,7 +137,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         leaderboard(study, args.top)
         paths = write_results(study, r.space)
         for p in paths:
-            print(f"wrote {p}", file=sys.stderr)
+            print(f"wrote {p}")
     return 0
 
 
@@ -152,45 +161,12 @@ def write_results(study: Study, space: Space) -> list[Path]:
 
 
 def plot(study: Study, path: Path) -> Path | None:
-    """Best-so-far against trials and against time, as a PNG (None without finished trials)."""
-    trials = [t for t in study.trials() if t.status in ("ok", "failed")]
-    if not trials:
+    """progress.png: `progress_figure` saved to `path` (None without a successful trial)."""
+    fig = progress_figure(study)
+    if fig is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t0 = min(t.started for t in trials)
-    xs, ends, ys, best, bests = [], [], [], float("-inf"), []
-    for i, t in enumerate(trials, 1):
-        xs.append(i)
-        ends.append((t.started + (t.duration or 0.0) - t0) / 60)
-        ys.append(t.objective)
-        if t.objective is not None:
-            best = max(best, t.objective)
-        bests.append(best if best > float("-inf") else None)
-    order = sorted(range(len(trials)), key=lambda i: ends[i])
-    run, tb = float("-inf"), []
-    for i in order:
-        if ys[i] is not None:
-            run = max(run, ys[i])
-        tb.append(run if run > float("-inf") else None)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    a.scatter(xs, [y if y is not None else float("nan") for y in ys], s=12, color="0.6",
-              label="trial")
-    a.step(xs, [y if y is not None else float("nan") for y in bests], where="post",
-           color="C0", label="best so far")
-    a.set_xlabel("trial")
-    a.set_ylabel("objective")
-    a.legend(loc="lower right")
-    b.step([ends[i] for i in order], [y if y is not None else float("nan") for y in tb],
-           where="post", color="C0")
-    b.set_xlabel("minutes since the study began")
-    b.set_ylabel("best objective so far")
-    meta = study.meta()
-    fig.suptitle(f"{Path(meta['space_file']).name}: {meta['searcher']} search, "
-                 f"{meta['evaluator']} evaluator, {len(trials)} trials")
     try:
         fig.savefig(path, dpi=100)
     except OSError as e:
@@ -198,6 +174,80 @@ def plot(study: Study, path: Path) -> Path | None:
     finally:
         plt.close(fig)
     return path
+
+
+def progress_figure(study: Study) -> Any:
+    """Each trial and the best so far, against trials and against time (a matplotlib Figure;
+    None without a successful trial). The time is the evaluator's simulated `cost` where
+    every successful trial reports one (NAS-Bench-201 lookups), else the wall clock."""
+    trials = [t for t in study.trials() if t.status in ("ok", "failed")]
+    if not any(t.objective is not None for t in trials):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    nan = float("nan")
+    xs = list(range(1, len(trials) + 1))
+    ys = [nan if t.objective is None else t.objective for t in trials]
+    times, time_label = _times(trials)
+    bests = _best_so_far(ys)
+    order = sorted(range(len(trials)), key=lambda i: times[i])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, constrained_layout=True)
+    a.scatter(xs, ys, s=12, color="0.6", label="trial")
+    a.step(xs, bests, where="post", color="C0", label="best so far")
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a.set_xlabel("trial")
+    a.set_ylabel("objective")
+    a.legend(loc="lower right")
+    b.scatter(times, ys, s=12, color="0.6")
+    b.step([times[i] for i in order], _best_so_far([ys[i] for i in order]), where="post",
+           color="C0")
+    b.set_xlabel(time_label)
+    values = [y for y in ys if y == y]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.05
+    a.set_ylim(lo - pad, hi + pad)  # every trial's value in view, the worst included
+    meta = study.meta()
+    fig.suptitle(f"{Path(meta['space_file']).name}: {meta['searcher']} search, "
+                 f"{meta['evaluator']} evaluator, {len(trials)} trials")
+    return fig
+
+
+def _best_so_far(ys: list[float]) -> list[float]:
+    out, best = [], float("nan")
+    for y in ys:
+        if y == y and not best > y:
+            best = y
+        out.append(best)
+    return out
+
+
+def _times(trials: list[Trial]) -> tuple[list[float], str]:
+    """When each trial ended: the evaluator's simulated cost added up (in trial order) where
+    every successful trial reports a `cost` in seconds, else the wall clock; in minutes, or
+    hours past two of them."""
+    costs = [t.metrics.get("cost") for t in trials]
+    simulated = all(_is_number(c) for c, t in zip(costs, trials, strict=True) if t.status == "ok")
+    if simulated:
+        ends, total = [], 0.0
+        for c in costs:
+            total += c if _is_number(c) else 0.0
+            ends.append(total)
+        what = "simulated training time (the evaluator's cost)"
+    else:
+        t0 = min(t.started for t in trials)
+        ends = [t.started + (t.duration or 0.0) - t0 for t in trials]
+        what = "time since the study began"
+    if max(ends) > 2 * 3600:
+        return [e / 3600 for e in ends], f"{what}, hours"
+    return [e / 60 for e in ends], f"{what}, minutes"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -215,8 +265,21 @@ def _console(file: Any = None) -> Any:
     return Console(file=file, soft_wrap=False, highlight=False)
 
 
+# the name of the objective, and the metrics worth a column, for the evaluators archdsl ships;
+# another evaluator's numeric metrics are shown as they come (up to _MAX_METRICS)
+_SHOWN: dict[str, tuple[str, list[str]]] = {
+    "digits": ("accuracy", ["valid_loss", "train_seconds"]),
+    "nb201": ("c10_valid_12", ["c10_valid_200", "c10_test_200", "cost"]),
+}
+_MAX_METRICS = 4
+_STATIC = ("params", "flops")  # from static shapes, for every trial: columns of their own
+
+
 def leaderboard(study: Study, top: int) -> None:
+    """The best `top` trials as a table: objective, the evaluator's own metrics, params,
+    flops, seconds and the architecture's hash."""
     from rich.table import Table
+    from rich.text import Text
 
     meta, counts = study.meta(), study.counts()
     finished = counts.get("ok", 0) + counts.get("failed", 0)
@@ -224,24 +287,45 @@ def leaderboard(study: Study, top: int) -> None:
              f"({counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed"
              + (f", {counts['interrupted']} interrupted" if counts.get("interrupted") else "")
              + f"); searcher {meta['searcher']}, evaluator {meta['evaluator']}")
-    t = Table(title=title, title_justify="left")
-    for col, just in [("rank", "right"), ("trial", "right"), ("objective", "right"),
-                      ("params", "right"), ("flops", "right"), ("seconds", "right"),
-                      ("architecture", "left")]:
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for rank, tr in enumerate(study.best(top), 1):
+    best = study.best(top)
+    objective, metrics = _columns(meta["evaluator"], best)
+    t = Table(title=Text(printable(title)), title_justify="left")
+    for col, just in [("rank", "right"), ("trial", "right"), (objective, "right"),
+                      *[(m, "right") for m in metrics], ("params", "right"),
+                      ("flops", "right"), ("seconds", "right"), ("architecture", "left")]:
+        t.add_column(Text(printable(col)), justify=just)  # type: ignore[arg-type]
+    for rank, tr in enumerate(best, 1):
         m = tr.metrics
-        t.add_row(str(rank), str(tr.id), f"{tr.objective:.4f}", _num(m.get("params")),
-                  _num(m.get("flops")), f"{tr.duration:.2f}" if tr.duration is not None else "",
-                  tr.arch_hash)
+        cells = [str(rank), str(tr.id), f"{tr.objective:.4f}", *[_num(m.get(k)) for k in metrics],
+                 _num(m.get("params")), _num(m.get("flops")),
+                 f"{tr.duration:.2f}" if tr.duration is not None else "", tr.arch_hash]
+        t.add_row(*[Text(printable(c)) for c in cells])
     _console().print(t)
     failed = study.trials("failed")
     if failed:
-        print(f"last failure (trial {failed[-1].id}): {failed[-1].error}")
+        print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '')}")
+
+
+def _columns(evaluator: str, trials: list[Trial]) -> tuple[str, list[str]]:
+    """The objective's column name and the metric columns for these trials."""
+    if evaluator in _SHOWN:
+        name, wanted = _SHOWN[evaluator]
+        return name, [k for k in wanted if any(k in t.metrics for t in trials)]
+    keys: list[str] = []
+    for t in trials:
+        keys += [k for k, v in t.metrics.items() if k not in keys and k not in _STATIC
+                 and _is_number(v)]
+    return "objective", keys[:_MAX_METRICS]
 
 
 def _num(v: Any) -> str:
-    return f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -255,11 +339,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_EXPORTS = (".arch", ".py", ".json", ".onnx", ".pt")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    if out.suffix not in (".arch", ".py", ".json"):
+    if out.suffix.lower() not in _EXPORTS:
         raise ArchDSLError(f"cannot export to '{args.output}'",
-                           hint="the output must end in .arch, .py or .json")
+                           hint="the output must end in " + ", ".join(_EXPORTS[:-1])
+                                + f" or {_EXPORTS[-1]}")
     with Study.open(args.study) as study:
         if args.best:
             best = study.best(1)
@@ -268,17 +356,34 @@ def cmd_export(args: argparse.Namespace) -> int:
             t = best[0]
         else:
             t = study.trial(args.trial)
-        meta = study.meta()
-    if out.suffix == ".json":
-        text = json.dumps(t.config, indent=2) + "\n"
+        space_file = study.space_path() if out.suffix.lower() != ".json" else None
+    if space_file is None:
+        _write(out, json.dumps(t.config, indent=2) + "\n")
     else:
-        arch = load(meta["space_file"]).materialize(t.config)
-        if out.suffix == ".arch":
-            text = arch.to_arch()
+        try:
+            arch = load(space_file).materialize(t.config)
+        except ArchDSLError as e:
+            raise ArchDSLError(f"trial {t.id} does not fit the study's space {space_file}: "
+                               f"{e.message}", hint="the space was changed (--allow-changed) "
+                                                    "after this trial ran") from None
+        if out.suffix.lower() == ".arch":
+            _write(out, arch.to_arch())
         else:
-            from .backends.pytorch import source
-
-            text = source(arch)
-    _write(out, text)
-    print(f"wrote {out} (trial {t.id}, objective {t.objective})", file=sys.stderr)
+            _export(arch, out, args.seed)
+    print(f"wrote {out} (trial {t.id}, objective {t.objective})")
     return 0
+
+
+def _export(arch: Any, out: Path, seed: int) -> None:
+    """`.py`, `.onnx` or `.pt` through the PyTorch backend, weights from torch seed `seed`."""
+    import inspect
+
+    from .backends import pytorch
+
+    if "seed" in inspect.signature(pytorch.export).parameters:
+        pytorch.export(arch, out, seed=seed)
+        return
+    import torch
+
+    torch.manual_seed(seed)
+    pytorch.export(arch, out)

@@ -10,9 +10,6 @@ progress when Ctrl-C came are marked `interrupted` and evaluated again on `resum
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +32,8 @@ DEFAULT_SEARCHER = "smbo"  # the best of them on NAS-Bench-201 (README, "Search 
 class Progress:
     """What the loop reports as it goes (the CLI draws a progress bar from it)."""
 
-    def start(self, done: int, budget: int | None, seconds: float | None) -> None:
+    def start(self, done: int, budget: int | None, seconds: float | None,
+              best: float | None = None) -> None:
         pass
 
     def update(self, done: int, best: float | None, trial: Trial) -> None:
@@ -96,7 +94,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         if study is not None:
             study.lock()
             meta = study.meta()
-            file = _resumed_file(file, meta)
+            file = study.resume_space(file, allow_changed, log)  # the study's copy
             for key, given in (("evaluator", evaluator), ("seed", seed)):
                 if given is not None and given != meta[key]:
                     raise StudyError(f"the study in {study_dir} was run with --{key} "
@@ -124,14 +122,16 @@ def search(file: str | Path | None = None, searcher: str | None = None,
               else LocalExecutor(space.file, evaluator, workers, trial_timeout))
         settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout}
         if study is None:
-            study = _create(study_dir, {"space_file": str(Path(file).resolve()),
-                                        "space_hash": sh, "evaluator": evaluator,
-                                        "seed": seed, **settings})
+            study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
+                                             "space_hash": sh, "evaluator": evaluator,
+                                             "seed": seed, **settings},
+                                 sources=space.ir.files)  # locked; on failure, removed
         else:
             changed = {k: v for k, v in {**settings, "space_hash": sh}.items()
                        if meta.get(k) != v}
             if changed:
                 study.set_meta(**changed)
+            study.keep_sources(space.ir.files)  # a changed space (--allow-changed) is copied
         result = _loop(study, space, sh, s, ex, budget, seconds, progress or Progress(), log)
         _check_some_succeeded(study)
         return result
@@ -148,56 +148,12 @@ def default_study_dir(file: str | Path) -> Path:
     return Path("studies") / Path(file).stem
 
 
-def _resumed_file(file: str | Path | None, meta: dict[str, Any]) -> str | Path:
-    if file is not None and not Path(file).is_file():
-        raise ArchDSLError(f"{file}: no such file",
-                           hint=f"the study searched {meta['space_file']}; leave the file out "
-                                "when resuming")
-    if file is not None and Path(file).resolve() != Path(meta["space_file"]):
-        raise StudyError(f"the study searched {meta['space_file']}, not {file}",
-                         hint="leave the file out when resuming")
-    return meta["space_file"]
-
-
 def _check_space(meta: dict[str, Any], sh: str, allow_changed: bool,
                  file: str | Path) -> None:
     if sh != meta["space_hash"] and not allow_changed:
         raise StudyError(f"{file} (or a file it imports) has changed since the study began",
                          hint="add --allow-changed to resume on the changed space; trials "
                               "that no longer fit it are left out")
-
-
-def _create(folder: Path, meta: dict[str, Any]) -> Study:
-    """A new study in `folder`, locked. If that fails, the folders made for it are removed
-    (never one that was there before, nor one another search holds)."""
-    top = next((p for p in [folder, *folder.parents] if p.parent.exists()), folder)
-    made = not top.exists()
-    study = None
-    try:
-        study = Study.create(folder, meta)
-        study.lock()
-        return study
-    except BaseException:
-        if study is not None:
-            study.close()
-        if made and not _held(folder):
-            shutil.rmtree(top, ignore_errors=True)
-        raise
-
-
-def _held(folder: Path) -> bool:
-    """Whether another process holds the study lock of `folder`."""
-    try:
-        fd = os.open(folder / ".lock", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _check_some_succeeded(study: Study) -> None:
@@ -218,7 +174,7 @@ def _loop(study: Study, space: Space, sh: str, s: Searcher, ex: Executor,
     study.mark_interrupted()  # a killed search left these running
     done, retry = _replay(study, space, s, log)
     best = s.best[0] if s.best else None
-    progress.start(done, budget, seconds)
+    progress.start(done, budget, seconds, best=best)
     t0 = time.monotonic()
     cands: dict[int, Candidate] = {}
     stopped = "budget"

@@ -82,7 +82,7 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
     (["search", NB201, "--workers", "0"], "--workers must be at least 1"),
     (["search", "--resume"], "--resume needs --study"),
     (["status", "--study", "nowhere"], "no study in nowhere"),
-    (["export", "--study", "nowhere", "--best", "-o", "x.onnx"], "cannot export to 'x.onnx'"),
+    (["export", "--study", "nowhere", "--best", "-o", "x.tflite"], "cannot export to 'x.tflite'"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path: Path, monkeypatch, capsys, args: list[str],
                                       message: str) -> None:
