@@ -38,3 +38,23 @@ def slow(arch: Architecture) -> float:
 
 def die(arch: Architecture) -> float:
     os._exit(3)
+
+
+def bad_key(arch: Architecture) -> dict:
+    """A result whose metrics cannot be stored: a key that is not text."""
+    return {"objective": 0.5, (1, 2): "x"}
+
+
+def text_objective(arch: Architecture) -> str:
+    return "0.875"
+
+
+def bool_objective(arch: Architecture) -> bool:
+    return True
+
+
+def odd_metric(arch: Architecture) -> dict:
+    """An object that is not JSON data as a metric where the first edge is a pooling."""
+    if arch.config.get("cell/n1/edge") != "avg_pool_3x3":
+        return {"objective": score(arch)}
+    return {"objective": score(arch), "model": object()}

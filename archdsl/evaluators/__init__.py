@@ -101,9 +101,9 @@ def _plain(v: Any, where: str) -> Any:
     if isinstance(v, (list, tuple)):
         return [_plain(x, f"{where}[{i}]") for i, x in enumerate(v)]
     if isinstance(v, dict):
-        bad = next((k for k in v if not isinstance(k, str)), None)
-        if bad is not None:
-            raise EvaluationError(f"metric '{where}' has a key that is not text: {_show(bad)}")
+        for k in v:
+            if not isinstance(k, str):
+                raise EvaluationError(f"metric '{where}' has a key that is not text: {_show(k)}")
         return {k: _plain(x, f"{where}.{k}") for k, x in v.items()}
     raise EvaluationError(f"metric '{where}' is not a number, text, list or dict: "
                           f"{_show(v)} ({type(v).__name__})")
