@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
                        description="Draw the chosen architecture (default: every decision at "
                        "its default) or, with --space, the whole search space, as a neural "
                        "circuit diagram. The output's suffix picks the format; images need "
-                       "graphviz's `dot` program, the .dot text does not.")
+                       "graphviz's `dot` program, the .dot text does not. An architecture too "
+                       "wide for a screen (about 2000 pixels) is drawn with its deeper blocks "
+                       "as boxes, and its title says so: --depth N or --expand draws more.")
     c.add_argument("file")
     add_import_path_option(c)
     which = c.add_mutually_exclusive_group()
@@ -31,8 +33,11 @@ def register(sub: Any) -> None:
     c.add_argument("--space", action="store_true", help="draw the search space itself; with "
                    "--config or --sample, the chosen lanes are bold and the rest faded")
     c.add_argument("--expand", action="store_true",
-                   help="draw every copy of a repeat and every block where it stands")
-    c.add_argument("--depth", type=int, help="draw blocks nested deeper than this as one box")
+                   help="draw every copy of a repeat and every block where it stands, however "
+                   "wide the drawing")
+    c.add_argument("--depth", type=int, help="draw blocks (and a cell's named nodes) nested "
+                   "deeper than this as one box (default for an architecture: as deep as fits "
+                   "a screen)")
     c.add_argument("--params", action="store_true", help="write parameter counts")
     c.add_argument("--layout", choices=["LR", "TB"], default="LR",
                    help="left to right (default) or top to bottom")

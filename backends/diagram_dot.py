@@ -11,6 +11,7 @@ the order things were added, so the same calls give the same bytes.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,9 @@ class Dot:
         self.layout = layout
         self.root = Cluster("", {})
         self.node_lines: dict[str, str] = {}
+        self.node_attrs: dict[str, dict[str, str]] = {}
         self.edges: list[str] = []
+        self.links: list[tuple[str, str, dict[str, str]]] = []
         self.label = label
         self._clusters = 0
 
@@ -69,10 +72,54 @@ class Dot:
         if name not in self.node_lines:
             (cluster or self.root).nodes.append(name)
         self.node_lines[name] = f"{name} {_attrs(attrs)};"
+        self.node_attrs[name] = attrs
         return name
 
     def edge(self, u: str, v: str, **attrs: str) -> None:
         self.edges.append(f"{u} -> {v} {_attrs(attrs)};" if attrs else f"{u} -> {v};")
+        self.links.append((u, v, attrs))
+
+    def undeclared(self) -> list[str]:
+        """Ends of edges that are not declared nodes (each would be drawn as a stray box)."""
+        return sorted({e for u, v, _ in self.links for e in (u, v)} - set(self.node_lines))
+
+    def width(self) -> float:
+        """An estimate of the drawing's extent along the flow (points; inches * 72), as dot
+        lays it out: nodes in ranks (a labelled wire's label takes a rank of its own), each
+        rank as wide as its widest node, clusters' margins around them."""
+        depth = {n: 0 for n in self.node_lines}
+        self._nesting(self.root, 0, depth)
+        succ: dict[str, list[tuple[str, float]]] = {}
+        for u, v, a in self.links:
+            succ.setdefault(u, []).append((v, _text_width(a.get("label", ""), 8)))
+        rank = {n: 0 for n in self.node_lines}
+        for u in _topological(list(self.node_lines), succ):
+            for v, label in succ.get(u, []):
+                rank[v] = max(rank.get(v, 0), rank[u] + (2 if label else 1))
+        widths: dict[int, float] = {}  # dot ranks every component together
+        for n, r in rank.items():
+            widths[r] = max(widths.get(r, 0.0), self._extent(n))
+            for _, label in succ.get(n, []):
+                if label:
+                    widths[r + 1] = max(widths.get(r + 1, 0.0), label + 4)
+        return sum(w + 9 for w in widths.values()) + 16 * max(depth.values(), default=0) + 16
+
+    def _extent(self, n: str) -> float:
+        a = self.node_attrs.get(n, {})
+        if a.get("shape") == "point":
+            return 5.0
+        across = self.layout == "LR" and a.get("orientation") in ("90", "270")
+        text = _text_width(a.get("label", ""), float(a.get("fontsize", 10)))
+        size = text + 12 if not across else 24 + text
+        if a.get("fixedsize") == "true":
+            size = 72 * float(a.get("width" if self.layout == "LR" else "height", 0.3))
+        return max(size, 22.0)
+
+    def _nesting(self, c: Cluster, level: int, depth: dict[str, int]) -> None:
+        for n in c.nodes:
+            depth[n] = level
+        for ch in c.children:
+            self._nesting(ch, level + 1, depth)
 
     def text(self) -> str:
         out = ["digraph G {",
@@ -92,6 +139,34 @@ class Dot:
             out.append(f"{ind}  graph {_attrs({'fontname': FONT, 'fontsize': '9', **ch.attrs})};")
             self._write(ch, out, ind + "  ")
             out.append(ind + "}")
+
+
+def _text_width(label: str, size: float) -> float:
+    """About how wide a label is set (points): its longest line, tags left out."""
+    lines = re.split(r"<BR/>|\\n|\n", label.strip("<>") if label.startswith("<") else label)
+    widths = []
+    for line in lines:
+        small = "POINT-SIZE" in line
+        text = html.unescape(re.sub(r"<[^>]*>", "", line))
+        widths.append(len(text) * (8 if small else size) * 0.6)
+    return max(widths, default=0.0)
+
+
+def _topological(nodes: list[str], succ: dict[str, list[tuple[str, float]]]) -> list[str]:
+    indeg = {n: 0 for n in nodes}
+    for outs in succ.values():
+        for v, _ in outs:
+            indeg[v] = indeg.get(v, 0) + 1
+    ready = [n for n in indeg if indeg[n] == 0]
+    order: list[str] = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for v, _ in succ.get(n, []):
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                ready.append(v)
+    return order
 
 
 # ------------------------------------------------------------------------------ glyphs
@@ -180,6 +255,9 @@ def glyph(op: str, args: dict[str, Any], extra: Iterable[str] = (), layout: str 
     else:
         main = _h(op)
         attrs = {"shape": "box", "style": "rounded"}
+    if small and attrs.get("fixedsize") == "true":  # no room inside: the small print beside
+        attrs["xlabel"] = "<" + "<BR/>".join(_small(s) for s in small) + ">"
+        small = []
     body = main + "".join(f"<BR/>{_small(s)}" for s in small)
     attrs["label"] = f"<{body}>" if body else ""
     if faded:
@@ -189,10 +267,13 @@ def glyph(op: str, args: dict[str, Any], extra: Iterable[str] = (), layout: str 
     return attrs
 
 
-def wire(shape: list[int] | None, label: bool, faded: bool = False) -> dict[str, str]:
-    """A wire: one line per axis (a bundle), labelled with the shape where it changed."""
+def wire(shapes: list[tuple[int, ...]] | list[list[int]], label: bool,
+         faded: bool = False) -> dict[str, str]:
+    """A wire: one line per axis (a bundle), labelled with its shape where it changed (a wire
+    drawn once for several uses of a block lists each use's shape where they differ)."""
     color = FADED if faded else WIRE
-    a = {"color": ":".join([color] * max(1, min(len(shape or [0]), 4))), "penwidth": "0.8"}
-    if label and shape is not None:
-        a["label"] = "[" + ", ".join(map(str, shape)) + "]"
+    axes = max((len(s) for s in shapes), default=1)
+    a = {"color": ":".join([color] * max(1, min(axes, 4))), "penwidth": "0.8"}
+    if label and shapes:
+        a["label"] = "\n".join("[" + ", ".join(map(str, s)) + "]" for s in shapes)
     return a

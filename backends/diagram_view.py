@@ -17,7 +17,8 @@ import networkx as nx
 
 from archdsl.graph import Architecture
 
-from .plan import plan
+from .diagram_dot import glyph
+from .plan import Plan, plan
 
 MERGES = ("add", "concat", "multiply")
 
@@ -32,7 +33,8 @@ def _segs(path: str) -> list[str]:
 
 
 def _bare(seg: str) -> str:
-    return re.sub(r"#\d+$", "", seg.split("@")[0])
+    """A scope's name: `motif#2[3]` and `cell@4` are `motif` and `cell`."""
+    return re.sub(r"(#\d+)?(\[\d+\])?$", "", seg.split("@")[0])
 
 
 @dataclass
@@ -45,10 +47,11 @@ class _Group:
 class _View:
     """The architecture graph arranged for drawing: groups, collapsed copies, boxes."""
 
-    def __init__(self, arch: Architecture, expand: bool, depth: int | None):
+    def __init__(self, arch: Architecture, expand: bool, depth: int | None,
+                 the_plan: Plan | None = None):
         self.arch = arch
         g = arch.graph
-        self.p = plan(arch)
+        self.p = the_plan or plan(arch)
         self.out = arch.output()
         self.nodes = [n for n in sorted(g.nodes) if n != self.out]
         self.shape = {n: list(self.p.steps[n].out.shape) for n in self.nodes}
@@ -69,37 +72,85 @@ class _View:
             for key in sorted(self.groups, key=len):
                 if self._named(key) and self._named_depth(key) > depth and \
                         not self._in_box(key):
-                    self.boxes[key] = "box" + str(min(self.groups[key].nodes))
-        self.panels = {}
+                    self.boxes[key] = self._box_name(key)
+        # a block opened once in a panel: its first use -> every use (boxes), in order
+        self.panels: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        self.panel_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # a use -> its panel
         if not expand:
             self._box_repeated_blocks()
+
+    def max_depth(self) -> int:
+        """How deep named blocks nest (0: none)."""
+        return max((self._named_depth(k) for k in self.groups if self._named(k)), default=0)
 
     def _in_box(self, key: tuple[str, ...]) -> bool:
         return any(key[:i] in self.boxes for i in range(1, len(key)))
 
     def _box_repeated_blocks(self) -> None:
-        """Named blocks built alike (the same layers wired the same way, arguments and shapes
-        aside) that occur more than once are boxes in the network; the first is drawn once,
-        opened, in a panel of its own (`self.panels`: its key -> how many boxes stand for it)."""
-        g = self.arch.graph
+        """Named blocks whose uses are drawn alike (the same glyphs wired the same way, copies
+        collapsed the same way; shapes aside) and occur more than once are boxes in the network;
+        the first is drawn once, opened, in a panel of its own. Outer blocks first: a block
+        inside a panel's block is drawn in that panel."""
         alike: dict[tuple, list[tuple[str, ...]]] = {}
         for key in sorted(self.groups, key=lambda k: (self.groups[k].nodes[0], len(k))):
             nodes = self.groups[key].nodes
-            if not self._named(key) or len(nodes) < 2 or nodes[0] in self.hidden \
-                    or self._in_box(key) or key in self.boxes \
-                    or any(k == key[:len(k)] for ks in alike.values() for k in ks):
-                continue
-            index = {n: i for i, n in enumerate(nodes)}
-            sig = (_bare(key[-1]), tuple(
-                (tuple(self.disp[n][len(key):]), g.nodes[n]["op"],
-                 tuple(index.get(u, -1) for u in self.arch.predecessors(n))) for n in nodes))
-            alike.setdefault(sig, []).append(key)
-        self.panels: dict[tuple[str, ...], int] = {}
-        for keys in alike.values():
+            if self._named(key) and len(nodes) > 1 and nodes[0] not in self.hidden \
+                    and not self._in_box(key) and key not in self.boxes:
+                alike.setdefault(self._drawn_alike(key), []).append(key)
+        for keys in sorted(alike.values(), key=lambda ks: (min(map(self._named_depth, ks)),
+                                                          self.groups[ks[0]].nodes[0])):
+            keys = [k for k in keys if not self._in_closed_box(k)
+                    and not any(o != k and o == k[:len(o)] for o in keys)]
             if len(keys) > 1:
-                self.panels[keys[0]] = len(keys)
+                self.panels[keys[0]] = keys
                 for k in keys:
-                    self.boxes[k] = "box" + str(self.groups[k].nodes[0])
+                    self.boxes[k] = self._box_name(k)
+                    self.panel_of[k] = keys[0]
+
+    def _box_name(self, key: tuple[str, ...]) -> str:
+        """The DOT name of a group drawn as a box: its first node and how deep it is."""
+        return f"box{self.groups[key].nodes[0]}_{len(key)}"
+
+    def _in_closed_box(self, key: tuple[str, ...]) -> bool:
+        """Whether a group lies inside a box that is not opened in a panel."""
+        return any(key[:i] in self.boxes and key[:i] not in self.panels
+                   for i in range(1, len(key)))
+
+    def _drawn_alike(self, key: tuple[str, ...]) -> tuple:
+        """What a use of a block looks like opened: its name, and per node its place, glyph,
+        inputs and the copy it is drawn as (arguments that only change shapes left out)."""
+        g = self.arch.graph
+        nodes = self.groups[key].nodes
+        index = {n: i for i, n in enumerate(nodes)}
+        return (_bare(key[-1]), tuple(
+            (tuple(self.disp[n][len(key):]), g.nodes[n]["op"],
+             glyph(g.nodes[n]["op"], g.nodes[n]["args"]).get("label", ""),
+             tuple(index.get(u, -1) for u in self.arch.predecessors(n)),
+             index.get(self.hidden.get(n, -1), -1)) for n in nodes))
+
+    def uses(self, panel: tuple[str, ...]) -> int:
+        """How many times the block opened in `panel` is used: its boxes, each counted as
+        often as it is drawn for (copies collapsed into it, or into a group around it, and
+        the uses of a panel it is drawn in)."""
+        total = 0
+        for key in self.panels[panel]:
+            outer = max((i for i in range(1, len(key)) if key[:i] in self.panels), default=0)
+            times = self.uses(key[:outer]) if outer else 1
+            for i in range(outer + 1, len(key) + 1):
+                times *= self.counts.get(key[:i], 1)
+            total += times
+        return total
+
+    def corresponding(self, panel: tuple[str, ...], n: int) -> list[int]:
+        """Node n of the panel's first use and the same node in each of its other uses (in
+        every use of the panel a use stands in)."""
+        i = self.groups[panel].nodes.index(n)
+        out: list[int] = []
+        for key in self.panels[panel]:
+            m = self.groups[key].nodes[i]
+            outer = max((j for j in range(1, len(key)) if key[:j] in self.panels), default=0)
+            out += self.corresponding(key[:outer], m) if outer else [m]
+        return out
 
     # display paths: the decision scopes, with shared instances told apart and tiles marked
     def _display_paths(self) -> None:
@@ -219,12 +270,19 @@ class _View:
             box = self.boxes.get(tuple(d[:i]))
             if box:
                 return box
-        if self.arch.graph.nodes[n]["op"] == "identity":
-            return self.rep(self.arch.predecessors(n)[0], opened)
-        return f"n{n}" if not opened else f"p{n}"
+        if self.arch.graph.nodes[n]["op"] == "identity":  # a plain wire: what it carries
+            u = self.arch.predecessors(n)[0]
+            if opened and self.disp[u][:len(opened)] != list(opened):
+                return f"in{self.tag(opened)}{u}"  # from outside the panel: its input's stub
+            return self.rep(u, opened)
+        return f"{self.tag(opened)}{n}"
+
+    def tag(self, opened: tuple[str, ...]) -> str:
+        """The prefix of the DOT names of the network's nodes (`n`) or of a panel's."""
+        return f"p{list(self.panels).index(opened) + 1}_" if opened else "n"
 
 
-def _group_label(key: tuple[str, ...], count: int | None, copies: int) -> str:
+def _group_label(key: tuple[str, ...], count: int | None) -> str:
     last = key[-1]
     m = _COPY.match(last)
     if m:

@@ -6,12 +6,14 @@ Regenerate the golden files with `ARCHDSL_REGEN_GOLDEN=1 python -m pytest tests/
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from archdsl.backends.diagram import architecture_dot, render, to_svg
+from archdsl.backends.diagram import DPI, FIT_WIDTH, architecture_dot, render, to_svg
 from archdsl.backends.diagram_space import space_dot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -169,3 +171,141 @@ def test_render_writes_dot_without_graphviz(tmp_path: Path, monkeypatch) -> None
         render(text, tmp_path / "d.svg")
     with pytest.raises(archdsl.ArchDSLError, match="unknown format"):
         render(text, tmp_path / "d.jpeg")
+
+
+# ------------------------------------------------------------------------------ structure
+_NODE = re.compile(r"^\s*(\w+) \[", re.M)
+_EDGE = re.compile(r"^\s*(\w+) -> (\w+)", re.M)
+
+
+def declared(text: str) -> set[str]:
+    return set(_NODE.findall(text)) - {"graph", "node", "edge"}
+
+
+def undeclared_ends(text: str) -> set[str]:
+    """Ends of wires that no node line declares: graphviz draws each as a stray box."""
+    return {e for edge in _EDGE.findall(text) for e in edge} - declared(text)
+
+
+def panel_of_each_node(text: str) -> dict[str, int]:
+    """The panel (a top-level cluster drawn once for a block's uses) each node is declared
+    in; 0 for the network."""
+    where: dict[str, int] = {}
+    panel = 0
+    for line in text.splitlines():
+        if line.startswith("  subgraph "):
+            panel = -1  # a top-level cluster: a panel once its label says so
+        elif line.startswith("    graph [") and panel == -1:
+            panel = len(set(where.values()) | {0}) if "drawn once" in line else 0
+        elif line == "  }":
+            panel = 0
+        else:
+            m = _NODE.match(line)
+            if m and m.group(1) not in ("graph", "node", "edge"):
+                where[m.group(1)] = panel
+    return where
+
+
+def drawings(s: archdsl.Space, cfg: dict) -> list[str]:
+    arch = s.materialize(cfg)
+    return [architecture_dot(arch), architecture_dot(arch, expand=True),
+            architecture_dot(arch, params=True), architecture_dot(arch, fit=None),
+            *(architecture_dot(arch, depth=d) for d in range(4)),
+            architecture_dot(arch, layout="TB"), space_dot(s, cfg)]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_wire_ends_at_a_declared_node_over_40_seeds(name: str) -> None:
+    """nb201 seed 1 drew a stray box "p2": an identity inside a panel passed its wire on to a
+    node outside the panel (and a box holding only an identity was never declared)."""
+    s = space(name)
+    for seed in range(40):
+        for text in drawings(s, s.sample(seed)) if seed < 8 else [
+                architecture_dot(s.materialize(s.sample(seed)))]:
+            assert not undeclared_ends(text), (name, seed)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(EXAMPLES), seed=st.integers(0, 10**6),
+       depth=st.sampled_from([None, 0, 1, 2, 3]), expand=st.booleans(), params=st.booleans())
+def test_wires_end_at_declared_nodes_and_stay_in_their_panel(
+        name: str, seed: int, depth: int | None, expand: bool, params: bool) -> None:
+    s = space(name)
+    text = architecture_dot(s.materialize(s.sample(seed)), depth=depth, expand=expand,
+                            params=params)
+    assert not undeclared_ends(text)
+    where = panel_of_each_node(text)
+    for u, v in _EDGE.findall(text):
+        assert where[u] == where[v], f"wire {u} -> {v} crosses from one panel to another"
+
+
+def _glyph_labels(text: str) -> set[str]:
+    return {m for m in re.findall(r"label=(<[^\n]*?>), ", text) if "&#10033;" in m}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(EXAMPLES), seed=st.integers(0, 10**6))
+def test_every_convolution_is_drawn_as_it_is(name: str, seed: int) -> None:
+    """A block drawn once for several uses stands only for uses drawn alike: a 5x5 copy of
+    conv_bn was shown by the panel of its 3x3 uses."""
+    s = space(name)
+    arch = s.materialize(s.sample(seed))
+    assert _glyph_labels(architecture_dot(arch, expand=True)) == \
+        _glyph_labels(architecture_dot(arch, fit=None))
+
+
+def test_a_use_with_other_arguments_is_drawn_apart_and_uses_are_counted() -> None:
+    s = space("digits")
+    cfg = s.sample(27)  # conv_bn: the stem, two alike copies of the repeat, a 5x5 third copy
+    assert cfg["network/repeat[2]/conv_bn/k"] == 5 and cfg["network/repeat"] == 3
+    text = architecture_dot(s.materialize(cfg), fit=None)
+    assert "&#10033;5" in text
+    assert "conv_bn: drawn once, used 4 times" in text  # stem, x 2, residual's
+
+
+def test_uses_count_every_copy_and_each_use_shows_its_shapes() -> None:
+    s = space("nb201")
+    text = architecture_dot(s.materialize(s.sample(1)), fit=None)
+    assert "cell: drawn once, used 15 times" in text and "reduction: drawn once, used 2 " \
+        "times" in text
+    assert 'label="[16, 32, 32]\\n[32, 16, 16]\\n[64, 8, 8]"' in text  # the cell's input
+    nb101 = space("nb101")
+    text = architecture_dot(nb101.materialize(nb101.sample(3)), fit=None)
+    assert "nb101_op: drawn once, used 18 times" in text  # 2 in each of 9 cells
+    assert text.count('label="[64, 32, 32]\\n[64, 16, 16]\\n[64, 8, 8]"') >= 3
+
+
+def test_parameter_counts_stay_outside_small_glyphs() -> None:
+    s = space("nb201")
+    text = architecture_dot(s.materialize(s.sample(1)), params=True, fit=None)
+    lines = [ln for ln in text.splitlines() if 'fixedsize="true"' in ln]
+    assert any("xlabel=" in ln and "params" in ln for ln in lines)
+    for ln in lines:
+        assert "params" not in re.search(r" label=(<[^\n]*?>|\"[^\"]*\")", ln).group(1)
+    assert "2,336 / 9,280 / 36,992 params" in text  # a cell edge's size in each stage
+
+
+def test_a_wide_architecture_is_cut_to_fit_and_says_how_to_expand() -> None:
+    s = space("darts")
+    arch = s.materialize(s.sample(0))
+    text = architecture_dot(arch)
+    assert "drawn as boxes to fit (--depth N or --expand draws more)" in text
+    for full in (architecture_dot(arch, expand=True), architecture_dot(arch, depth=3),
+                 architecture_dot(arch, fit=None)):
+        assert "to fit" not in full and full.count("\n") > text.count("\n")
+    small = space("digits")
+    assert "to fit" not in architecture_dot(small.materialize(small.sample(2)))
+
+
+@needs_dot
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_default_drawings_fit_a_screen(name: str) -> None:
+    """darts.arch was 10,315 pixels wide; a drawing cut to fit is at most about 2,000."""
+    s = space(name)
+    for seed in (0, 1):
+        text = architecture_dot(s.materialize(s.sample(seed)))
+        plain = subprocess.run(["dot", "-Tplain"], input=text.encode(), capture_output=True,
+                               check=True).stdout.split()
+        pixels = float(plain[2]) * DPI
+        if "to fit" in text or name == "darts":
+            assert pixels <= FIT_WIDTH * 1.25, (seed, pixels)
