@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -95,3 +97,53 @@ def test_config_and_sample_exclude_each_other(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as e:
         main(["render", NB201, "--sample", "--config", "c.json", "-o", "a.dot"])
     assert e.value.code == 1
+
+
+def test_help_says_how_to_draw_more(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--depth N or --expand draws more" in text and "2000 pixels" in text
+
+
+def test_the_readmes_command_draws_no_stray_node(tmp_path: Path, capsys) -> None:
+    """`archdsl render examples/nb201.arch --sample --seed 1` drew a box "p2"."""
+    rc, _ = run(capsys, "render", NB201, "--sample", "--seed", "1", "-o", str(tmp_path / "a.dot"))
+    text = (tmp_path / "a.dot").read_text("utf-8")
+    nodes = set(re.findall(r"^\s*(\w+) \[", text, re.M))
+    ends = {e for edge in re.findall(r"^\s*(\w+) -> (\w+)", text, re.M) for e in edge}
+    assert rc == 0 and ends <= nodes
+
+
+def _readme_images_script():
+    spec = importlib.util.spec_from_file_location(
+        "render_readme_images", ROOT / "scripts" / "render_readme_images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_readme_picture_has_its_command_beside_it() -> None:
+    script = _readme_images_script()
+    shown = script.pairs((ROOT / "README.md").read_text("utf-8"))
+    assert set(shown) == {"docs/img/nb201.svg", "docs/img/digits_space.svg"}
+    assert all((ROOT / image).is_file() for image in shown)
+    with pytest.raises(script.ReadmeImageError, match="no `archdsl render"):
+        script.pairs("![a](docs/img/a.svg)\narchdsl render x.arch -o b.svg\n")
+    with pytest.raises(script.ReadmeImageError, match="shows no such picture"):
+        script.pairs("![a](docs/img/a.svg)\narchdsl render x.arch -o a.svg\n"
+                     "archdsl render y.arch -o c.svg\n")
+
+
+@needs_dot
+def test_readme_pictures_are_what_their_commands_draw(tmp_path: Path) -> None:
+    """The README's picture showed 587,386 parameters where its command draws 372,346; the
+    pictures are made by scripts/render_readme_images.py from the commands beside them."""
+    script = _readme_images_script()
+    assert script.differing() == [], "run: python scripts/render_readme_images.py"
+    readme = tmp_path / "README.md"  # and a picture that drifted is found
+    readme.write_text((ROOT / "README.md").read_text("utf-8").replace(
+        "--sample --seed 1 -o nb201.svg", "--sample --seed 2 -o nb201.svg"), "utf-8")
+    (tmp_path / "docs").mkdir()
+    shutil.copytree(ROOT / "docs" / "img", tmp_path / "docs" / "img")
+    assert script.differing(readme, tmp_path) == ["docs/img/nb201.svg"]

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Regenerate the README's pictures by running the commands shown beside them.
+
+README.md shows `archdsl render ... -o NAME.svg` command lines and `![...](docs/img/NAME.svg)`
+images. Each image is drawn by the one command whose output has the image's file name, run from
+the repository's root with its output sent to docs/img/ instead, so a picture cannot drift from
+its command. An image without such a command, or such a command without an image, is an error.
+
+    python scripts/render_readme_images.py           # redraw docs/img/* from README.md
+    python scripts/render_readme_images.py --check   # write nothing; exit 1 where one differs
+
+Pictures are compared by what they draw (each node's, edge's and cluster's name and text, in
+order), not by coordinates, which change between graphviz versions. Needs graphviz's `dot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import shlex
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+IMAGE = re.compile(r"!\[[^\]]*\]\((docs/img/[^)\s]+)\)")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+class ReadmeImageError(Exception):
+    """README.md's pictures and commands do not pair up, or a command failed."""
+
+
+def pairs(readme: str) -> dict[str, list[str]]:
+    """Each picture README.md shows (docs/img/NAME) -> the argv of the command that draws it."""
+    commands: dict[str, list[str]] = {}
+    for line in readme.splitlines():
+        text = line.strip().removeprefix("$ ")
+        if not text.startswith("archdsl render "):
+            continue
+        argv = shlex.split(text, comments=True)
+        flag = next((f for f in ("-o", "--output") if f in argv), None)
+        if flag is None or argv.index(flag) + 1 >= len(argv):
+            raise ReadmeImageError(f"`{text}` has no -o OUTPUT")
+        name = Path(argv[argv.index(flag) + 1]).name
+        if name in commands:
+            raise ReadmeImageError(f"two commands draw {name}")
+        commands[name] = argv
+    images = IMAGE.findall(readme)
+    out: dict[str, list[str]] = {}
+    for image in images:
+        name = Path(image).name
+        if name not in commands:
+            raise ReadmeImageError(f"README.md shows {image} but no `archdsl render ... -o "
+                                   f"{name}` command beside it")
+        out[image] = commands[name]
+    unshown = sorted(set(commands) - {Path(i).name for i in images})
+    if unshown:
+        raise ReadmeImageError(f"README.md draws {', '.join(unshown)} but shows no such "
+                               "picture from docs/img/")
+    return out
+
+
+def draw(argv: list[str], out: Path) -> None:
+    """Run `archdsl render ...` (argv as shown) from the repository's root, writing `out`."""
+    from archdsl.cli import main
+
+    flag = "-o" if "-o" in argv else "--output"
+    args = list(argv[1:])
+    args[args.index(flag) + 1] = str(out)
+    old = Path.cwd()
+    err = io.StringIO()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stderr(err):
+            rc = main(args)
+    finally:
+        os.chdir(old)
+    if rc != 0:
+        raise ReadmeImageError(f"`{shlex.join(argv)}` exited {rc}: {err.getvalue().strip()}")
+
+
+def drawn(svg: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What an SVG from graphviz draws: (class, title, texts) of each node, edge and cluster."""
+    out = []
+    for g in ET.fromstring(svg).iter(f"{SVG}g"):
+        title = g.find(f"{SVG}title")
+        texts = tuple((t.text or "").strip() for t in g.iter(f"{SVG}text"))
+        out.append((g.get("class", ""), "" if title is None else title.text or "", texts))
+    return out
+
+
+def differing(readme: Path = README, img_root: Path = ROOT, write: bool = False) -> list[str]:
+    """The README's pictures that differ from what their commands draw now (redrawn in place
+    when `write`)."""
+    stale = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for image, argv in pairs(readme.read_text("utf-8")).items():
+            fresh = Path(tmp) / Path(image).name
+            draw(argv, fresh)
+            target = img_root / image
+            if not target.is_file() or drawn(target.read_bytes()) != drawn(fresh.read_bytes()):
+                stale.append(image)
+            if write:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(fresh.read_bytes())
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if a picture differs from what its command draws")
+    args = p.parse_args(argv)
+    try:
+        stale = differing(write=not args.check)
+    except ReadmeImageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for image in stale:
+        print(f"{'differs' if args.check else 'redrawn'}: {image}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
