@@ -302,6 +302,10 @@ def test_zero_branches_export_to_every_format(tmp_path: Path, net: str, suffix: 
 
 
 # ---------------------------------------------------------------- the quoting functions
+QUICK = settings(max_examples=200, deadline=None, derandomize=True)
+
+
+@QUICK
 @given(st.text())
 def test_escape_text_is_one_inert_line(text: str) -> None:
     e = escape_text(text)
@@ -310,6 +314,7 @@ def test_escape_text_is_one_inert_line(text: str) -> None:
         assert ast.literal_eval(f"{quote}{e}{quote}") == text
 
 
+@QUICK
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3),
                     max_leaves=10))
@@ -318,6 +323,7 @@ def test_py_literal_evaluates_to_the_value(v: object) -> None:
     assert repr(got) == repr(v)
 
 
+@QUICK
 @given(st.text(max_size=12), st.sets(NAME, max_size=5))
 def test_py_identifier_is_usable(name: str, taken: set[str]) -> None:
     out = py_identifier(name, taken)

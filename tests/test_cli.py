@@ -146,6 +146,40 @@ def test_sample_text(capsys, space_file):
     assert re.search(r"^network/optional = (true|false)$", out, re.M)
 
 
+def test_plain_sample_builds_nothing(capsys, space_file, monkeypatch):
+    """Plain output prints configurations only: no architecture is built or hashed for it
+    (`archdsl sample examples/nb201.arch -n 1000` took 38 s of CPU for the hashes)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("plain sample output built an architecture")
+
+    monkeypatch.setattr(archdsl.Space, "materialize", refuse)
+    rc, out, err = cli(capsys, "sample", "-n", "3", "--seed", "1", space_file)
+    assert rc == 0, err
+    assert re.findall(r"^# sample \d+$", out, re.M) == ["# sample 0", "# sample 1", "# sample 2"]
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    rc, out, err = cli(capsys, "--version")
+    assert rc == 0 and out.strip() == f"archdsl {version('archdsl')}"
+
+
+def test_fix_header_escapes_the_file_name(capsys, tmp_path):
+    """A line break in a file name cannot add lines to the fixed .arch text."""
+    bad = tmp_path / "a\nnetwork { x }\n.arch"
+    bad.write_text(SPACE)
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"w": 8, "network/optional": false}')
+    rc, out, err = cli(capsys, "fix", bad, "--config", cfg)
+    assert rc == 0, err
+    assert out.splitlines()[0].startswith("# every decision fixed; from ")
+    assert "a\\nnetwork { x }\\n.arch" in out.splitlines()[0]
+    space = archdsl.loads(out)
+    assert space.count() == 1 and space.materialize({}).hash == \
+        archdsl.load(bad).materialize(json.loads(cfg.read_text())).hash
+
+
 def test_sample_per_decision_and_zero(capsys, space_file):
     rc, out, err = cli(capsys, "sample", "-n", "2", "--per-decision", "--json", space_file)
     assert rc == 0 and len(out.splitlines()) == 2

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from archdsl.backends import pytorch as pt
 
+import archdsl
 from archdsl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +94,82 @@ def test_sample_json_reports_params_and_flops(capsys: pytest.CaptureFixture[str]
     for line in lines:
         assert line["params"] > 0 and line["flops"] > 0 and line["output_shape"] == [10]
         assert line["params"] <= 200_000  # digits.arch: require params <= 200_000
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.jit.load(str(path)).state_dict()
+
+
+def test_compile_seed_makes_the_weights_reproducible(tmp_path: Path) -> None:
+    """`-o m.pt` writes the same weights every run (default seed 0), other weights with
+    another seed, and leaves the process's own random state alone."""
+    outs = [tmp_path / f"run{i}" / "m.pt" for i in range(3)]
+    state = torch.get_rng_state()
+    assert main(["compile", DIGITS, "-o", str(outs[0])]) == 0
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(1234)  # the caller's state does not matter
+    assert main(["compile", DIGITS, "-o", str(outs[1]), "--seed", "0"]) == 0
+    assert main(["compile", DIGITS, "-o", str(outs[2]), "--seed", "7"]) == 0
+    a, b, c = (_weights(p) for p in outs)
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_seeded_build_and_export_from_python(tmp_path: Path) -> None:
+    space = archdsl.load(DIGITS)
+    arch = space.materialize(space.default())
+    state = torch.get_rng_state()
+    one, two = pt.build(arch, seed=5).state_dict(), pt.build(arch, seed=5).state_dict()
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(5)
+    assert all(torch.equal(one[k], v) for k, v in pt.build(arch).state_dict().items())
+    pt.export(arch, tmp_path / "m.pt", seed=5)
+    assert all(torch.equal(one[k], v) for k, v in _weights(tmp_path / "m.pt").items())
+    for bad in (-1, 2**63, 1.5, True):
+        with pytest.raises(archdsl.ArchDSLError, match="seed"):
+            pt.build(arch, seed=bad)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".onnx"])
+def test_a_model_too_large_to_build_is_a_report(tmp_path: Path, suffix: str) -> None:
+    big = tmp_path / "big.arch"
+    big.write_text("input x: [4]\nnetwork {\n    x -> linear(2 ** 40)\n}\n")
+    r = subprocess.run([sys.executable, "-m", "archdsl.cli", "compile", str(big), "-o",
+                        str(tmp_path / f"m{suffix}")], capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{big}:3:10: error: the network has 5,497,558,138,880 parameters, more than the " \
+           "limit of 2,147,483,648" in r.stderr
+    assert not (tmp_path / f"m{suffix}").exists()
+    # .py is only text: it is written
+    assert main(["compile", str(big), "-o", str(tmp_path / "m.py")]) == 0
+
+
+def test_a_failed_allocation_is_reported_at_the_layer(tmp_path: Path) -> None:
+    arch = archdsl.loads("input x: [4]\nnetwork { x -> linear(2 ** 62) }\n", file="huge.arch")
+    with pytest.raises(archdsl.ArchLimitError) as e:
+        pt.build(arch.materialize({}), max_params=2**70)
+    assert e.value.format().startswith("huge.arch:2:16: error: linear: cannot make its ")
+
+
+def test_summary_shows_a_file_name_with_brackets(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    """rich reads `[...]` as markup: a file name like `[bold]a.arch` is shown as it is."""
+    f = tmp_path / "[bold]a[red].arch"
+    f.write_text("input x: [4]\nnetwork { x -> linear(2) }\n")
+    assert main(["compile", str(f), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "[bold]a[red].arch: 10 parameters" in out and "[bold]a[red].arch:1" in out
+
+
+def test_a_model_torchscript_cannot_convert_is_a_report(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(model: torch.nn.Module) -> None:
+        raise RuntimeError("generators are not supported\nmore detail")
+
+    monkeypatch.setattr(torch.jit, "script", fail)
+    space = archdsl.load(DIGITS)
+    with pytest.raises(archdsl.ArchDSLError) as e:
+        pt.export(space.materialize(space.default()), tmp_path / "m.pt")
+    assert e.value.message == ("cannot convert the model to TorchScript: RuntimeError: "
+                               "generators are not supported")

@@ -500,3 +500,16 @@ def module_text(draw):
 @given(module_text())
 def test_generated_modules_round_trip(src):
     check_module_round_trip(src)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.text(max_size=30))
+def test_a_comment_stays_one_comment_line(text):
+    """format_comment escapes line breaks (a file name with a newline cannot add lines to
+    `fix` output): the comment is one line and parses as nothing."""
+    from archdsl.printer import format_comment
+
+    c = format_comment(text)
+    assert c.startswith("# ") and len(c.splitlines()) == 1 and c.isprintable()
+    space = archdsl.loads(f"{c}\ninput x: [4]\nnetwork {{ x -> relu }}  {c}\n")
+    assert space.count() == 1
