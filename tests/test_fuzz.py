@@ -1,38 +1,66 @@
-"""Fuzzing: whatever text goes in, only an `archdsl.ArchDSLError` may come out, and quickly.
+"""Fuzzing: whatever .arch text goes in, the tools answer with a report or a result, quickly.
 
-(a) random text built from .arch tokens and stray characters;
-(b) mutations of valid .arch sources (slices deleted, duplicated, swapped; tokens inserted);
+The inputs:
+(a) random text built from .arch tokens and stray characters, and arbitrary unicode;
+(b) mutations of valid .arch sources and of examples/*.arch (slices deleted, duplicated,
+    swapped; tokens inserted; whole lines shuffled);
 (c) random well-formed spaces from a small generator of the language, which reach the
     counting, sampling and building stages far more often than (a) and (b).
 
-Each case is loaded; when it loads, it is counted, sampled, and the sample materialized
-(for (c) also fixed: `fix()` must give a space of one architecture with the same hash).
-A case that runs past HANG_S seconds is stopped and reported as a hang.
+Each case is run through `archdsl check`, `count`, `sample` and `compile` by a worker process
+(tests/_fuzz_worker.py) with a memory limit (RLIMIT_AS) and a time limit per command. Every run
+must exit 0 or 1, print no traceback, finish in time, and every error it prints must start with
+`FILE:LINE:COL: error:` inside one of the case's files (the cases are all about files). One worker
+runs many cases; it is started again if a case kills it or never answers.
 
-Inputs that hit a bug already reported (see KNOWN_BUGS) are rejected rather than failed, so
-that these tests guard against new bugs; drop an entry once its bug is fixed.
+(c) is also run in this process for what only Python can see: `fix()` of a sample must give a
+space of one architecture with the same hash.
+
+The cases are the same on every run (derandomized). The CI runs a few hundred; set
+ARCHDSL_FUZZ=N to run about N cases (e.g. ARCHDSL_FUZZ=5000 python -m pytest tests/test_fuzz.py).
+
+Inputs that hit a bug already reported (KNOWN_BUGS, each with an xfail(strict) reproducer in
+test_known_bug) are rejected rather than failed, so that these tests guard against
+new bugs; drop an entry once its bug is fixed (its reproducer then fails as XPASS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
+import select
 import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import archdsl
 from archdsl import ArchDSLError
 
-HANG_S = 4.0
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = Path(__file__).resolve().parent / "_fuzz_worker.py"
+MEMORY = 1 << 30  # bytes a case may take on top of the worker's own
+COMMAND_S = 10.0  # seconds a command may run (the machine is shared: a generous bound)
+HANG_S = 4.0  # for the in-process round trip of (c)
+TOTAL = int(os.environ.get("ARCHDSL_FUZZ", "0") or 0)  # 0: the CI's few hundred
 
-SETTINGS = settings(
-    max_examples=250,
-    deadline=2000,
-    derandomize=True,  # the same cases every run: a failure here is reproducible
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+
+def examples(share: int) -> int:
+    """This test's number of cases: `share` of the CI's 320, scaled to ARCHDSL_FUZZ."""
+    return share if TOTAL <= 0 else max(1, TOTAL * share // 320)
+
+
+def fuzz_settings(share: int):
+    return settings(max_examples=examples(share), deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                           HealthCheck.data_too_large])
 
 
 class Hang(Exception):
@@ -53,60 +81,135 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
-def _max_depth(text: str) -> int:
-    return max((int(m) for m in re.findall(r"max_depth\s+(\d{1,6})", text)), default=0)
+# ---------------------------------------------------------------------------------------------
+# the worker process
 
 
-# Bugs reported and xfail-tested in test_errors.py; the predicate gets the text and the exception.
-KNOWN_BUGS = {
-    "count() of deep recursion is not held to the count limit (hangs)":
-        lambda text, e: isinstance(e, Hang) and _max_depth(text) >= 20,
-    "checking nested binary operators takes exponential time":
-        lambda text, e: isinstance(e, Hang) and len(re.findall(r"[-+*/%<>=]|and|or", text)) >= 18,
-    "huge int ranges / huge JSON numbers raise OverflowError":
-        lambda text, e: isinstance(e, OverflowError),
+class Worker:
+    """One `_fuzz_worker.py` process, started again whenever it dies or stops answering."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        self.proc = subprocess.Popen([sys.executable, str(WORKER), str(MEMORY)], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     encoding="utf-8")
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def run(self, files: dict[str, str], argv: list[str]) -> dict:
+        proc = self.proc if self.proc and self.proc.poll() is None else self.start()
+        request = {"files": files, "argv": argv, "seconds": COMMAND_S}
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], COMMAND_S + 20)
+            line = proc.stdout.readline() if ready else ""
+        except BrokenPipeError:
+            line = ""
+        if line:
+            return json.loads(line)
+        alive = proc.poll() is None
+        self.stop()
+        return {"rc": None, "hang": alive, "died": None if alive else proc.returncode,
+                "escaped": None, "out": "", "err": ""}
+
+
+_worker = Worker()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_worker():
+    yield
+    _worker.stop()
+
+
+COMMANDS = [["check"], ["count"], ["sample", "-n", "2", "--seed", "1"], ["compile"]]
+LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): error: ")
+
+
+def problems(files: dict[str, str], main: str, argv: list[str], answer: dict) -> list[str]:
+    """What is wrong with one run; empty when the run kept every promise."""
+    found = []
+    if answer.get("died") is not None:
+        found.append(f"the process died (status {answer['died']})")
+    if answer["hang"]:
+        found.append(f"still running after {COMMAND_S} s")
+    if answer["escaped"]:
+        found.append("escaped the CLI:\n" + answer["escaped"])
+    if answer["rc"] not in (0, 1) and not found:
+        found.append(f"exit status {answer['rc']}")
+    if "Traceback (most recent call last)" in answer["out"] + answer["err"]:
+        found.append("a traceback was printed")
+    if answer["rc"] == 1:
+        first = answer["err"].splitlines()[0] if answer["err"] else ""
+        m = LOCATION.match(first)
+        names = {Path(n).name: text for n, text in files.items()}
+        if not m or Path(m["file"]).name not in names:
+            found.append(f"an error without FILE:LINE:COL in the case's files: {first!r}")
+        else:
+            lines = names[Path(m["file"]).name].count("\n") + 1
+            if not (1 <= int(m["line"]) <= lines and int(m["col"]) >= 1):
+                found.append(f"an error placed outside its file ({lines} lines): {first!r}")
+    if "root:x:0:0" in answer["out"] + answer["err"]:
+        found.append("printed the content of /etc/passwd")
+    return found
+
+
+# Bugs reported on the team board, each with an xfail(strict) reproducer below: a predicate
+# over (the main file's text, the command, the problems found).
+KNOWN_BUGS: dict[str, tuple[Callable[[str, str, list[str]], bool], dict[str, str], list[str]]] = {
+    "interp: `sample` of a space with no architecture: error without a place, after 10,000 tries":
+        (lambda text, command, found: command == "sample"
+         and any("no configuration satisfied the constraints" in f for f in found),
+         {"case.arch": "input x: [4]\nparam p0 = 1\nnetwork { x -> relu }\nrequire p0 == 0\n"},
+         ["sample", "case.arch"]),
 }
 
 
-def report(e: ArchDSLError) -> None:
-    """Every error must format as a compiler report, its place inside the text."""
-    text = e.format()
-    assert isinstance(text, str) and "error: " in text.splitlines()[0]
-    if e.span is not None:
-        assert e.span.line >= 1 and e.span.column >= 1, text
-        if e.span.text:
-            assert e.span.line <= e.span.text.count("\n") + 1, text
+def run_cli_case(files: dict[str, str], main: str = "case.arch") -> None:
+    """Run the four commands on files[main]; fail on any broken promise not already known."""
+    for command in COMMANDS:
+        argv = [command[0], main, *command[1:]]
+        answer = _worker.run(files, argv)
+        found = problems(files, main, argv, answer)
+        if not found:
+            continue
+        for matches, _, _ in KNOWN_BUGS.values():
+            if matches(files[main], command[0], found):
+                reject()
+        shown = "\n".join(f"--- {n}\n{t}" for n, t in files.items())
+        raise AssertionError(f"archdsl {' '.join(argv)}: {'; '.join(found)}\n"
+                             f"stderr: {answer['err'][-1500:]}\n{shown}")
 
 
-def exercise(text: str) -> None:
-    """Load, count, sample, materialize; only ArchDSLError may escape."""
-    try:
-        with time_limit(HANG_S):
-            try:
-                space = archdsl.loads(text)
-            except ArchDSLError as e:
-                report(e)
-                return
-            try:
-                space.count()
-            except ArchDSLError as e:
-                report(e)
-            try:
-                cfg = space.sample(0)
-            except ArchDSLError as e:
-                report(e)
-                return
-            try:
-                space.materialize(cfg)
-            except ArchDSLError as e:
-                report(e)
-    except ArchDSLError:  # pragma: no cover - caught above
-        return
-    except Exception as e:  # noqa: BLE001 - any other exception is a bug
-        for matches in KNOWN_BUGS.values():
-            if matches(text, e):
-                reject()  # a known, reported bug (see the module docstring)
-        raise AssertionError(f"{type(e).__name__} escaped for {text!r}: {e}") from e
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=n))
+                                  for n in sorted(KNOWN_BUGS)])
+def test_known_bug(name: str) -> None:
+    """Each known bug's minimal reproducer: an XPASS once fixed (then drop its entry)."""
+    _, files, argv = KNOWN_BUGS[name]
+    assert problems(files, argv[1], argv, _worker.run(files, argv)) == []
+
+
+def test_the_worker_reports_every_broken_promise() -> None:
+    """The checker itself: a good run passes; a traceback, a missing place, a hang are caught."""
+    files = {"case.arch": "input x: [4]\nnetwork { x -> linear(2) }\n"}
+    assert problems(files, "case.arch", [], _worker.run(files, ["count", "case.arch"])) == []
+    bad = {"case.arch": "input x: [4]\nnetwork { x -> lineer(2) }\n"}
+    assert problems(bad, "case.arch", [], _worker.run(bad, ["check", "case.arch"])) == []
+    missing = _worker.run(bad, ["check", "other.arch"])  # `error: ...` with no place
+    assert any("without FILE:LINE:COL" in p for p in problems(bad, "x", [], missing))
+    hang = {"rc": None, "hang": True, "escaped": None, "out": "", "err": ""}
+    assert problems(bad, "case.arch", [], hang) == [f"still running after {COMMAND_S} s"]
+    escaped = {**hang, "hang": False, "escaped": "Traceback ...\nKeyError: 1"}
+    assert problems(bad, "case.arch", [], escaped)[0].startswith("escaped the CLI")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +234,13 @@ STRINGS = ['"lib.arch"', '"x"', '""', '"a b"', '"\\"("', '"\\x"', '"\u00e9\\n"',
 ODD = ["$", "'", "@", ";", "\\", "\t", "\r", "\u00e9", "\u2028", "\ufeff", "`", "?", "!", "&",
        "\x0c", "\x01"]
 DEEP = ["-" * 300 + "1", "not " * 300, "1 ** " * 300]  # nested past the parser's depth limit
-TOKENS = KEYWORDS + FUNCS + NAMES + PUNCT + NUMBERS + STRINGS + ODD + DEEP
+# imports that must stay inside the case's folder and read regular .arch files only
+IMPORT_PATHS = ['"lib/common.arch"', '"/etc/passwd"', '"../case.arch"', '"/dev/zero"',
+                '"case.arch"', '"lib"', '"missing.arch"', '"lib/../lib/common.arch"',
+                '"/proc/self/status"', '"' + "a" * 300 + '.arch"', '"lib\\u0000.arch"']
+TOKENS = KEYWORDS + FUNCS + NAMES + PUNCT + NUMBERS + STRINGS + ODD + DEEP + IMPORT_PATHS
+COMMON = (ROOT / "examples" / "lib" / "common.arch").read_text("utf-8")
+EXAMPLES = [p.read_text("utf-8") for p in sorted((ROOT / "examples").glob("*.arch"))]
 
 token = st.sampled_from(TOKENS)
 separator = st.sampled_from([" ", " ", "", "\n"])
@@ -153,21 +262,25 @@ def prefixed_soup(draw):
         "input x: [4]\nparam w = ",
         "input x: [4]\nnetwork { x -> linear(",
         "input x: [4]\nnetwork { x -> relu }\ntrain { ",
+        *[f"import {path}\ninput x: [4]\nnetwork {{ x -> " for path in IMPORT_PATHS],
     ]))
     return prelude + draw(token_soup())
 
 
-@SETTINGS
-@given(st.one_of(token_soup(), prefixed_soup()))
-def test_fuzz_token_soup(text):
-    exercise(text)
+FILE_NAMES = st.sampled_from(["case.arch"] * 6 + ['m""";x.arch', "a b.arch", "\u00e9.arch",
+                                                  "case", "x'.arch"])
 
 
-@settings(max_examples=150, deadline=2000, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@fuzz_settings(60)
+@given(st.one_of(token_soup(), prefixed_soup()), FILE_NAMES)
+def test_fuzz_token_soup(text, name):
+    run_cli_case({name: text, "lib/common.arch": COMMON}, name)
+
+
+@fuzz_settings(30)
 @given(st.text(max_size=200))
 def test_fuzz_arbitrary_unicode(text):
-    exercise(text)
+    run_cli_case({"case.arch": text})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +383,7 @@ MUTATION_TOKENS = TOKENS + ["repeat(3) {", "one_of {", "optional {", "} -> ", "m
 
 @st.composite
 def mutated(draw):
-    text = draw(st.sampled_from(VALID))
+    text = draw(st.sampled_from(VALID + EXAMPLES))
     for _ in range(draw(st.integers(1, 4))):
         n = len(text)
         i = draw(st.integers(0, n))
@@ -291,10 +404,16 @@ def mutated(draw):
     return text
 
 
-@SETTINGS
+@fuzz_settings(110)
 @given(mutated())
 def test_fuzz_mutations_of_valid_sources(text):
-    exercise(text)
+    run_cli_case({"case.arch": text, "lib/common.arch": COMMON})
+
+
+@fuzz_settings(10)
+@given(mutated())
+def test_fuzz_mutations_of_an_imported_library(text):
+    run_cli_case({"case.arch": EXAMPLES[1], "lib/common.arch": text})
 
 
 @st.composite
@@ -305,11 +424,10 @@ def line_shuffled(draw):
     return "\n".join(picked) + "\n"
 
 
-@settings(max_examples=150, deadline=2000, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@fuzz_settings(30)
 @given(line_shuffled())
 def test_fuzz_line_shuffles(text):
-    exercise(text)
+    run_cli_case({"case.arch": text})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,15 +559,13 @@ def _lost_merge_input(arch) -> bool:
 
 
 def exercise_and_fix(text: str) -> None:
-    exercise(text)
+    """A sample's `fix()` is a space of that one architecture (errors: the CLI tests' job)."""
     try:
         with time_limit(HANG_S):
             space = archdsl.loads(text)
             cfg = space.sample(0)
             arch = space.materialize(cfg)
-    except ArchDSLError:
-        return
-    except Exception:  # noqa: BLE001 - already reported by exercise()
+    except (ArchDSLError, Hang):
         return
     fixed_text = space.fix(cfg)
     try:
@@ -468,10 +584,14 @@ def exercise_and_fix(text: str) -> None:
     assert again.hash == arch.hash, f"fix() changed the architecture:\n{text}\n{fixed_text}"
 
 
-@settings(max_examples=120, deadline=3000, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.data_too_large])
+@fuzz_settings(80)
 @given(generated_space())
-def test_fuzz_generated_spaces(text):
+def test_fuzz_generated_spaces_cli(text):
+    run_cli_case({"case.arch": text})
+
+
+@fuzz_settings(60)
+@given(generated_space())
+def test_fuzz_generated_spaces_fix_round_trip(text):
     exercise_and_fix(text)
 
