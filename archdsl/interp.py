@@ -32,6 +32,7 @@ from .errors import (
 )
 from .layers import MERGES, LayerSig, check_arg_value, type_name
 from .naming import Scope
+from .rows import Row, default_row, draw_per_decision, make_row
 from .semantics import SpaceIR, net_arity, stage_segment
 from .values import Decision, Net, Record, Sym, Tensor, arith, describe, to_json
 
@@ -65,8 +66,8 @@ class Chooser:
         choosers implement it, and their pick() is `d.options[index(d, weights)]`."""
         return d.options.index(self.pick(d, weights))  # pragma: no cover
 
-    def pick_row(self, weights: list[int]) -> int | None:
-        """Choose a row of a joint table (uniform sampling); None: decide one by one."""
+    def pick_row(self, rows: list[Row]) -> int | None:
+        """Choose a row of a joint table (see archdsl.rows); None: decide one by one."""
         return None
 
     def pick_inert(self, d: Decision, weights: list[int] | None) -> Any:
@@ -253,9 +254,9 @@ class Interp:
         rows = self.global_rows()
         forced = None
         if rows:
-            i = self.chooser.pick_row([w for _, w in rows])
+            i = self.chooser.pick_row(rows)
             if i is not None:
-                forced = list(rows[i][0])
+                forced = list(rows[i].values)
         self.genv = {}
         self.shared_nets = {}
         struct = self.an.global_structural
@@ -291,13 +292,13 @@ class Interp:
         finally:
             self.forced = saved
 
-    def global_rows(self) -> list[tuple[tuple, int]]:
+    def global_rows(self) -> list[Row]:
         """Every joint value of the structural top-level decisions, with how many architectures
         each leaves (0 where a constraint fails)."""
         if self._global_rows is not None:
             return self._global_rows
         struct = [p for p in self.ir.params if p.name in self.an.global_structural]
-        rows: list[tuple[tuple, int]] = []
+        rows: list[Row] = []
 
         def bind() -> dict:
             self.genv = {}
@@ -310,7 +311,7 @@ class Interp:
         # whether or not this space has been used before
         self.chooser, self.build = _First(), False
         try:
-            for values, genv, mult in self.outcomes(bind):
+            for values, genv, picks in self.outcomes(bind):
                 self.decided, self.seen = {}, {}
                 self.genv = genv
                 self.shared_nets = {p.name: genv[p.name] for p in self.ir.params
@@ -320,8 +321,8 @@ class Interp:
                         self._bind_global(p, None)
                 self.gkey = tuple(to_json_key(genv.get(n))
                                   for n in sorted(self.an.global_structural))
-                w = _held(mult * self._count_rest(), self.ir.network_span)
-                rows.append((tuple(values), w))
+                w = _held(self._count_rest(), self.ir.network_span)
+                rows.append(make_row(values, w, picks))
                 if len(rows) > MAX_TABLE:
                     raise ArchLimitError(
                         f"more than {MAX_TABLE:,} combinations of the top-level params that "
@@ -885,11 +886,12 @@ class Interp:
         struct = self.an.structural.get(blk.name, set())
         items = self.binding_items(blk, call)
         forced = None
-        if isinstance(self.chooser, _Uniform) and any(n in struct for n, *_ in items):
+        if isinstance(self.chooser, (_Uniform, _PerDecision)) and any(
+                n in struct for n, *_ in items):
             rows = self.binding_table(blk, call, caller_env, sc)
-            i = self.chooser.pick_row([w for _, w in rows])
+            i = self.chooser.pick_row(rows)
             if i is not None:
-                forced = list(rows[i][0])
+                forced = list(rows[i].values)
         env: dict[str, Any] = {}
         if "$depth" in caller_env:
             env["$depth"] = caller_env["$depth"]
@@ -1208,16 +1210,16 @@ class Interp:
 
     def count_outcomes(self, e: A.Expr, env: dict) -> list[tuple[Any, int]]:
         """The values an expression can take, each with its multiplicity."""
-        return [(v, m) for _, v, m in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
+        return [(v, 1) for _, v, _ in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
 
     def count_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict) -> int:
         if blk.max_depth is not None and _depth(caller_env, blk) + 1 > blk.max_depth:
             return 0
         rows = self.binding_table(blk, call, caller_env, Scope("$count"))
-        return _held(sum(w for _, w in rows), call.span if call else blk.span)
+        return _held(sum(r.weight for r in rows), call.span if call else blk.span)
 
     def binding_table(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict,
-                      sc: Scope) -> list[tuple[tuple, int]]:
+                      sc: Scope) -> list[Row]:
         """Rows of joint values of the block's structural decisions, weighted by the number
         of architectures each leaves."""
         items = self.binding_items(blk, call)
@@ -1241,10 +1243,10 @@ class Interp:
                                            Scope("$t"), key)
             return env
 
-        rows: list[tuple[tuple, int]] = []
+        rows: list[Row] = []
         saved_decided, saved_seen = self.decided, self.seen
         try:
-            for values, env, mult in self.outcomes(bind_struct):
+            for values, env, picks in self.outcomes(bind_struct):
                 self.decided, self.seen = {}, {}
                 sizes = _Sizes()
                 with self.using(sizes):
@@ -1254,9 +1256,9 @@ class Interp:
                                                    Scope("$t"), key)
                 if blk.max_depth is not None:
                     env["$depth"] = _with_depth(caller_env, blk, depth)
-                w = _held(mult * sizes.mult * self.count_body(blk.body, env),
+                w = _held(sizes.mult * self.count_body(blk.body, env),
                           call.span if call else blk.span)
-                rows.append((tuple(values), w))
+                rows.append(make_row(values, w, picks))
                 if len(rows) > MAX_TABLE:
                     raise ArchLimitError(f"block '{blk.name}': more than {MAX_TABLE:,} "
                                          "combinations of its structural arguments",
@@ -1350,10 +1352,10 @@ class Interp:
         return {0: 1}
 
     # ================================================================= enumeration
-    def outcomes(self, fn: Callable[[], Any]) -> Iterator[tuple[list, Any, int]]:
+    def outcomes(self, fn: Callable[[], Any]) -> Iterator[tuple[list, Any, list]]:
         """Run `fn` once per combination of the discrete decisions it makes (depth-first
-        replay). Yields (values, result, multiplicity); continuous decisions take their
-        default and count once."""
+        replay). Yields (values, result, [(decision, option index)...]); continuous decisions
+        take their default (index None) and count once."""
         prefix: list[int] = []
         while True:
             ch = _Replay(prefix)
@@ -1368,7 +1370,7 @@ class Interp:
             finally:
                 self.decided, self.seen = saved_dec, saved_seen
             if ok:
-                yield ch.values, result, 1
+                yield ch.values, result, ch.picks
             trace = ch.trace
             while trace and trace[-1][0] + 1 >= trace[-1][1]:
                 trace.pop()
@@ -1618,12 +1620,12 @@ class _Recorder(Chooser):
             self.slot = (node, 3)
         return self.inner.pick(d, weights)
 
-    def pick_row(self, weights: list[int]) -> int | None:
+    def pick_row(self, rows: list[Row]) -> int | None:
         if self.pos < len(self.answers):
             return self._replay(_T_ROW, None)
-        node = [_T_ROW, weights, None, {}]
+        node = [_T_ROW, rows, None, {}]
         put = self._put(node)
-        i = self.inner.pick_row(weights)
+        i = self.inner.pick_row(rows)
         if put:
             self.slot = (node[3], i)
         return i
@@ -1674,6 +1676,7 @@ class _Replay(Chooser):
         self.prefix = prefix
         self.trace: list[tuple[int, int]] = []
         self.values: list[Any] = []
+        self.picks: list[tuple[Decision, int | None]] = []
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
         pos = len(self.trace)
@@ -1681,6 +1684,7 @@ class _Replay(Chooser):
             v = d.default if d.default is not None else d.lo
             self.trace.append((0, 1))
             self.values.append(v)
+            self.picks.append((d, None))
             return v
         n = len(d.options)
         i = self.prefix[pos] if pos < len(self.prefix) else 0
@@ -1694,6 +1698,7 @@ class _Replay(Chooser):
         self.trace.append((i, n))
         v = d.options[i]
         self.values.append(v)
+        self.picks.append((d, i))
         return v
 
 
@@ -1719,7 +1724,8 @@ class _Uniform(Chooser):
             return sample_int_log(d, self.rng)
         return _below(self.rng, len(d.options))
 
-    def pick_row(self, weights: list[int]) -> int | None:
+    def pick_row(self, rows: list[Row]) -> int | None:
+        weights = [r.weight for r in rows]
         total = sum(weights)
         if total == 0:
             raise Reject(ConstraintError("no combination of values satisfies the constraints",
@@ -1732,6 +1738,9 @@ class _PerDecision(Chooser):
 
     def __init__(self, rng: random.Random):
         self.rng = rng
+
+    def pick_row(self, rows: list[Row]) -> int | None:
+        return draw_per_decision(self.rng, rows)
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
         if d.options is None:
@@ -1752,6 +1761,44 @@ class _PerDecision(Chooser):
         return _below(self.rng, len(d.options))
 
 
+class _Default(_Uniform):
+    """The default configuration: each decision at its default where an architecture follows
+    (weights[i] > 0), else its first option that leads to one; a continuous decision at its
+    default, else the middle of its range (geometric on a log scale)."""
+
+    def __init__(self) -> None:
+        super().__init__(random.Random(0))  # never drawn from
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if d.options is None:
+            return default_float(d)
+        return d.options[self.index(d, weights)]
+
+    def index(self, d: Decision, weights: list[int] | None) -> int:
+        i = d.default_index()
+        if weights is None or weights[i] > 0:
+            return i
+        j = next((j for j, w in enumerate(weights) if w > 0), None)
+        if j is None:
+            raise Reject(ConstraintError(f"'{d.name}': no option leads to an architecture",
+                                         d.span))
+        return j
+
+    def pick_row(self, rows: list[Row]) -> int | None:
+        i = default_row(rows)
+        if i is None:
+            raise Reject(ConstraintError("no combination of values satisfies the constraints",
+                                         None))
+        return i
+
+
+def default_float(d: Decision) -> float:
+    """A continuous decision's default value: its `default`, else the middle of its range."""
+    if d.default is not None:
+        return d.default
+    return math.sqrt(d.lo * d.hi) if d.log else (d.lo + d.hi) / 2
+
+
 class _FromConfig(Chooser):
     """Reads each decision from a configuration (JSON values)."""
 
@@ -1764,8 +1811,7 @@ class _FromConfig(Chooser):
         if d.name not in self.config:
             if self.fill:
                 if d.options is None:
-                    return d.default if d.default is not None else (
-                        math.sqrt(d.lo * d.hi) if d.log else (d.lo + d.hi) / 2)
+                    return default_float(d)
                 return d.options[d.default_index()]
             raise ConfigError(f"the configuration has no value for '{d.name}'", d.span,
                               hint=f"it takes {d.domain_text()}")

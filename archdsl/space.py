@@ -22,6 +22,7 @@ from .interp import (
     Chooser,
     Interp,
     Reject,
+    _Default,
     _FromConfig,
     _PerDecision,
     _Replay,
@@ -68,7 +69,7 @@ class Space:
         if metrics and self.metric_constraints:
             return sum(1 for _ in self.enumerate())
         if self._count is None:
-            self._count = sum(w for _, w in self._interp.global_rows())
+            self._count = sum(r.weight for r in self._interp.global_rows())
         return self._count
 
     def metrics(self, arch: Architecture) -> dict[str, Any]:
@@ -218,29 +219,29 @@ class Space:
 
     # ---- configurations ----------------------------------------------------------------
     def default(self) -> Config:
-        """Every decision at its default (the first option where none is given); if that
-        breaks a constraint, the first valid configuration in enumeration order (among the
-        first MAX_TRIES when a params/flops constraint has to be checked on each)."""
+        """Every decision at its default (the first option where none is given) where a valid
+        architecture follows, else its first option that leads to one: one walk, guided by
+        the counts. Where counting cannot see a constraint (params/flops; an `edges`
+        constraint that rejects that walk), the first valid configuration in enumeration
+        order among the first MAX_TRIES."""
         it = self._interp
         try:
-            decided = _walk_config(it, {}, fill=True)
+            decided = dict(it.walk(_Default()))
             if self.metric_constraints:
                 # a default whose shapes do not fit is reported, not searched around
                 failure = self._metric_failure(self._build(_jsonify(decided)))
                 if failure is not None:
                     raise failure
-        except (ConstraintError, ConfigError):
-            candidates = _dfs(it)
-            if self.metric_constraints:
-                candidates = itertools.islice(candidates, MAX_TRIES)
-            first = next((d for d in candidates if self._satisfies_metrics(d)), None)
+        except (ConstraintError, Reject):
+            none = self.count() == 0
+            first = None if none else next((d for d in itertools.islice(_dfs(it), MAX_TRIES)
+                                            if self._satisfies_metrics(d)), None)
             if first is None:
                 raise EmptySpaceError("no configuration satisfies the constraints"
-                                      + (f" (among the first {MAX_TRIES:,})"
-                                         if self.metric_constraints else ""),
+                                      + ("" if none else f" (among the first {MAX_TRIES:,})"),
                                       self.ir.network_span) from None
             decided = first
-        return {name: to_json(v) for name, v in decided.items()}
+        return _jsonify(decided)
 
     def validate(self, config: Config) -> Config:
         """Check a configuration against the space; return it in canonical form."""
