@@ -194,7 +194,8 @@ class _Drawing:
                 extra.append("see its panel")
             if self.params:  # the box's parameters, in each use
                 per_use = zip(*(self.uses(opened, m) for m in v.groups[key].nodes), strict=True)
-                extra.append(self.sizes([sum(p.steps[m].params for m in ms) for ms in per_use]))
+                extra.append(self.sizes([sum(p.steps[m].params for m in ms) for ms in per_use])
+                             + (" each" if v.counts.get(key, 1) > 1 else ""))
             label = "".join([_h(name)] + [f"<BR/>{_small(s)}" for s in extra])
             dot.node(r, {"shape": "box3d", "label": f"<{label}>", "style": "filled",
                          "fillcolor": "#f3f3f3"}, self.cluster_of(list(key[:-1]), opened, panel))

@@ -79,10 +79,6 @@ class Dot:
         self.edges.append(f"{u} -> {v} {_attrs(attrs)};" if attrs else f"{u} -> {v};")
         self.links.append((u, v, attrs))
 
-    def undeclared(self) -> list[str]:
-        """Ends of edges that are not declared nodes (each would be drawn as a stray box)."""
-        return sorted({e for u, v, _ in self.links for e in (u, v)} - set(self.node_lines))
-
     def width(self) -> float:
         """An estimate of the drawing's extent along the flow (points; inches * 72), as dot
         lays it out: nodes in ranks (a labelled wire's label takes a rank of its own), each
