@@ -4,9 +4,7 @@ cross-checked by brute-force enumeration on spaces (or reduced variants) small e
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import re
 from collections import Counter
 from itertools import product
@@ -17,6 +15,7 @@ import networkx as nx
 import pytest
 
 import archdsl
+from archdsl.evaluators import nb201
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = ["digits", "nb201", "resnet", "transformer", "darts", "nb101", "hierarchical"]
@@ -351,15 +350,6 @@ def count_params(arch: archdsl.Architecture) -> int:
     return total
 
 
-def _nb201_csv() -> Path | None:
-    for p in (os.environ.get("NB201_CSV"),
-              EXAMPLES.parent / "benchmarks" / "nb201" / "nb201.csv",
-              Path("/work/shared/benchmarks/nb201/nb201.csv")):
-        if p and Path(p).is_file():
-            return Path(p)
-    return None
-
-
 def test_nb201_decisions_and_labels() -> None:
     sp = space("nb201")
     configs = assert_enumerates(sp, NB201)
@@ -386,10 +376,7 @@ def test_nb201_parameters_match_the_benchmark() -> None:
          559_386),
     ]:
         assert count_params(sp.materialize(nb201_config(arch_str))) == params
-    path = _nb201_csv()
-    if path is None:
-        pytest.skip("nb201.csv not found (set NB201_CSV)")
-    rows = list(csv.DictReader(path.open()))
+    rows = list(nb201.table(str(nb201.SHIPPED)).rows.values())  # the table shipped
     assert len(rows) == NB201
     assert {r["arch"] for r in rows} == {nb201_arch_string(c) for c in sp.enumerate()}
     # the parameter count depends only on how many 1x1 and 3x3 convolutions the cell has:
