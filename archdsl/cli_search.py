@@ -200,7 +200,8 @@ def progress_figure(study: Study) -> Any:
     a.step(xs, bests, where="post", color="C0", label="best so far")
     a.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_xlabel("trial")
-    a.set_ylabel("objective")
+    meta = study.meta()
+    a.set_ylabel(_SHOWN.get(meta["evaluator"], ("objective",))[0])
     a.legend(loc="lower right")
     b.scatter(times, ys, s=12, color="0.6")
     b.step([times[i] for i in order], _best_so_far([ys[i] for i in order]), where="post",
@@ -210,7 +211,6 @@ def progress_figure(study: Study) -> Any:
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.05
     a.set_ylim(lo - pad, hi + pad)  # every trial's value in view, the worst included
-    meta = study.meta()
     fig.suptitle(f"{Path(meta['space_file']).name}: {meta['searcher']} search, "
                  f"{meta['evaluator']} evaluator, {len(trials)} trials")
     return fig
@@ -260,9 +260,14 @@ def _write(path: Path, text: str) -> Path:
 
 # ---- status and export -------------------------------------------------------------------
 def _console(file: Any = None) -> Any:
+    """A rich console; where output is not a terminal (a file, a pipe), wide enough that no
+    column of the leaderboard is cut short."""
     from rich.console import Console
 
-    return Console(file=file, soft_wrap=False, highlight=False)
+    console = Console(file=file, soft_wrap=False, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    return console
 
 
 # the name of the objective, and the metrics worth a column, for the evaluators archdsl ships;
@@ -323,8 +328,8 @@ def _num(v: Any) -> str:
         return "" if v is None else str(v)
     if isinstance(v, int):
         return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    if isinstance(v, float):  # four decimals for fractions, two for figures like 93.65
+        return f"{v:,.{4 if abs(v) < 1 else 2 if abs(v) < 10_000 else 0}f}"
     return str(v)
 
 

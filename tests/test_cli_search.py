@@ -56,6 +56,7 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
     assert "6 trials (6 ok, 0 failed)" in out.out and "rank" in out.out
     for name in ("best.arch", "best.py", "best.json", "progress.png"):
         assert (study / name).stat().st_size > 0
+        assert f"wrote {study / name}" in out.out  # where the results are, on stdout
     assert (study / "progress.png").read_bytes()[:4] == b"\x89PNG"
     fixed = archdsl.load(study / "best.arch")
     assert fixed.count() == 1
@@ -65,10 +66,11 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
     assert status["counts"] == {"ok": 6}
     assert status["best"][0]["config"] == best["config"]
     assert status["best"][0]["objective"] == max(t["objective"] for t in status["best"])
-    for suffix in (".arch", ".py", ".json"):
+    for suffix in (".arch", ".py", ".json", ".onnx", ".pt"):
         out_file = tmp_path / f"best{suffix}"
         assert main(["export", "--study", str(study), "--best", "-o", str(out_file)]) == 0
         assert out_file.stat().st_size > 0
+        assert f"wrote {out_file} (trial {best['trial']}" in capsys.readouterr().out
     assert json.loads((tmp_path / "best.json").read_text()) == best["config"]
     assert main(["export", "--study", str(study), "--trial", "2", "-o",
                  str(tmp_path / "t2.json")]) == 0
@@ -148,3 +150,135 @@ def test_ctrl_c_ends_cleanly_and_keeps_the_trials(tmp_path: Path) -> None:
     with Study.open(study) as st:
         counts = st.counts()
         assert counts["ok"] >= 2 and "running" not in counts
+
+
+def test_export_pt_weights_follow_the_seed(tmp_path: Path, capsys) -> None:
+    import torch
+
+    study = tmp_path / "s"
+    assert main(["search", NB201, "--evaluator", "_search_evaluators:score", "--budget", "2",
+                 "--study", str(study), "--quiet"]) == 0
+    weights = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        out = tmp_path / f"{name}.pt"
+        assert main(["export", "--study", str(study), "--trial", "1", "-o", str(out),
+                     "--seed", seed]) == 0
+        weights.append(torch.jit.load(str(out)).state_dict())
+    same = [torch.equal(weights[0][k], weights[1][k]) for k in weights[0]]
+    other = [torch.equal(weights[0][k], weights[2][k]) for k in weights[0]]
+    assert all(same) and not all(other)
+
+
+SPACE = """from "lib/blocks.arch" import head
+input x: [16]
+param w = choice(32, 64, 128)
+network { x -> linear(w) -> relu -> head() }
+"""
+BLOCKS = "block head() { linear(10) }\n"
+
+
+def test_the_study_keeps_its_sources(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.arch").write_text(BLOCKS)
+    (tmp_path / "space.arch").write_text(SPACE)
+    assert main(["search", "space.arch", "--evaluator", "_search_evaluators:score",
+                 "--searcher", "grid", "--budget", "3", "--quiet", "--study", "s"]) == 0
+    copy = tmp_path / "s" / "space"
+    assert (copy / "space.arch").read_text() == SPACE
+    assert (copy / "lib" / "blocks.arch").read_text() == BLOCKS
+    with Study.open(tmp_path / "s") as st:
+        wide = next(t.id for t in st.trials() if t.config["w"] == 128)
+    # the original is edited (128 no longer a choice), then its import deleted
+    (tmp_path / "space.arch").write_text(SPACE.replace(", 128", ""))
+    (tmp_path / "lib" / "blocks.arch").unlink()
+    capsys.readouterr()
+    assert main(["export", "--study", "s", "--trial", str(wide), "-o", "wide.arch"]) == 0
+    assert "out = 128" in (tmp_path / "wide.arch").read_text()
+    assert main(["status", "--study", "s"]) == 0
+    # resuming on the changed original is refused; with --allow-changed the copy follows it
+    (tmp_path / "lib" / "blocks.arch").write_text(BLOCKS)
+    capsys.readouterr()
+    assert main(["search", "--study", "s", "--resume", "--budget", "4", "--quiet"]) == 1
+    assert "has changed since the study began" in capsys.readouterr().err
+    assert main(["search", "--study", "s", "--resume", "--budget", "4", "--quiet",
+                 "--allow-changed"]) == 0
+    assert (copy / "space.arch").read_text() == SPACE.replace(", 128", "")
+    assert main(["export", "--study", "s", "--trial", str(wide), "-o", "wide.arch"]) == 1
+    err = capsys.readouterr().err
+    assert f"trial {wide} does not fit the study's space" in err and "Traceback" not in err
+
+
+def test_the_leaderboard_shows_the_evaluators_metrics(tmp_path: Path, capsys) -> None:
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "nb201",
+                                       "seed": 0}) as st:
+        for i, (valid, test) in enumerate([(80.5, 91.25), (84.0, 93.76)]):
+            tid = st.start({"i": i}, f"hash{i}", "h", "random")
+            st.finish(tid, valid, {"params": 1000 + i, "flops": 5, "cost": 200.0,
+                                   "c10_valid_200": valid + 5, "c10_test_200": test}, None,
+                      0.1)
+    capsys.readouterr()
+    assert main(["status", "--study", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "rank" in line)
+    for column in ("c10_valid_12", "c10_valid_200", "c10_test_200", "cost", "params"):
+        assert column in header
+    first = next(line for line in out.splitlines() if "hash1" in line)
+    assert "93.76" in first and "89" in first and "1,001" in first
+
+
+def test_a_users_evaluators_metrics_are_shown_too(tmp_path: Path, capsys) -> None:
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "mine:score",
+                                       "seed": 0}) as st:
+        tid = st.start({}, "abc", "h", "random")
+        st.finish(tid, 0.5, {"params": 3, "flops": 4, "latency_ms": 12.5, "note": "x",
+                             "[red]markup[/]": 1}, None, 0.1)
+    capsys.readouterr()
+    assert main(["status", "--study", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "latency_ms" in out and "12.5" in out and "note" not in out
+    assert "[red]markup[/]" in out  # shown as stored, not read as rich markup
+
+
+def test_resume_shows_the_best_so_far_at_once(tmp_path: Path, capsys) -> None:
+    from archdsl.cli_search import _Bar
+
+    study = tmp_path / "s"
+    assert main(["search", NB201, "--evaluator", "_search_evaluators:score", "--budget", "3",
+                 "--study", str(study), "--quiet"]) == 0
+    with Study.open(study) as st:
+        best = st.best(1)[0].objective
+    seen: list[float | None] = []
+
+    class Bar(_Bar):
+        def start(self, done: int, budget: int | None, seconds: float | None,
+                  best: float | None = None) -> None:
+            seen.append(best)
+            super().start(done, budget, seconds, best)
+
+    from archdsl.runner import search
+
+    search(study_dir=study, resume=True, budget=4, progress=Bar(quiet=False)).study.close()
+    assert seen == [best]
+    assert f"best {best:.4g}" in capsys.readouterr().err
+
+
+def test_progress_png_shows_every_value_with_whole_trial_numbers(tmp_path: Path) -> None:
+    from archdsl.cli_search import progress_figure
+
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "nb201",
+                                       "seed": 0}) as st:
+        for i, value in enumerate([0.5, 0.2, 0.9]):
+            tid = st.start({"i": i}, f"h{i}", "h", "random")
+            st.finish(tid, value, {"cost": 3000.0}, None, 0.01)
+        fig = progress_figure(st)
+    by_trial, by_time = fig.axes
+    low, high = by_trial.get_ylim()
+    assert low < 0.2 and high > 0.9  # not from the first trial's value up
+    assert by_time.get_ylim() == (low, high)
+    assert all(float(x).is_integer() for x in by_trial.get_xticks())
+    assert "simulated" in by_time.get_xlabel() and "hours" in by_time.get_xlabel()
+    assert by_time.get_xlim()[1] > 2.4  # three trials of 3000 simulated seconds: 2.5 hours
