@@ -7,7 +7,8 @@ What is run, by the kind of fenced block:
   `(an error example)` means the opposite: the check must fail, and the page must show the
   message in a `$ archdsl check NAME` transcript (which is compared like any other). A first
   line that says `(abridged)` is checked but not written for the page's commands (the real file
-  is in examples/).
+  is in examples/). A first line that says `(a library` (a file with no network, which only
+  other files may use) is not checked alone: another example of its page must import it.
 - Transcripts, text blocks with lines starting `$ `: each `$ archdsl ...` runs in the page's
   folder (a copy of examples/ plus the page's .arch blocks), in page order; the lines after it,
   up to the next `$`, are its output (stdout then stderr), compared exactly, and an output whose
@@ -59,8 +60,6 @@ SEARCH_BUDGET = "1"
 # Examples that fail because of a bug someone else is fixing: (page, text in the block or
 # command) -> the reason. strict: each turns into a failure once fixed; then drop its entry.
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("docs/language.md", "# lib/blocks.arch"):
-        "issue 11 item 5: `archdsl check` of a library (no network) ends in a traceback",
 }
 
 
@@ -241,6 +240,11 @@ def test_arch_example_checks(block: Block, docs_root: Path) -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(block.text, "utf-8")
         name = str(path.relative_to(folder))
+    if "(a library" in rest:
+        users = [b for b in BLOCKS[block.page] if b is not block and b.kind() == "arch"
+                 and re.search(r'^\s*(import|from)\s+"' + re.escape(name) + '"', b.text, re.M)]
+        assert users, f"{block.where}: no example of the page imports the library {name}"
+        return
     rc, output = run_archdsl(["check", name], folder)
     if "(an error example)" in rest:
         assert rc == 1, f"{block.where}: {name} is an error example, but it checks:\n{output}"
