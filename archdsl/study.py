@@ -21,6 +21,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -73,6 +74,8 @@ _META: dict[str, tuple[type, ...]] = {
     "evaluator": (str,), "seed": (int,), "created": _NUMBER, "budget": (int, type(None)),
     "trial_timeout": (*_NUMBER, type(None)), "space_files": (list,),
 }
+# what `module:function` evaluators may be called: Python names, no paths
+_EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 _REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
 
 
@@ -270,6 +273,12 @@ class Study:
         if file is not None and Path(file).resolve() != Path(stored):
             raise StudyError(f"the study searched {stored}, not {file}",
                              hint="leave the file out when resuming")
+        evaluator = meta["evaluator"]
+        if not _EVALUATOR_NAME.fullmatch(evaluator):
+            raise StudyError(f"the study in {self.folder} does not look like its own: its "
+                             f"evaluator '{printable(evaluator)}' is not an evaluator's name",
+                             hint="evaluators: digits, nb201, or module:function (Python "
+                                  "names only)")
         original = checked_original(self.folder, stored)
         copy = None if "space_files" not in meta else \
             checked_copies(self.folder, meta["space_files"], meta["space_hash"])[0]

@@ -261,6 +261,10 @@ def test_two_studies_created_at_once_one_wins_the_other_is_told(tmp_path: Path) 
      "fifo.arch is not a regular file"),
     ("UPDATE meta SET value = '\"nb201.arch\"' WHERE key = 'space_file'",
      "is not an absolute path"),
+    ("UPDATE meta SET value = '\"../../tmp/evil:run\"' WHERE key = 'evaluator'",
+     "its evaluator '../../tmp/evil:run' is not an evaluator's name"),
+    ("UPDATE meta SET value = '\"os:system\\u001b[2J\"' WHERE key = 'evaluator'",
+     "its evaluator 'os:system\\x1b[2J'"),
 ])
 def test_resume_refuses_a_study_naming_other_files(made: Path, tmp_path: Path, capsys,
                                                    statement: str, message: str) -> None:
@@ -309,3 +313,16 @@ def test_resume_says_what_it_will_run(made: Path, tmp_path: Path, capsys) -> Non
     err = capsys.readouterr().err
     assert f"space {folder / 'space' / 'nb201.arch'} (the study's copy of " in err
     assert f"evaluator {EVALUATOR} (this imports and runs that Python function)" in err
+
+
+def test_a_study_made_before_copies_were_kept(made: Path, tmp_path: Path, capsys) -> None:
+    folder = _copy(made, tmp_path)
+    shutil.rmtree(folder / "space")
+    _sql(folder, "DELETE FROM meta WHERE key = 'space_files'")
+    assert main(["export", "--study", str(folder), "--trial", "1", "-o",
+                 str(tmp_path / "t.arch")]) == 0  # from the original, which has not changed
+    assert main(["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet"]) == 0
+    assert (folder / "space" / "nb201.arch").read_bytes() == NB201.read_bytes()  # kept now
+    with Study.open(folder) as st:
+        assert st.meta()["space_files"] == ["space/nb201.arch"]
+    capsys.readouterr()
