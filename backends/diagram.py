@@ -174,7 +174,7 @@ class _Drawing:
                                   panel)
         self.wire_up(wires, panel)
         if panel is not None:
-            note = "; where uses differ, each use's value in turn" if self.varied else ""
+            note = "; where uses differ, their values in order of use" if self.varied else ""
             panel.attrs["label"] = (f"{_bare(opened[-1])}{self.variant[opened]}: drawn once, "
                                     f"used {v.uses(opened)} times{note}")
 
