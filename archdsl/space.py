@@ -128,6 +128,9 @@ class Space:
             rng = random.Random(rng)
         chooser = _Uniform(rng) if uniform else _PerDecision(rng)
         it = self._interp
+        if self.count() == 0:  # the table every walk reads: no draw can succeed
+            raise EmptySpaceError("no configuration satisfies the constraints",
+                                  self.ir.network_span)
         last: ArchDSLError | None = None
         for _ in range(MAX_TRIES):
             try:

@@ -166,11 +166,6 @@ def problems(files: dict[str, str], main: str, argv: list[str], answer: dict) ->
 # Bugs reported on the team board, each with an xfail(strict) reproducer below: a predicate
 # over (the main file's text, the command, the problems found).
 KNOWN_BUGS: dict[str, tuple[Callable[[str, str, list[str]], bool], dict[str, str], list[str]]] = {
-    "interp: `sample` of a space with no architecture: error without a place, after 10,000 tries":
-        (lambda text, command, found: command == "sample"
-         and any("no configuration satisfied the constraints" in f for f in found),
-         {"case.arch": "input x: [4]\nparam p0 = 1\nnetwork { x -> relu }\nrequire p0 == 0\n"},
-         ["sample", "case.arch"]),
 }
 
 

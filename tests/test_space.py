@@ -648,3 +648,11 @@ def test_per_decision_sampling_under_a_constraint_is_rejection_sampling(in_block
     assert len(seen) == 4
     _, p = scipy_stats.chisquare([seen[k] for k in sorted(seen)], [draws / 4] * 4)
     assert p > 0.001
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_sampling_a_space_with_no_architecture_says_where_at_once(uniform: bool) -> None:
+    space = archdsl.loads("input x: [4]\nparam p0 = 1\nnetwork { x -> relu }\nrequire p0 == 0\n")
+    with pytest.raises(archdsl.EmptySpaceError, match="no configuration satisfies") as e:
+        space.sample(0, uniform=uniform)
+    assert e.value.span is not None and e.value.span.line == 3
