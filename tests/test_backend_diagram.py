@@ -220,7 +220,7 @@ def test_every_wire_ends_at_a_declared_node_over_40_seeds(name: str) -> None:
     node outside the panel (and a box holding only an identity was never declared)."""
     s = space(name)
     for seed in range(40):
-        for text in drawings(s, s.sample(seed)) if seed < 8 else [
+        for text in drawings(s, s.sample(seed)) if seed < 4 else [
                 architecture_dot(s.materialize(s.sample(seed)))]:
             assert not undeclared_ends(text), (name, seed)
 
