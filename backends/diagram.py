@@ -25,7 +25,7 @@ from archdsl.errors import ArchDSLError
 from archdsl.graph import Architecture
 
 from .diagram_dot import TILE, WIRE, Cluster, Dot, _h, _small, glyph, wire
-from .diagram_view import _COPY, _RES, MERGES, _bare, _group_label, _View
+from .diagram_view import _COPY, _RES, MERGES, _bare, _group_label, _projection, _View
 from .plan import plan
 
 __all__ = ["FORMATS", "Dot", "GraphvizMissing", "architecture_dot", "glyph", "render",
@@ -242,13 +242,6 @@ def _changes_shape(v: _View, u: int) -> bool:
         return True
     preds = v.arch.predecessors(u)
     return not preds or any(v.shape[x] != v.shape[u] for x in preds)
-
-
-def _projection(src: list[int], dst: list[int], layout: str) -> dict[str, str]:
-    if len(src) >= 2 and len(dst) == len(src) and len(src) != 2 or len(src) == 3:
-        stride = src[-1] // dst[-1] if dst[-1] else 1
-        return glyph("conv2d", {"kernel": 1, "stride": stride}, ["projection"], layout)
-    return glyph("linear", {"bias": False}, ["projection"], layout)
 
 
 def _cluster_style(key: tuple[str, ...], v: _View) -> dict[str, str]:

@@ -126,7 +126,9 @@ class _View:
             (tuple(self.disp[n][len(key):]), g.nodes[n]["op"],
              glyph(g.nodes[n]["op"], g.nodes[n]["args"]).get("label", ""),
              tuple(index.get(u, -1) for u in self.arch.predecessors(n)),
-             index.get(self.hidden.get(n, -1), -1)) for n in nodes))
+             index.get(self.hidden.get(n, -1), -1),
+             _projection(self.shape[self.projections[n]], self.shape[n]).get("label")
+             if n in self.projections else None) for n in nodes))
 
     def uses(self, panel: tuple[str, ...]) -> int:
         """How many times the block opened in `panel` is used: its boxes, each counted as
@@ -289,3 +291,11 @@ def _group_label(key: tuple[str, ...], count: int | None) -> str:
         return f"\u00d7 {count}" if count and count > 1 else f"copy {int(m.group(2)) + 1}"
     name = _bare(last)
     return f"{name} \u00d7 {count}" if count and count > 1 else name
+
+
+def _projection(src: list[int], dst: list[int], layout: str = "LR") -> dict[str, str]:
+    """The glyph of the projection a residual puts on its skip wire when the shapes differ."""
+    if len(src) >= 2 and len(dst) == len(src) and len(src) != 2 or len(src) == 3:
+        stride = src[-1] // dst[-1] if dst[-1] else 1
+        return glyph("conv2d", {"kernel": 1, "stride": stride}, ["projection"], layout)
+    return glyph("linear", {"bias": False}, ["projection"], layout)
