@@ -53,7 +53,7 @@ NOT_RUN = re.compile(r"<!--\s*not run:\s*(\S.*?)\s*-->")
 ARCH_NAME = re.compile(r"#\s*(\S+\.arch)\b(.*)")
 # a line that starts like a command (not `archdsl/` in a folder listing)
 COMMAND = re.compile(r"^((archdsl|python3?|pip3?|bash|sh|git|sudo|apt-get|brew)( |$)"
-                     r"|scripts/|\./|[A-Z][A-Z0-9_]*=)")
+                     r"|(scripts/|\./)\S+( |$)|[A-Z][A-Z0-9_]*=)")
 SETUP = {"scripts/setup.sh"}  # set-up steps of a command line: checked to exist, not run here
 SEARCH_BUDGET = "1"
 
