@@ -6,13 +6,12 @@ For every row the configuration comes from the row's cell string (`from_arch_str
 architecture is materialized and planned statically (no model is built), and its parameter count is
 compared with `params_m`. Prints the number of exact matches, and for the rows that differ, by how
 much relative to one operation's parameters across the 15 cells (nor_conv_1x1: 28,000,
-nor_conv_3x3: 243,040). Needs ../shared/benchmarks/nb201/nb201.csv (or --csv).
+nor_conv_3x3: 243,040). Reads the table shipped with archdsl (or --csv PATH, .csv or .csv.xz).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from collections import Counter
@@ -22,22 +21,23 @@ from pathlib import Path
 from archdsl.backends.plan import plan
 
 import archdsl
-from archdsl.evaluators.nb201 import from_arch_string
+from archdsl.errors import ArchDSLError
+from archdsl.evaluators.nb201 import SHIPPED, Table, from_arch_string
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ROOT.parent / "shared" / "benchmarks" / "nb201" / "nb201.csv"
 ONE_OP = {"nor_conv_1x1": 28_000, "nor_conv_3x3": 243_040}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--csv", type=Path, default=DEFAULT)
+    ap.add_argument("--csv", type=Path, default=None, help="another copy of the table")
     args = ap.parse_args()
-    if not args.csv.exists():
-        print(f"skipped: {args.csv} is not here (the full NAS-Bench-201 table)", file=sys.stderr)
-        return 2
+    try:
+        rows = list(Table(args.csv or SHIPPED).rows.values())
+    except ArchDSLError as e:
+        print(e.format(), file=sys.stderr)
+        return 1
     space = archdsl.load(ROOT / "examples" / "nb201.arch")
-    rows = list(csv.DictReader(args.csv.open()))
     t = time.perf_counter()
     exact, off = 0, []
     for row in rows:

@@ -15,8 +15,8 @@ where fewer than half the runs found one within the budget).
 Before the runs, the keys and encodings the searchers cache for each configuration (canonical
 architecture hashes; SMBO's features) are computed once for all 15,625 configurations in W
 worker processes, and the runs then share them: without this each run would pay again for the
-same hashes. Needs ../shared/benchmarks/nb201/nb201.csv (or $ARCHDSL_NB201); exits with status 1
-and a message where it is absent.
+same hashes. Reads the NAS-Bench-201 table shipped with archdsl (or the copy $ARCHDSL_NB201
+names); exits with status 1 and a message where that cannot be read.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 import archdsl
 from archdsl.errors import ArchDSLError
-from archdsl.evaluators.nb201 import find_csv, table
+from archdsl.evaluators.nb201 import table
 from archdsl.search import SEARCHERS, make_searcher
 from archdsl.search.base import config_text, space_memos
 
@@ -181,10 +181,6 @@ def main() -> int:
         print(f"error: unknown searcher(s) {', '.join(unknown)}; known: {', '.join(SEARCHERS)}"
               if unknown else "error: need --seeds >= 1, --workers >= 1 and a searcher",
               file=sys.stderr)
-        return 1
-    if find_csv() is None:
-        print("error: the NAS-Bench-201 table was not found: put nb201.csv at "
-              "../shared/benchmarks/nb201/nb201.csv or set ARCHDSL_NB201", file=sys.stderr)
         return 1
     try:
         rows = table()
