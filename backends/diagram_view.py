@@ -102,10 +102,27 @@ class _View:
             keys = [k for k in keys if not self._in_closed_box(k)
                     and not any(o != k and o == k[:len(o)] for o in keys)]
             if len(keys) > 1:
-                self.panels[keys[0]] = keys
-                for k in keys:
-                    self.boxes[k] = self._box_name(k)
-                    self.panel_of[k] = keys[0]
+                self._open_in_panel(keys)
+        settled = False
+        while not settled:  # a use that ended in another panel's later use is not drawn
+            settled = True
+            for first, keys in list(self.panels.items()):
+                kept = [k for k in keys if not self._in_closed_box(k)]
+                if kept != keys:
+                    settled = False
+                    del self.panels[first]
+                    for k in keys:
+                        self.boxes.pop(k, None)
+                        self.panel_of.pop(k, None)
+                    if len(kept) > 1 or kept and any(kept[0][:i] in self.panels
+                                                     for i in range(1, len(kept[0]))):
+                        self._open_in_panel(kept)
+
+    def _open_in_panel(self, keys: list[tuple[str, ...]]) -> None:
+        self.panels[keys[0]] = keys
+        for k in keys:
+            self.boxes[k] = self._box_name(k)
+            self.panel_of[k] = keys[0]
 
     def _box_name(self, key: tuple[str, ...]) -> str:
         """The DOT name of a group drawn as a box: its first node and how deep it is."""

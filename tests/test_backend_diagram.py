@@ -5,6 +5,7 @@ Regenerate the golden files with `ARCHDSL_REGEN_GOLDEN=1 python -m pytest tests/
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -309,3 +310,36 @@ def test_default_drawings_fit_a_screen(name: str) -> None:
         pixels = float(plain[2]) * DPI
         if "to fit" in text or name == "darts":
             assert pixels <= FIT_WIDTH * 1.25, (seed, pixels)
+
+
+def _convolutions_drawn(text: str) -> int:
+    """How many convolutions a drawing stands for: each convolution glyph times the copies
+    (`x N`) and uses (`used N times`) of the clusters around it."""
+    total, stack, opening = 0, [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("subgraph cluster_"):
+            stack.append(1)
+            opening = True
+        elif opening and stripped.startswith("graph ["):
+            label = re.search(r' label="([^"]*)"', stripped)
+            times = re.search(r"(?:\u00d7 (\d+)|used (\d+) times)", label.group(1) if label else "")
+            stack[-1] = int(times.group(1) or times.group(2)) if times else 1
+            opening = False
+        elif stripped == "}" and stack:
+            stack.pop()
+        elif "&#10033;" in stripped and "projection" not in stripped and " -> " not in stripped:
+            total += math.prod(stack)
+    return total
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(EXAMPLES), seed=st.integers(0, 10**6))
+def test_copies_and_uses_count_every_convolution_once(name: str, seed: int) -> None:
+    """"used 2 times" was printed for three copies: counted over the drawing, every
+    convolution of the network is stood for exactly once."""
+    s = space(name)
+    arch = s.materialize(s.sample(seed))
+    convs = sum(1 for _, op in arch.graph.nodes(data="op") if op in ("conv2d", "relu_conv_bn"))
+    assert _convolutions_drawn(architecture_dot(arch, fit=None)) == convs
+    assert _convolutions_drawn(architecture_dot(arch, expand=True)) == convs
