@@ -7,8 +7,10 @@ Glyphs: a bold `L` (subscript `+` with a bias) for linear layers, a trapezoid wi
 convolutions (`Max`/`mean` for pooling), a circle for normalisation, `>name>` for element-wise
 nonlinearities, a triangle for softmax, a dot where a wire is copied, `+` where wires are added,
 a thick bar for concatenation and flattening. Residual bodies sit in tinted tiles; identical
-consecutive copies of a repeat (or of a shared sub-network) are drawn once and marked `x N`;
-named blocks nested deeper than `depth` are drawn as one 3-D box.
+consecutive copies of a repeat (or of a shared sub-network) are drawn once and marked `x N`; a
+block whose uses look alike is a box at each use, opened once in a panel that lists the values
+that differ between uses; named blocks nested deeper than `depth` are drawn as one 3-D box, and
+by default an architecture is drawn only as deep as fits about 2,000 pixels (`fit`).
 
 The DOT text is deterministic: node and cluster names come from the graph's node numbers and the
 order of the nodes, never from memory addresses or hashes. `archdsl.backends.diagram_space` draws
