@@ -365,12 +365,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if space_file is None:
         _write(out, json.dumps(t.config, indent=2) + "\n")
     else:
+        space = load(space_file)
         try:
-            arch = load(space_file).materialize(t.config)
+            arch = space.materialize(t.config)
         except ArchDSLError as e:
-            raise ArchDSLError(f"trial {t.id} does not fit the study's space {space_file}: "
-                               f"{e.message}", hint="the space was changed (--allow-changed) "
-                                                    "after this trial ran") from None
+            with Study.open(args.study) as study:
+                raise study.misfit(t, e) from None
         if out.suffix.lower() == ".arch":
             _write(out, arch.to_arch())
         else:

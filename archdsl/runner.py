@@ -248,7 +248,9 @@ def _replay(study: Study, space: Space, s: Searcher,
         done += 1
         try:
             cand = s.candidate(space.validate(t.config))
-        except ArchDSLError:
+        except ArchDSLError as e:
+            if t.space_hash == space_hash(space.ir.files):
+                raise study.misfit(t, e) from None  # run on this very space: a corrupt row
             skipped += 1  # the space changed (resumed with --allow-changed)
             continue
         finished.add(cand.key)

@@ -328,6 +328,16 @@ class Study:
             log(f"{original} no longer loads: {e.message}")
             return True
 
+    def misfit(self, trial: Trial, error: ArchDSLError) -> StudyError:
+        """The error for a stored trial whose configuration does not fit the study's space:
+        a corrupt row if it was run on this very space, else one left by --allow-changed."""
+        if trial.space_hash == self.meta()["space_hash"]:
+            return StudyError(f"{self.folder / 'study.db'}: trial {trial.id} is corrupt: its "
+                              f"config does not fit the space it was run on ({error.message})",
+                              hint=_delete_row(self.folder, trial.id))
+        return StudyError(f"trial {trial.id} does not fit the study's space: {error.message}",
+                          hint="the space was changed (--allow-changed) after this trial ran")
+
     # ---- reading -----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """The study's settings, each checked (StudyError names a missing or bad one)."""
@@ -431,9 +441,7 @@ class Study:
                 return StudyError(f"{self.folder / 'study.db'}: a trial's id is {_kind(tid)}",
                                   hint=_CORRUPT)
             return StudyError(f"{self.folder / 'study.db'}: trial {tid} is corrupt: {why}",
-                              hint=f"delete that row (sqlite3 {self.folder / 'study.db'} "
-                                   f"\"DELETE FROM trials WHERE id = {tid}\"), or move the "
-                                   "database away and start a new study")
+                              hint=_delete_row(self.folder, tid))
 
         if not isinstance(tid, int) or isinstance(tid, bool):
             raise bad("")
@@ -538,6 +546,11 @@ def _remove(paths: list[Path]) -> None:
 
 def _db_files(folder: Path) -> list[Path]:
     return [folder / n for n in ("study.db", "study.db-wal", "study.db-shm")]
+
+
+def _delete_row(folder: Path, trial_id: int) -> str:
+    return (f"delete that row (sqlite3 {folder / 'study.db'} \"DELETE FROM trials WHERE id = "
+            f"{trial_id}\"), or move the database away and start a new study")
 
 
 def _refuse_existing(folder: Path) -> None:

@@ -326,3 +326,19 @@ def test_a_study_made_before_copies_were_kept(made: Path, tmp_path: Path, capsys
     with Study.open(folder) as st:
         assert st.meta()["space_files"] == ["space/nb201.arch"]
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("config", ['{"cell/n1/edge": [1, 2]}', '{}', '{"": null}',
+                                    '{"cell/n1/edge": true}'])
+def test_a_config_that_does_not_fit_its_own_space_is_a_corrupt_row(made: Path, tmp_path: Path,
+                                                                   capsys, config: str) -> None:
+    folder = _copy(made, tmp_path)
+    _sql(folder, f"UPDATE trials SET config = '{config}' WHERE id = 2")
+    for args in _commands(folder, tmp_path)[2:]:
+        if args[-1].endswith(".json"):
+            continue  # a configuration is written as stored
+        if "--trial" in args:
+            args[args.index("--trial") + 1] = "2"
+        err = _one_error(capsys, args)
+        assert "trial 2 is corrupt: its config does not fit the space it was run on" in err
+        assert "DELETE FROM trials WHERE id = 2" in err
