@@ -11,8 +11,8 @@ What is run, by the kind of fenced block:
   other files may use) is not checked alone: another example of its page must import it.
 - Transcripts, text blocks with lines starting `$ `: each `$ archdsl ...` runs in the page's
   folder (a copy of examples/ plus the page's .arch blocks), in page order; the lines after it,
-  up to the next `$`, are its output (stdout then stderr), compared exactly, and an output whose
-  first line is an `error:` report must come with exit status 1 (else 0). `$ cat FILE` writes
+  up to the next `$`, are its output (stdout then stderr), compared exactly, and an output that
+  holds an `error:` report must come with exit status 1 (else 0). `$ cat FILE` writes
   FILE with the lines shown (that is how a page shows a configuration file).
 - Command blocks, whose lines start with `archdsl`, `python`, `pip`, `scripts/`...: each
   `archdsl ...` line (or `&&` part) runs and must exit 0; a set-up part (`scripts/setup.sh`)
@@ -20,8 +20,9 @@ What is run, by the kind of fenced block:
 - ```python blocks: run as a script, as written, in a subprocess in the page's folder.
 
 A block that is deliberately not runnable has `<!-- not run: REASON -->` on the line just before
-its fence (a synopsis, the test suite's own command). Other text blocks (output excerpts, error
-reports shown without their command) are not run.
+its fence (a synopsis, the test suite's own command). Other text blocks (output excerpts, the
+format of a report) are not run, but an error report (`FILE:LINE:COL: error: ...`) must be shown
+in a transcript, after the command that prints it.
 
 Substitutions, the only ones: `archdsl search` runs with a budget of 1 trial (a `--resume` then
 finds its budget spent: it reopens the study and shows it), and in a page that searches, the folder's copy of
@@ -207,8 +208,7 @@ def docs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def compare(where: str, command: str, expected: list[str], rc: int, output: str) -> None:
     shown = "\n".join(expected).rstrip()
     got = "\n".join(x.rstrip() for x in output.splitlines()).rstrip()
-    first = expected[0] if expected else ""
-    want_rc = 1 if re.match(r"^(\S+:\d+:\d+: )?error: ", first) else 0
+    want_rc = 1 if any(re.match(r"^(\S+:\d+:\d+: )?error: ", x) for x in expected) else 0
     assert rc == want_rc, f"{where}: `{command}` exited {rc}, not {want_rc}:\n{output}"
     if expected:
         assert got == shown, (f"{where}: `{command}` printed\n{got}\n--- the page shows\n{shown}")
@@ -229,6 +229,16 @@ def test_not_run_markers_are_few_and_say_why():
     assert len(marked) <= 6, [b.where for b in marked]
     for b in marked:
         assert len(b.not_run or "") >= 10, f"{b.where}: say why it is not run"
+
+
+def test_error_reports_are_shown_with_their_command():
+    """A report `FILE:LINE:COL: error: ...` is shown after the `$ archdsl ...` that prints it
+    (and the file it is about), so that it is run and compared like any output."""
+    for blocks in BLOCKS.values():
+        for b in blocks:
+            if b.kind() == "text" and b.lines and re.match(r"^\S+:\d+:\d+: error: ", b.lines[0]):
+                raise AssertionError(f"{b.where}: show the command before the report "
+                                     "(`$ archdsl check NAME`), or mark it <!-- not run: why -->")
 
 
 @pytest.mark.parametrize("block", params("arch"))
