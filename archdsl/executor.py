@@ -141,7 +141,10 @@ def _serve(fd: int) -> None:
             return
         if job is None:
             return
-        conn.send(("done", evaluate(space, ev, job)))
+        try:
+            conn.send(("done", evaluate(space, ev, job)))
+        except OSError:  # the parent is gone
+            return
 
 
 class _Slot:
@@ -154,7 +157,8 @@ class _Slot:
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, str(child.fileno()), json.dumps(sys.path)],
-            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=env)
+            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=env,
+            process_group=0)  # Ctrl-C at a terminal reaches the parent only
         child.close()
         self.conn: Connection = parent
         self.conn.send((space_file, evaluator))

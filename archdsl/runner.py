@@ -112,6 +112,11 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                 budget = DEFAULT_BUDGET
         searcher_class(searcher)  # an unknown name fails before anything is made or stored
         if own is None:
+            if evaluator.startswith("__main__:"):
+                raise ArchDSLError(f"evaluator '{evaluator}': worker processes do not run your "
+                                   "script, so they cannot find a function in its __main__",
+                                   hint="pass the function itself: search(..., "
+                                        "evaluator_object=fn), or move it to a module")
             get_evaluator(evaluator)  # as does an evaluator that cannot be found
         space = load(file)
         sh = space_hash(space.ir.files)

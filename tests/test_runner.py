@@ -121,6 +121,13 @@ def test_workers_that_cannot_start_write_nothing(tmp_path: Path) -> None:
     _run(file=NB201, evaluator="_search_evaluators:score", budget=2, study_dir=folder)
 
 
+def test_an_evaluator_in_the_scripts_main_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ArchDSLError, match="cannot find a function in its __main__") as info:
+        search(file=NB201, evaluator="__main__:score", budget=2, study_dir=tmp_path / "s")
+    assert "evaluator_object=" in (info.value.hint or "")
+    assert not (tmp_path / "s").exists()
+
+
 def test_every_trial_failed_is_an_error_naming_the_first(tmp_path: Path, flat: Path) -> None:
     def fails(arch) -> float:
         raise ValueError(f"no good: {_widths(arch)[0]}")
