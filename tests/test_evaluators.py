@@ -40,6 +40,11 @@ def test_anything_else_as_objective_is_refused(objective: object) -> None:
         result_of(objective)
 
 
+def test_an_integer_objective_too_large_for_a_float_is_refused() -> None:
+    with pytest.raises(EvaluationError, match="too large for a float"):
+        result_of(10**400)
+
+
 @given(key=st.integers() | st.tuples(st.integers(), st.integers()) | st.none() | st.floats())
 def test_a_key_that_is_not_text_is_refused_at_any_depth(key: object) -> None:
     with pytest.raises(EvaluationError, match="key that is not text"):

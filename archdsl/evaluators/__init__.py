@@ -72,9 +72,13 @@ def result_of(out: Any) -> dict[str, Any]:
     v = _scalar(result["objective"])
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise EvaluationError(f"the objective must be a number, got {_show(v)}")
+    try:
+        v = float(v)
+    except OverflowError:
+        raise EvaluationError(f"the objective is too large for a float: {_show(v)}") from None
     if not math.isfinite(v):
         raise EvaluationError(f"the objective is {v}")
-    result["objective"] = float(v)
+    result["objective"] = v
     for key in result:
         if not isinstance(key, str):
             raise EvaluationError(f"the evaluator's result has a key that is not text: "
