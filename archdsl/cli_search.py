@@ -294,7 +294,7 @@ def leaderboard(study: Study, top: int) -> None:
              + f"); searcher {meta['searcher']}, evaluator {meta['evaluator']}")
     best = study.best(top)
     objective, metrics = _columns(meta["evaluator"], best)
-    t = Table(title=Text(printable(title)), title_justify="left")
+    t = Table()
     for col, just in [("rank", "right"), ("trial", "right"), (objective, "right"),
                       *[(m, "right") for m in metrics], ("params", "right"),
                       ("flops", "right"), ("seconds", "right"), ("architecture", "left")]:
@@ -305,7 +305,9 @@ def leaderboard(study: Study, top: int) -> None:
                  _num(m.get("params")), _num(m.get("flops")),
                  f"{tr.duration:.2f}" if tr.duration is not None else "", tr.arch_hash]
         t.add_row(*[Text(printable(c)) for c in cells])
-    _console().print(t)
+    console = _console()
+    console.print(Text(printable(title)))  # above the table, never wrapped to its width
+    console.print(t)
     failed = study.trials("failed")
     if failed:
         print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '')}")
