@@ -169,6 +169,23 @@ class Analysis:
                            and is_decision(v))
         return out
 
+    def all_nodes(self) -> list[A.Node]:
+        """_nodes() and the nodes of the train section."""
+        nodes: list[A.Node] = list(self._nodes())
+        stack: list[A.Node] = [te.value for te in self.ir.train]
+        while stack:
+            x = stack.pop()
+            nodes.append(x)
+            stack.extend(A.children(x))
+        return nodes
+
+    def has_continuous_calls(self) -> bool:
+        """Whether the space holds a continuous decision anywhere (a `float` range without a
+        step), train section included: without one, no configuration has a continuous value."""
+        return any(isinstance(x, A.Call) and x.func == "float" and x.ref
+                   and x.ref[0] == "decision" and "step" not in x.keywords
+                   for x in self.all_nodes())
+
     # ---- input choices -------------------------------------------------------------------
     def _check_input_choices(self) -> None:
         """An option of a choice among nodes (or of some) may not make a decision: every

@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_count(args: argparse.Namespace) -> int:
     space = load(args.file, args.import_path)
     n = space.count(metrics=args.metrics)
-    cont = [d for d in space.decisions() if d.continuous]
+    cont = space.continuous_decisions()  # no walk unless the space has a continuous decision
     with _any_int_size():
         text = str(n) if not args.json else \
             json.dumps({"count": n, "continuous": [d.name for d in cont]})
@@ -86,6 +86,12 @@ def cmd_count(args: argparse.Namespace) -> int:
     if cont:
         _out(f"# {len(cont)} continuous decision(s) counted once: "
              + ", ".join(d.name for d in cont[:5]) + (" ..." if len(cont) > 5 else ""))
+    if args.metrics and space.metric_constraints:
+        from .metric_count import caveat
+
+        note = caveat(space)
+        if note:
+            _out(f"# {note}")
     _out(text)
     return 0
 

@@ -34,7 +34,7 @@ from .layers import MERGES, LayerSig, check_arg_value, type_name
 from .naming import Scope
 from .rows import Row, default_row, draw_per_decision, make_row
 from .semantics import SpaceIR, net_arity, stage_segment
-from .values import Decision, Net, Record, Sym, Tensor, arith, describe, to_json
+from .values import Decision, Net, Record, Subsets, Sym, Tensor, arith, describe, to_json
 
 __all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
 
@@ -626,11 +626,8 @@ class Interp:
     def some(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Tensor:
         name = sc.key(key or "some")
         opts = [self.value(x, env, sc, None) for x in e.positional]
-        labels = [x.name for x in opts]
-        subsets = [s for s in range(1, 2 ** len(opts))]
-        d = Decision(name, "some", e.span,
-                     options=[tuple(labels[i] for i in range(len(opts)) if s >> i & 1)
-                              for s in subsets])
+        _check_some(len(opts), e.span)
+        d = Decision(name, "some", e.span, options=Subsets([x.name for x in opts]))
         self.edges -= len(opts)
         chosen = self.decide(d)
         picked = [o for o in opts if o.name in chosen]
@@ -1324,6 +1321,7 @@ class Interp:
             if kind == "decision":
                 opts = [self.tensor_poly(x, env) for x in e.positional]  # type: ignore
                 if e.func == "some":  # type: ignore[attr-defined]
+                    _check_some(len(opts), e.span)
                     acc: dict[int, int] = {0: 1}
                     for p in opts:
                         acc = _mul(acc, _add({0: 1}, p), e.span)
@@ -1371,12 +1369,9 @@ class Interp:
                 self.decided, self.seen = saved_dec, saved_seen
             if ok:
                 yield ch.values, result, ch.picks
-            trace = ch.trace
-            while trace and trace[-1][0] + 1 >= trace[-1][1]:
-                trace.pop()
-            if not trace:
+            prefix = next_prefix(ch.trace)
+            if prefix is None:
                 return
-            prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
 
 
 # ===================================================================== choosers
@@ -1477,6 +1472,14 @@ def _finite(v: int | float, span: Span, what: str = "a range bound or step") -> 
     if not math.isfinite(x):
         raise ArchValueError(f"{what} must be a finite number", span)
     return x
+
+
+def _check_some(n: int, span: Span) -> None:
+    """some(...) of n nodes is one decision of 2**n - 1 options: refused past MAX_DOMAIN."""
+    if (1 << n) - 1 > MAX_DOMAIN:
+        raise ArchLimitError(f"some(...) of {n} nodes has 2**{n} - 1 subsets, more than the "
+                             f"limit of {MAX_DOMAIN:,} options", span,
+                             hint="choose among fewer nodes (at most 23)")
 
 
 def _renamed(d: Decision, name: str) -> Decision:
@@ -1700,6 +1703,33 @@ class _Replay(Chooser):
         self.values.append(v)
         self.picks.append((d, i))
         return v
+
+
+def next_prefix(trace: list[tuple[int, int]]) -> list[int] | None:
+    """The option indices a depth-first replay follows after the walk that made `trace`
+    ((index, number of options) per decision); None when that walk was the last."""
+    trace = list(trace)
+    while trace and trace[-1][0] + 1 >= trace[-1][1]:
+        trace.pop()
+    if not trace:
+        return None
+    return [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
+
+
+def replays(it: Interp, make: Callable[[list[int]], _Replay], build: bool = False
+            ) -> Iterator[_Replay]:
+    """Walk `it` once per combination of options, depth first (`make(prefix)` gives each
+    walk's chooser); yield the chooser of each walk no constraint rejected, while `it.decided`
+    (and with `build`, `it.graph`) still hold that walk's."""
+    prefix: list[int] | None = []
+    while prefix is not None:
+        ch = make(prefix)
+        try:
+            it.walk(ch, build=build)
+            yield ch
+        except Reject:
+            pass
+        prefix = next_prefix(ch.trace)
 
 
 class _Uniform(Chooser):

@@ -28,6 +28,7 @@ from .interp import (
     _Replay,
     _Uniform,
     needs_metrics,
+    replays,
     sample_float,
 )
 from .semantics import SpaceIR, resolve_file, resolve_text
@@ -65,9 +66,12 @@ class Space:
         """The exact number of architectures (configurations of the discrete decisions).
 
         Constraints on `params`/`flops` are left out (they need every architecture planned);
-        with `metrics=True` they are applied, by enumerating the space (small spaces only)."""
+        with `metrics=True` they are applied, by building and planning every architecture that
+        the decisions able to change them give (archdsl.metric_count: small spaces only)."""
         if metrics and self.metric_constraints:
-            return sum(1 for _ in self.enumerate())
+            from .metric_count import count_with_metrics
+
+            return count_with_metrics(self)
         if self._count is None:
             self._count = sum(r.weight for r in self._interp.global_rows())
         return self._count
@@ -110,8 +114,15 @@ class Space:
         it.walk(_FromConfig(config if config is not None else self.default()))
         return list(it.seen.values())
 
+    def continuous_decisions(self) -> list[Decision]:
+        """The continuous decisions of the default configuration (none, without a walk, in a
+        space that has no `float` range without a step)."""
+        if not self._interp.an.has_continuous_calls():
+            return []
+        return [d for d in self.decisions() if d.continuous]
+
     def has_continuous(self) -> bool:
-        return any(d.continuous for d in self.decisions())
+        return bool(self.continuous_decisions())
 
     # ---- sampling ----------------------------------------------------------------------
     def sample(self, rng: random.Random | int | None = None, uniform: bool = True, *,
@@ -344,19 +355,8 @@ def _jsonify(decided: dict) -> Config:
 
 def _dfs(it: Interp) -> Iterator[dict]:
     """Every configuration, depth first over the option indices (by replay)."""
-    prefix: list[int] = []
-    while True:
-        ch = _Replay(prefix)
-        try:
-            yield dict(it.walk(ch))
-        except Reject:
-            pass
-        trace = ch.trace
-        while trace and trace[-1][0] + 1 >= trace[-1][1]:
-            trace.pop()
-        if not trace:
-            return
-        prefix = [i for i, _ in trace[:-1]] + [trace[-1][0] + 1]
+    for _ in replays(it, _Replay):
+        yield dict(it.decided)
 
 
 def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = False) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ from .errors import ArchLimitError, ArchTypeError, ArchValueError, ConfigError, 
 from .layers import Sym
 from .printer import format_expr
 
-__all__ = ["Net", "Record", "Tensor", "Decision", "to_json", "arith", "MAX_INT_BITS", "Sym"]
+__all__ = ["Net", "Record", "Tensor", "Decision", "Subsets", "to_json", "arith", "MAX_INT_BITS", "Sym"]
 
 MAX_INT_BITS = 4096
 
@@ -135,6 +137,48 @@ def arith(op: str, a: Any, b: Any, span: Span) -> Any:
     return r
 
 
+class Subsets(Sequence):
+    """The options of `some(...)`: the non-empty subsets of `names`, each in the order of
+    `names`; option i holds the names whose bit is set in i + 1. Nothing is listed: there are
+    2**len(names) - 1 of them. `lists=True` gives each as a list (its JSON form)."""
+
+    __slots__ = ("names", "lists")
+
+    def __init__(self, names: Sequence[str], lists: bool = False):
+        self.names, self.lists = tuple(names), lists
+
+    def __len__(self) -> int:
+        return (1 << len(self.names)) - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("subset index out of range")
+        m = i + 1
+        picked = [x for k, x in enumerate(self.names) if m >> k & 1]
+        return picked if self.lists else tuple(picked)
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        """The option that is `value` (a list or tuple of names in order); ValueError if none."""
+        if isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value):
+            m, k = 0, 0
+            for x in value:
+                while k < len(self.names) and self.names[k] != x:
+                    k += 1
+                if k == len(self.names):
+                    break
+                m |= 1 << k
+                k += 1
+            else:
+                if m:
+                    return m - 1
+        raise ValueError(f"{value!r} is not a subset of {list(self.names)}")
+
+
 class Decision:
     """One open choice: its stable name, its domain, default and prior, and where it stands."""
 
@@ -166,9 +210,12 @@ class Decision:
     def size(self) -> int:
         return 1 if self.options is None else len(self.options)
 
-    def labels(self) -> list:
+    def labels(self) -> Sequence:
+        """The options' JSON forms (a lazy sequence for `some`)."""
         if self._labels is None:
-            self._labels = [to_json(v) for v in self.options]
+            o = self.options
+            self._labels = Subsets(o.names, lists=True) if isinstance(o, Subsets) \
+                else [to_json(v) for v in o]
         return self._labels
 
     def label(self, value: Any) -> Any:
@@ -186,6 +233,11 @@ class Decision:
                 j = int(j)
             if isinstance(j, int) and not isinstance(j, bool) and j in self.options:
                 return self.options.index(j)
+        elif isinstance(self.options, Subsets):
+            try:
+                return self.options.index(j)
+            except ValueError:
+                pass
         else:
             labels = self.labels()
             for i, lab in enumerate(labels):
@@ -219,7 +271,7 @@ class Decision:
             r = self.options
             step = f", step = {r.step}" if r.step != 1 else ""
             return f"int({r.start} .. {r[-1] if len(r) else r.start}{step})"
-        labels = [json_text(x) for x in self.labels()]
+        labels = [json_text(x) for x in itertools.islice(self.labels(), 13)]
         if len(labels) > 12:
             labels = labels[:12] + ["..."]
         return "{" + ", ".join(labels) + "}"

@@ -1,0 +1,106 @@
+"""Counting under `params`/`flops` constraints (`archdsl count --metrics`).
+
+The metrics are known only once an architecture is built and planned, so the architectures are
+enumerated, but only over the decisions that can change them. Decisions that cannot are counted
+by multiplication instead of enumerated: every decision of the `train` section, and a decision
+that is directly the dropout rate of a built-in layer (`dropout`'s `p`, `attention`'s
+`dropout`): neither reaches the graph's shapes. Continuous decisions count once, as in `count`:
+the built-in layers' parameters and MACs do not depend on a float argument, so each is built at
+one value; a user operation (`register_op`) might depend on one, and `caveat` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import ast as A
+from .errors import ShapeError
+from .graph import Architecture
+from .interp import _Replay, replays
+from .layers import LAYERS
+from .values import Decision
+
+if TYPE_CHECKING:
+    from .space import Space
+
+__all__ = ["count_with_metrics", "caveat"]
+
+_BUILTIN_LAYERS = frozenset(LAYERS)  # before any user operation is registered
+_RATES = {("dropout", "p"), ("attention", "dropout")}  # float arguments that size nothing
+
+
+def count_with_metrics(space: Space) -> int:
+    """The architectures of `space` that satisfy every constraint, params/flops included."""
+    free = _metric_free_spans(space)
+    total = 0
+    for graph, mult in _graphs(space, free):
+        arch = Architecture(graph, {}, {}, space.ir.file)
+        try:
+            ok = space._metric_failure(arch) is None
+        except ShapeError:  # shapes that do not fit have no params: not an architecture
+            ok = False
+        if ok:
+            total += mult
+    return total
+
+
+def caveat(space: Space) -> str | None:
+    """A note when a continuous decision might change params/flops: the space has one, and uses
+    a user operation that takes a float (or any) argument; `count_with_metrics` evaluates each
+    continuous decision at one value."""
+    if not space._interp.an.has_continuous_calls():
+        return None
+    nodes = space._interp.an.all_nodes()
+    users = sorted({x.ref[1].name for x in nodes if isinstance(x, (A.Call, A.Name)) and x.ref
+                    and x.ref[0] == "layer" and x.ref[1].name not in _BUILTIN_LAYERS
+                    and any(a.type in ("float", "any") for a in x.ref[1].args)})
+    if not users:
+        return None
+    return ("continuous decisions were counted at one value each; the user operation"
+            f"{'s' if len(users) > 1 else ''} {', '.join(users)} may make params/flops depend "
+            "on them")
+
+
+class _Enumerate(_Replay):
+    """_Replay over the decisions that can change the metrics; the others take their first
+    option and multiply `mult` by their number of options."""
+
+    def __init__(self, prefix: list[int], free: set[int]):
+        super().__init__(prefix)
+        self.free = free
+        self.mult = 1
+
+    def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        if id(d.span) in self.free or d.name.startswith("train/"):
+            if d.options is None:
+                return d.default if d.default is not None else d.lo
+            self.mult *= len(d.options)
+            return d.options[0]
+        return super().pick(d, weights)
+
+
+def _graphs(space: Space, free: set[int]) -> Iterator[tuple[Any, int]]:
+    """Each graph the enumerated decisions build, with how many configurations build it."""
+    it = space._interp
+    for ch in replays(it, lambda prefix: _Enumerate(prefix, free), build=True):
+        yield it.graph, ch.mult  # type: ignore[attr-defined]
+
+
+def _metric_free_spans(space: Space) -> set[int]:
+    """Ids of the spans of decision calls that are a built-in layer's rate argument."""
+    out: set[int] = set()
+    for x in space._interp.an.all_nodes():
+        if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func in _BUILTIN_LAYERS:
+            names = [a.name for a in x.ref[1].args]
+            i = 0
+            for a in x.args:
+                if a.name is None and space.ir.kinds.get(id(a.value)) == "tensor":
+                    continue
+                name = a.name if a.name is not None else (names[i] if i < len(names) else "")
+                i += a.name is None
+                v = a.value
+                if (x.func, name) in _RATES and isinstance(v, A.Call) and v.ref \
+                        and v.ref[0] == "decision":
+                    out.add(id(v.span))
+    return out
