@@ -180,9 +180,9 @@ def run_cli_case(files: dict[str, str], main: str = "case.arch") -> None:
         for matches, _, _ in KNOWN_BUGS.values():
             if matches(files[main], command[0], found):
                 reject()
-        shown = "\n".join(f"--- {n}\n{t}" for n, t in files.items())
-        raise AssertionError(f"archdsl {' '.join(argv)}: {'; '.join(found)}\n"
-                             f"stderr: {answer['err'][-1500:]}\n{shown}")
+        shown = "\n".join(f"--- {n}\n{t[:1500]!r}" for n, t in files.items() if n == main)
+        raise AssertionError(f"archdsl {' '.join(argv)}: {'; '.join(found)[:1500]}\n"
+                             f"stderr: {answer['err'][:1500]}\n{shown}")
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=n))
