@@ -103,8 +103,9 @@ class Block:
         return "text"
 
 
-def read_blocks(page: str) -> list[Block]:
-    lines = (ROOT / page).read_text("utf-8").splitlines()
+def read_blocks(page: str, text: str | None = None) -> list[Block]:
+    """The fenced blocks of a page (of `text`, if given), each with its not-run marker."""
+    lines = (text if text is not None else (ROOT / page).read_text("utf-8")).splitlines()
     blocks: list[Block] = []
     i = 0
     while i < len(lines):
@@ -222,6 +223,37 @@ def test_every_page_has_runnable_examples():
     kinds = {page: {b.kind() for b in blocks} for page, blocks in BLOCKS.items()}
     assert "arch" in kinds["docs/language.md"] and "transcript" in kinds["docs/language.md"]
     assert "python" in kinds["README.md"] and "commands" in kinds["README.md"]
+
+
+def test_blocks_are_told_apart():
+    page = """intro
+```arch
+# a.arch
+input x: [4]
+```
+<!-- not run: a synopsis of the options -->
+```
+archdsl render FILE [--space]
+```
+```
+$ archdsl count a.arch
+1
+```
+```
+archdsl count a.arch    # a comment
+```
+```python
+print(1)
+```
+```
+archdsl/    the core
+a.arch:1:1: error: the format of a report
+```
+"""
+    kinds = [(b.line, b.kind()) for b in read_blocks("x.md", page)]
+    assert kinds == [(2, "arch"), (7, "not run"), (10, "transcript"), (14, "commands"),
+                     (17, "python"), (20, "text")]
+    assert read_blocks("x.md", page)[1].not_run == "a synopsis of the options"
 
 
 def test_not_run_markers_are_few_and_say_why():
