@@ -7,10 +7,15 @@ own layers with `register_layer`.
 
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ArgSpec", "LayerSig", "LAYERS", "register_layer", "check_arg_value", "Sym"]
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the grammar's NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +71,15 @@ LAYERS: dict[str, LayerSig] = {}
 
 def register_layer(name: str, args: tuple[ArgSpec, ...] | list[ArgSpec] = (),
                    inputs: int | None = 1, doc: str = "", **extra: Any) -> LayerSig:
-    """Make `name` usable in .arch files. Backends add shape rules and modules via `extra`."""
-    if not name.isidentifier():
-        raise ValueError(f"layer name {name!r} is not an identifier")
+    """Make `name` usable in .arch files. Backends add shape rules and modules via `extra`.
+
+    The name and the arguments' names must be .arch names that are no Python keyword: they
+    become names in generated Python (`ValueError` otherwise)."""
+    for n in (name, *(a.name for a in args)):
+        if not _NAME.fullmatch(n) or keyword.iskeyword(n):
+            what = "layer name" if n == name else f"{name}: argument name"
+            raise ValueError(f"{what} {n!r} is not a .arch name ([A-Za-z_][A-Za-z0-9_]*, not a "
+                             "Python keyword)")
     sig = LayerSig(name, tuple(args), inputs, doc, dict(extra))
     LAYERS[name] = sig
     return sig

@@ -19,9 +19,7 @@ Users add operations with `register_op` (re-exported as `archdsl.backends.pytorc
 
 from __future__ import annotations
 
-import keyword
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -531,13 +529,7 @@ def register_op(name: str, module: type, shape: Callable[..., Sequence[int]],
     - `params(in_shape, **args)` / `flops(...)`: counts for constraints; by default `params`
       builds the module once and counts its parameters, and `flops` is 0.
     """
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or keyword.iskeyword(name):
-        raise ValueError(f"an operation's name must be a .arch name ([A-Za-z_][A-Za-z0-9_]*, not "
-                         f"a Python keyword), got {name!r}")
-    for a in args:
-        if not a.name.isidentifier() or not a.name.isascii() or keyword.iskeyword(a.name):
-            raise ValueError(f"{name}: argument name {a.name!r} is not an identifier")
-    register_layer(name, tuple(args), 1, doc)
+    register_layer(name, tuple(args), 1, doc)  # checks the names
     layouts = {1: "vector", 2: "seq", 3: "image"}
 
     def infer(a: dict, ins: list[TT]) -> TT:
@@ -561,7 +553,7 @@ def register_op(name: str, module: type, shape: Callable[..., Sequence[int]],
 
     def lower(a: dict, ins: list[TT], out: TT) -> Lowered:
         kw = "".join(f", {k}={py_literal(v)}" for k, v in a.items())
-        alias = f"_{name}"
+        alias = f"_{name}"  # build() binds this name to the class itself
         return Lowered("{m}({x[0]})", {"": f"{alias}(in_shape={list(ins[0].shape)}{kw})"},
                        (f"from {module.__module__} import {module.__qualname__} as {alias}",))
 

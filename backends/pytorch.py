@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from archdsl.graph import Architecture
 
 from .codegen import check_class_name, generate, input_shapes, module_class, module_refs, source
 from .layercopy import copies_allowed, layer
-from .ops import register_op
+from .ops import OPS, register_op
 from .plan import Plan, Step, metrics, plan
 
 __all__ = ["build", "source", "export", "summary", "example_inputs", "interpret", "register_op",
@@ -93,13 +92,12 @@ def build(arch: Architecture | Plan, class_name: str = "Net", seed: int | None =
     p = arch if isinstance(arch, Plan) else plan(arch)
     _check_size(p, max_params)
     code = generate(p, comments=False)
-    cls = module_class(class_name, tuple(code.imports), code.signature,
-                       tuple(stmt for stmt, _ in code.body))
+    cls = module_class(class_name, code.signature, tuple(stmt for stmt, _ in code.body))
     env = {"torch": torch, "nn": nn, "F": torch.nn.functional}
-    for line in code.imports:  # user operations: `from M import C as _name`
-        module, _, rest = line.removeprefix("from ").partition(" import ")
-        cls_name, _, alias = rest.partition(" as ")
-        env[alias] = getattr(importlib.import_module(module), cls_name)
+    for s in code.owners:  # user operations: `from M import C as _name` in the file
+        op = OPS.get(s.op)
+        if op is not None and op.user_class is not None:
+            env[f"_{s.op}"] = op.user_class  # the class itself, importable or not
     dtype = torch.get_default_dtype() if copies_allowed() else None
     with _seeded(seed):
         layers = [(a, _make_layer(ctor, env, (ctor, dtype) if dtype is not None and own else None,

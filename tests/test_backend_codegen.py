@@ -217,10 +217,13 @@ def test_user_operation_arguments_are_literals(tmp_path: Path) -> None:
         mod = _load(src, tmp_path, "tagged_model")
         net = mod.Net()
         assert [m.tag for m in net.children()] == ['a"\n)', "same"]
-    for bad in ["bad name", "class", "a.b"]:
+    for bad in ["bad name", "class", "a.b", "é"]:
         with pytest.raises(ValueError, match="name"):
             pt.register_op(bad, Tagged, lambda in_shape: in_shape)
-        assert bad not in OPS
+        assert bad not in OPS and bad not in LAYERS
+    with pytest.raises(ValueError, match="argument name 'for'"):
+        pt.register_op("tagged2", Tagged, lambda in_shape: in_shape, args=[ArgSpec("for", "int")])
+    assert "tagged2" not in OPS and "tagged2" not in LAYERS
 
 
 # ---------------------------------------------------------------- zero branches, every format
@@ -332,3 +335,25 @@ def test_py_identifier_is_usable(name: str, taken: set[str]) -> None:
     ns: dict = {}
     exec(f"def f({out}): return {out}", ns)  # noqa: S102 - checks it is a parameter name
     assert ns["f"](1) == 1
+
+
+def test_a_user_operation_defined_in_a_function(tmp_path: Path) -> None:
+    """build() uses the registered class itself; a file that could not import it is refused
+    with a located error instead of being written."""
+    class Local(nn.Module):
+        def __init__(self, in_shape: list[int]) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(in_shape))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.w
+
+    with _registered("local_scale", Local, lambda in_shape: in_shape):
+        arch = _arch("input x: [4]\nnetwork {\n    x -> local_scale\n}\n", file="local.arch")
+        model = pt.build(arch, seed=0)
+        assert isinstance(model.local_scale, Local)
+        with pytest.raises(ArchDSLError) as e:
+            pt.export(arch, tmp_path / "m.py")
+        assert e.value.format().startswith("local.arch:3:10: error: local_scale: its class is "
+                                           "defined in a function")
+        assert not (tmp_path / "m.py").exists()

@@ -255,7 +255,7 @@ def test_syntax_error(capsys, tmp_path, command):
     lines = err.splitlines()
     assert lines[1] == "    network { x -> linear(4 }"
     assert lines[2] == "    " + " " * 24 + "^"
-    assert lines[3] == "hint: a '(' is not closed"
+    assert lines[3] == "hint: the '(' opened at 2:22 is not closed"
     assert out == ""
 
 
