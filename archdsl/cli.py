@@ -183,6 +183,17 @@ def _write(path: str, text: str) -> None:
         raise ArchDSLError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def _seed(text: str) -> int:
+    """A torch seed: an integer from 0 to 2**63 - 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 0 to 2**63 - 1")
+    return n
+
+
 def _version() -> str:
     """The installed package's version (its metadata), or the source tree's."""
     try:
@@ -236,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"params", "flops", "output_shape", ...}')
     c.add_argument("-o", "--output", help="write OUT.py (standalone PyTorch source), OUT.pt "
                    "(TorchScript) or OUT.onnx")
-    c.add_argument("--seed", type=int, default=0,
+    c.add_argument("--seed", type=_seed, default=0,
                    help="the seed of the weights written to .pt and .onnx (default 0)")
     c.set_defaults(func=cmd_compile)
 

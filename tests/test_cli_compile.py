@@ -115,6 +115,15 @@ def test_compile_seed_makes_the_weights_reproducible(tmp_path: Path) -> None:
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
+@pytest.mark.parametrize("seed", ["-1", "1.5", str(2**63), "x"])
+def test_compile_refuses_a_bad_seed(capsys: pytest.CaptureFixture[str], seed: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["compile", DIGITS, "--seed", seed, "-o", "never.pt"])
+    assert e.value.code == 1
+    captured = capsys.readouterr()
+    assert "argument --seed" in captured.err and captured.out == ""
+
+
 def test_seeded_build_and_export_from_python(tmp_path: Path) -> None:
     space = archdsl.load(DIGITS)
     arch = space.materialize(space.default())
