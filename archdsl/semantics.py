@@ -237,8 +237,9 @@ class _Resolver:
         for p in blk.params:
             if p.name in names:
                 raise ArchNameError(f"parameter '{p.name}' is declared twice", p.span)
-            if p.default is not None:
-                self.expr(p.default, _Ctx(ctx.blocks, ctx.gparams, set(names), main=ctx.main))
+            if p.default is not None:  # sees the parameters before it (`names`, not a copy:
+                # n parameters are checked in O(n))
+                self.expr(p.default, _Ctx(ctx.blocks, ctx.gparams, names, main=ctx.main))
             names.add(p.name)
         if blk.max_depth is not None and not 1 <= blk.max_depth <= 64:
             raise ArchTypeError("max_depth must be between 1 and 64", blk.span)
@@ -475,17 +476,18 @@ class _Resolver:
     def _alts(self, alts: list[A.Alt], ctx: _Ctx, distinct: bool = True) -> list[str]:
         """Check the alternatives and return their labels, which must be `distinct` where they
         are the values of a decision (one_of; parallel branches are not decisions)."""
-        labels = []
+        labels, seen = [], set()  # a set: a one_of of n alternatives is checked in O(n)
         for alt in alts:
             kind = self._stage(alt.expr, ctx)
             if kind == TENSOR:
                 raise ArchTypeError("an alternative is a layer or pipeline, not a tensor",
                                     alt.expr.span)
             label = alt.label or format_expr(alt.expr)
-            if distinct and label in labels:
+            if distinct and label in seen:
                 raise ArchNameError(f"two alternatives are both '{label}'", alt.span,
                                     hint="label them: `one_of { a: ... | b: ... }`")
             labels.append(label)
+            seen.add(label)
         return labels
 
     def e_OneOf(self, e: A.OneOf, ctx: _Ctx) -> str:

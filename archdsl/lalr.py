@@ -1,0 +1,158 @@
+"""Running a lark LALR parser quickly: lark's grammar, tables, contextual lexer and callbacks,
+driven by a tighter loop than lark's own (the parser's time is linear in the text, and about
+half of what lark's loop takes): tokens are made without lark's per-token bookkeeping, and a
+chain of reductions that only rename their one child (`?sum: product`: an atom climbs eleven
+such rules) is one table look-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedToken
+from lark.lexer import LexerState, LexerThread, LineCounter
+from lark.parsers.lalr_analysis import Shift
+from lark.utils import TextSlice
+
+__all__ = ["Driver"]
+
+# a parse action: (0, state) shift or go to; (1, rule name) a renaming reduction;
+# (2, size, callback, rule name) a reduction
+Action = tuple
+
+
+class _Position:
+    """What lark's contextual lexer reads of the parser: the state on top of the stack."""
+
+    __slots__ = ("position",)
+
+    def __init__(self, state: int):
+        self.position = state
+
+
+class Driver:
+    """Parses text with one lark LALR parser (built with a transformer: no parse tree)."""
+
+    def __init__(self, lark: Lark):
+        self.lark = lark
+        parser = lark.parser.parser.parser
+        table, callbacks = parser.parse_table, parser.callbacks
+        assert not any(isinstance(k, str) for k in callbacks)  # no callbacks on tokens
+        self.actions: dict[int, dict[str, Action]] = {}
+        for state, row in table.states.items():
+            self.actions[state] = out = {}
+            for symbol, (action, arg) in row.items():
+                if action is Shift:
+                    out[symbol] = (0, arg)
+                elif len(arg.expansion) == 1 and arg.options.expand1 and arg.alias is None:
+                    out[symbol] = (1, arg.origin.name)
+                else:
+                    out[symbol] = (2, len(arg.expansion), callbacks[arg], arg.origin.name)
+        self.start, self.end = table.start_states["start"], table.end_states["start"]
+        # (state below, renaming rule, next token type) -> the state once every renaming is done
+        self.climbs: dict[tuple[int, str, str], int] = {}
+        self.contextual = lark.parser.lexer
+        self.scanners: dict[int, tuple] = {}  # parser state -> its lexer's patterns and sets
+
+    def _climb(self, below: int, name: str, ttype: str) -> int:
+        """The state after a chain of renaming reductions over `below`, starting with the rule
+        `name`, with `ttype` next: where it stops depends on nothing else."""
+        actions = self.actions
+        state = actions[below][name][1]
+        while (act := actions[state].get(ttype)) is not None and act[0] == 1:
+            state = actions[below][act[1]][1]
+        return state
+
+    def parse(self, text: str, max_stack: int, too_deep: Callable[[Token], Exception]) -> Any:
+        """The value of the start rule; lark's UnexpectedInput on a syntax error, and
+        `too_deep(token)` once the parser's stack holds more than `max_stack` states."""
+        actions, climbs, end = self.actions, self.climbs, self.end
+        stack, values = [self.start], []
+        pos = _Position(self.start)
+        tok = Token("$END", "", 0, 1, 1)
+
+        def feed(tok: Token) -> None:
+            ttype = tok.type
+            while True:
+                try:
+                    act = actions[stack[-1]][ttype]
+                except KeyError:
+                    expected = {t for t in actions[stack[-1]] if t.isupper()}
+                    raise UnexpectedToken(tok, expected) from None
+                kind = act[0]
+                if kind == 0:
+                    stack.append(act[1])
+                    values.append(tok)
+                    pos.position = act[1]
+                    if len(stack) > max_stack:
+                        raise too_deep(tok)
+                    return
+                if kind == 1:  # the value stays; only the state changes, maybe many times
+                    key = (stack[-2], act[1], ttype)
+                    if key not in climbs:
+                        climbs[key] = self._climb(stack[-2], act[1], ttype)
+                    stack[-1] = climbs[key]
+                    continue
+                size = act[1]
+                if size:
+                    children = values[-size:]
+                    del stack[-size:]
+                    del values[-size:]
+                else:
+                    children = []
+                values.append(act[2](children))
+                stack.append(actions[stack[-1]][act[3]][1])
+                if stack[-1] == end:
+                    return
+
+        for tok in self._tokens(text, pos):
+            feed(tok)
+        feed(Token.new_borrow_pos("$END", "", tok))
+        return values[-1]
+
+    def _scanner(self, state: int) -> tuple:
+        """The patterns, ignored and multi-line token types and callbacks of the lexer lark's
+        contextual lexer uses in a parser state."""
+        lexer = self.contextual.lexers[state]
+        scanner = lexer.scanner  # built on first use
+        spec = (tuple(scanner._mres), lexer.ignore_types, lexer.newline_types,
+                dict(lexer.callback))
+        self.scanners[state] = spec
+        return spec
+
+    def _tokens(self, text: str, pos: _Position) -> Iterator[Token]:
+        """lark's contextual lexer (the same tokens, positions and errors), without its
+        per-token bookkeeping."""
+        scanners = self.scanners
+        i, n, line, line_start = 0, len(text), 1, 0
+        while i < n:
+            mres, ignore, newline, callbacks = (scanners.get(pos.position)
+                                                or self._scanner(pos.position))
+            for mre in mres:
+                m = mre.match(text, i)
+                if m:
+                    break
+            else:  # lark's own lexer, from here, raises its error
+                self._fail(text, pos, i, line, line_start)
+            value, type_ = m.group(), m.lastgroup
+            end = i + len(value)
+            end_line, end_start = line, line_start
+            if type_ in newline and "\n" in value:
+                end_line += value.count("\n")
+                end_start = i + value.rindex("\n") + 1
+            if type_ not in ignore:
+                tok = Token(type_, value, i, line, i - line_start + 1, end_line,
+                            end - end_start + 1, end)
+                if type_ in callbacks:
+                    tok = callbacks[type_](tok)
+                yield tok
+            i, line, line_start = end, end_line, end_start
+
+    def _fail(self, text: str, pos: _Position, i: int, line: int, line_start: int) -> None:
+        counter = LineCounter("\n")
+        counter.char_pos, counter.line = i, line
+        counter.column, counter.line_start_pos = i - line_start + 1, line_start
+        state = LexerState(TextSlice.cast_from(text), counter)
+        next(LexerThread(self.contextual, state).lex(pos))
+        raise AssertionError("lark's lexer accepted what the fast lexer did not")  # pragma: no cover
