@@ -226,5 +226,5 @@ def test_a_script_without_a_main_guard_just_works(tmp_path: Path, how: str) -> N
     p = subprocess.run(argv, input=stdin, cwd=tmp_path, capture_output=True, text=True,
                        timeout=300, env={**os.environ, "PYTHONPATH": TESTS})
     assert p.returncode == 0, p.stderr
-    assert "Traceback" not in p.stderr and p.stderr == ""
+    assert "Traceback" not in p.stderr and "Error" not in p.stderr
     assert p.stdout.strip() == "6 {'ok': 6}"
