@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
-import re
 import shutil
 import sqlite3
 import time
@@ -31,6 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchDSLError, StudyError
+from .study_checks import (
+    CORRUPT,
+    EVALUATOR_NAME,
+    STATUSES,
+    checked_meta,
+    checked_row,
+    db_error,
+    delete_row_hint,
+    printable,
+    text_factory,
+)
 from .study_sources import (
     SPACE_DIR,
     checked_copies,
@@ -43,7 +52,6 @@ from .study_sources import (
 __all__ = ["Study", "Trial", "space_hash", "printable", "SCHEMA_VERSION", "STATUSES"]
 
 SCHEMA_VERSION = 1
-STATUSES = ("running", "ok", "failed", "interrupted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,18 +73,7 @@ CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 _COLUMNS = ("id", "config", "arch_hash", "space_hash", "status", "objective", "metrics",
             "error", "started", "duration", "searcher")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM trials"
-_CORRUPT = "the database may be corrupt: move it away and start a new study"
 
-_NUMBER = (int, float)
-# the settings a study stores: their types, and which a study must have
-_META: dict[str, tuple[type, ...]] = {
-    "schema": (int,), "space_file": (str,), "space_hash": (str,), "searcher": (str,),
-    "evaluator": (str,), "seed": (int,), "created": _NUMBER, "budget": (int, type(None)),
-    "trial_timeout": (*_NUMBER, type(None)), "space_files": (list,),
-}
-# what `module:function` evaluators may be called: Python names, no paths
-_EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
-_REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
 
 
 @dataclass
@@ -183,7 +180,7 @@ class Study:
         db = None
         try:
             db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-            db.text_factory = _text
+            db.text_factory = text_factory
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             if create:
@@ -192,7 +189,7 @@ class Study:
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             if db is not None:
                 db.close()
-            raise _db_error(path, e) from None
+            raise db_error(path, e) from None
         return cls(folder, db)
 
     def _check(self) -> None:
@@ -202,15 +199,15 @@ class Study:
             have = {r[1] for r in self._query(f"PRAGMA table_info({table})")}
             if not have:
                 raise StudyError(f"{path} is not a study database: it has no '{table}' table",
-                                 hint=_CORRUPT)
+                                 hint=CORRUPT)
             missing = [c for c in wanted if c not in have]
             if missing:
                 raise StudyError(f"{path} is not a study database: its '{table}' table has "
                                  f"no column {', '.join(repr(c) for c in missing)}",
-                                 hint=_CORRUPT)
+                                 hint=CORRUPT)
         problems = [r[0] for r in self._query("PRAGMA quick_check")]
         if problems != ["ok"]:
-            raise StudyError(f"{path} is corrupt: {printable(str(problems[0]))}", hint=_CORRUPT)
+            raise StudyError(f"{path} is corrupt: {printable(str(problems[0]))}", hint=CORRUPT)
         self.meta()
         self.trials()
 
@@ -274,7 +271,7 @@ class Study:
             raise StudyError(f"the study searched {stored}, not {file}",
                              hint="leave the file out when resuming")
         evaluator = meta["evaluator"]
-        if not _EVALUATOR_NAME.fullmatch(evaluator):
+        if not EVALUATOR_NAME.fullmatch(evaluator):
             raise StudyError(f"the study in {self.folder} does not look like its own: its "
                              f"evaluator '{printable(evaluator)}' is not an evaluator's name",
                              hint="evaluators: digits, nb201, or module:function (Python "
@@ -334,33 +331,15 @@ class Study:
         if trial.space_hash == self.meta()["space_hash"]:
             return StudyError(f"{self.folder / 'study.db'}: trial {trial.id} is corrupt: its "
                               f"config does not fit the space it was run on ({error.message})",
-                              hint=_delete_row(self.folder, trial.id))
+                              hint=delete_row_hint(self.folder / "study.db", trial.id))
         return StudyError(f"trial {trial.id} does not fit the study's space: {error.message}",
                           hint="the space was changed (--allow-changed) after this trial ran")
 
     # ---- reading -----------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """The study's settings, each checked (StudyError names a missing or bad one)."""
-        path = self.folder / "study.db"
-        out: dict[str, Any] = {}
-        for key, value in self._query("SELECT key, value FROM meta"):
-            if not isinstance(key, str):
-                raise StudyError(f"{path}: a setting's name is not text", hint=_CORRUPT)
-            out[key] = _json(value, lambda why, k=key: StudyError(
-                f"{path}: the setting '{printable(k)}' is corrupt: {why}", hint=_CORRUPT))
-        if out.get("schema") != SCHEMA_VERSION:
-            raise StudyError(f"{path}: not a study of this archdsl version"
-                             + ("" if "schema" in out else " (no schema setting)"))
-        for key in _REQUIRED:
-            if key not in out:
-                raise StudyError(f"{path}: the study has no {key!r} setting", hint=_CORRUPT)
-        for key, types in _META.items():
-            v = out.get(key)
-            if key in out and (not isinstance(v, types) or isinstance(v, bool)):
-                raise StudyError(f"{path}: the setting {key!r} is corrupt: "
-                                 f"{_kind(v)}, not {' or '.join(_TYPE_NAMES[t] for t in types)}",
-                                 hint=_CORRUPT)
-        return out
+        return checked_meta(self._query("SELECT key, value FROM meta"),
+                            self.folder / "study.db", SCHEMA_VERSION)
 
     def set_meta(self, **items: Any) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -430,105 +409,14 @@ class Study:
             raise self._error(e) from None
 
     def _error(self, e: sqlite3.DatabaseError | UnicodeDecodeError) -> StudyError:
-        return _db_error(self.folder / "study.db", e)
+        return db_error(self.folder / "study.db", e)
 
     def _trial(self, r: tuple) -> Trial:
         """A row as a Trial, every field checked: StudyError naming the trial and the fault."""
-        tid = r[0]
-
-        def bad(why: str) -> StudyError:
-            if not isinstance(tid, int) or isinstance(tid, bool):
-                return StudyError(f"{self.folder / 'study.db'}: a trial's id is {_kind(tid)}",
-                                  hint=_CORRUPT)
-            return StudyError(f"{self.folder / 'study.db'}: trial {tid} is corrupt: {why}",
-                              hint=_delete_row(self.folder, tid))
-
-        if not isinstance(tid, int) or isinstance(tid, bool):
-            raise bad("")
-        config = _json(r[1], lambda why: bad(f"its config {why}"))
-        metrics = _json(r[6], lambda why: bad(f"its metrics {why}"))
-        for name, value in (("config", config), ("metrics", metrics)):
-            if not isinstance(value, dict):
-                raise bad(f"its {name} is {_kind(value)}, not a JSON object")
-        texts = {c: r[i] for i, c in enumerate(_COLUMNS)
-                 if c in ("arch_hash", "space_hash", "status", "searcher", "error")}
-        for c, v in texts.items():
-            if not isinstance(v, str) and not (c == "error" and v is None):
-                raise bad(f"its {c} is {_kind(v)}, not text")
-        status, objective, started, duration = r[4], r[5], r[8], r[9]
-        if status not in STATUSES:
-            raise bad(f"its status is '{printable(status)}', not one of {', '.join(STATUSES)}")
-        if objective is not None and not _finite(objective):
-            raise bad(f"its objective is {_kind(objective)}, not a number")
-        if status == "ok" and objective is None:
-            raise bad("it succeeded but has no objective")
-        if not _finite(started):
-            raise bad(f"its start time is {_kind(started)}, not a number")
-        if duration is not None and not _finite(duration):
-            raise bad(f"its duration is {_kind(duration)}, not a number")
-        return Trial(id=tid, config=config, arch_hash=r[2], space_hash=r[3], status=status,
-                     objective=None if objective is None else float(objective),
-                     metrics=metrics, error=r[7], started=float(started),
-                     duration=None if duration is None else float(duration), searcher=r[10])
+        return Trial(**checked_row(r, _COLUMNS, self.folder / "study.db"))
 
 
 # ---- helpers -------------------------------------------------------------------------------
-class _Undecodable(bytes):
-    """TEXT in the database that is not UTF-8."""
-
-
-def _text(data: bytes) -> str | _Undecodable:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _Undecodable(data)
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "text", list: "a list",
-               type(None): "null"}
-
-
-def _kind(v: Any) -> str:
-    """What a stored value is, for a message (never the value itself if it is long)."""
-    if isinstance(v, _Undecodable):
-        return "text that is not UTF-8"
-    if isinstance(v, bytes):
-        return "binary data (a blob)"
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return f"{str(v).lower()}"
-    if isinstance(v, (int, float)):
-        return f"the number {v!r}"
-    if isinstance(v, str):
-        return f"the text '{printable(v[:40])}'" + ("..." if len(v) > 40 else "")
-    if isinstance(v, list):
-        return "a JSON list"
-    return f"a JSON {type(v).__name__}"
-
-
-def _json(value: Any, bad: Callable[[str], StudyError]) -> Any:
-    if isinstance(value, _Undecodable):
-        raise bad("is text that is not UTF-8")
-    if not isinstance(value, str):
-        raise bad(f"is {_kind(value)}, not JSON text")
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as e:
-        raise bad(f"is not valid JSON ({e.msg} at character {e.pos})") from None
-    except RecursionError:
-        raise bad("is JSON nested too deeply") from None
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def printable(s: str) -> str:
-    """Stored text made safe to print: control characters (terminal escapes) escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
-
-
 def _remove(paths: list[Path]) -> None:
     """Remove what a study's creation made: files, its copy of the space, empty folders."""
     for p in paths:
@@ -546,11 +434,6 @@ def _remove(paths: list[Path]) -> None:
 
 def _db_files(folder: Path) -> list[Path]:
     return [folder / n for n in ("study.db", "study.db-wal", "study.db-shm")]
-
-
-def _delete_row(folder: Path, trial_id: int) -> str:
-    return (f"delete that row (sqlite3 {folder / 'study.db'} \"DELETE FROM trials WHERE id = "
-            f"{trial_id}\"), or move the database away and start a new study")
 
 
 def _refuse_existing(folder: Path) -> None:
@@ -586,38 +469,3 @@ def _take_lock(folder: Path) -> int:
         os.close(fd)
         raise os_error("write the lock file", path, e) from None
     return fd
-
-
-def _db_error(path: Path, e: sqlite3.DatabaseError | UnicodeDecodeError) -> StudyError:
-    """A database error as one message: a full disk, a lock, a damaged file each say so."""
-    if isinstance(e, UnicodeDecodeError):  # SQLite's own message about a damaged schema
-        return StudyError(f"{path} is corrupt or not a study database (text that is not "
-                          "UTF-8 where SQLite keeps its tables)", hint=_CORRUPT)
-    code = getattr(e, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(e)
-    if primary == sqlite3.SQLITE_FULL or "disk is full" in text or _disk_full(path):
-        return StudyError(f"cannot write {path}: the disk is full",
-                          hint="free some space, then continue with `archdsl search --study "
-                               f"{path.parent} --resume`")
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
-        return StudyError(f"{path} is locked by another program",
-                          hint="wait for it to finish, or use another --study")
-    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return StudyError(f"{path} is corrupt or not a study database ({text})", hint=_CORRUPT)
-    if primary == sqlite3.SQLITE_READONLY:
-        return StudyError(f"cannot write {path}: it is read-only ({text})")
-    if primary == sqlite3.SQLITE_IOERR:
-        return StudyError(f"{path}: the disk could not be read or written ({text})")
-    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH):
-        return StudyError(f"{path}: cannot open the study database ({text})")
-    if "no such table" in text or "no such column" in text:
-        return StudyError(f"{path} is not a study database ({text})", hint=_CORRUPT)
-    return StudyError(f"{path}: {printable(text)}")
-
-
-def _disk_full(path: Path) -> bool:
-    try:
-        return shutil.disk_usage(path.parent).free < 4096
-    except OSError:
-        return False
