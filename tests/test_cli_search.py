@@ -282,3 +282,16 @@ def test_progress_png_shows_every_value_with_whole_trial_numbers(tmp_path: Path)
     assert all(float(x).is_integer() for x in by_trial.get_xticks())
     assert "simulated" in by_time.get_xlabel() and "hours" in by_time.get_xlabel()
     assert by_time.get_xlim()[1] > 2.4  # three trials of 3000 simulated seconds: 2.5 hours
+
+
+def test_two_searches_started_together_on_one_new_folder(tmp_path: Path) -> None:
+    args = ["search", NB201, "--evaluator", "_search_evaluators:score", "--budget", "1",
+            "--study", str(tmp_path / "new" / "s"), "--quiet"]
+    procs = [_cli(tmp_path, *args) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 1], results
+    err = next(e for rc, e in results if rc == 1)
+    assert "Traceback" not in err and err.count("error:") == 1, err
+    assert "in use by another search" in err or "already holds a study" in err
+    with Study.open(tmp_path / "new" / "s") as st:
+        assert len(st.trials("ok")) == 1
