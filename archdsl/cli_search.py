@@ -128,8 +128,12 @@ def cmd_search(args: argparse.Namespace) -> int:
                    allow_changed=args.allow_changed, trial_timeout=args.trial_timeout,
                    progress=_Bar(args.quiet), log=log)
     except KeyboardInterrupt:
-        print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue with "
-              f"`archdsl search --study {study_dir} --resume`", file=sys.stderr)
+        if study_dir is not None and (Path(study_dir) / "study.db").exists():
+            print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "
+                  f"with `archdsl search --study {study_dir} --resume`", file=sys.stderr)
+        else:
+            print("archdsl: interrupted before the search started; nothing was written",
+                  file=sys.stderr)
         return 1
     with r.study as study:
         if r.stopped == "exhausted":

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,6 +277,7 @@ class Study:
                              f"evaluator '{printable(evaluator)}' is not an evaluator's name",
                              hint="evaluators: digits, nb201, or module:function (Python "
                                   "names only)")
+        self._refuse_own_module(evaluator)
         original = checked_original(self.folder, stored)
         copy = None if "space_files" not in meta else \
             checked_copies(self.folder, meta["space_files"], meta["space_hash"])[0]
@@ -301,6 +303,22 @@ class Study:
             + (" (this imports and runs that Python function)"
                if ":" in meta["evaluator"] else ""))
         return path
+
+    def _refuse_own_module(self, evaluator: str) -> None:
+        """StudyError if the evaluator's module would be imported from inside the study
+        folder (the working folder, or a folder on the Python path, lies in it)."""
+        if ":" not in evaluator:
+            return
+        top = evaluator.partition(":")[0].split(".")[0]
+        inside = self.folder.resolve()
+        for entry in {str(Path.cwd()), *sys.path}:
+            base = Path(entry or ".").resolve()
+            if (base == inside or inside in base.parents) and (
+                    (base / f"{top}.py").exists() or (base / top).is_dir()):
+                raise StudyError(f"the study's evaluator '{evaluator}' would be imported from "
+                                 f"{base / top}, inside the study folder {self.folder}",
+                                 hint="a study folder may come from anyone: resume it from "
+                                      "another folder, with your own module on the path")
 
     def keep_sources(self, files: list[str]) -> None:
         """Keep a copy of the space's `files` (the searched file first) in DIR/space, unless

@@ -295,3 +295,18 @@ def test_two_searches_started_together_on_one_new_folder(tmp_path: Path) -> None
     assert "in use by another search" in err or "already holds a study" in err
     with Study.open(tmp_path / "new" / "s") as st:
         assert len(st.trials("ok")) == 1
+
+
+def test_ctrl_c_before_the_search_starts_says_nothing_was_written(tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    import archdsl.cli_search as cli_search
+
+    def interrupted(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_search, "search", interrupted)
+    assert main(["search", NB201, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "interrupted before the search started; nothing was written" in err
+    assert "--resume" not in err

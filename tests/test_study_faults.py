@@ -342,3 +342,15 @@ def test_a_config_that_does_not_fit_its_own_space_is_a_corrupt_row(made: Path, t
         err = _one_error(capsys, args)
         assert "trial 2 is corrupt: its config does not fit the space it was run on" in err
         assert "DELETE FROM trials WHERE id = 2" in err
+
+
+def test_resume_refuses_an_evaluator_that_lies_in_the_study_folder(made: Path, tmp_path: Path,
+                                                                    monkeypatch, capsys) -> None:
+    folder = _copy(made, tmp_path)
+    (folder / "evil.py").write_text("import pathlib\npathlib.Path('ran').write_text('x')\n"
+                                    "def run(arch):\n    return 1.0\n")
+    _sql(folder, "UPDATE meta SET value = '\"evil:run\"' WHERE key = 'evaluator'")
+    monkeypatch.chdir(folder)
+    err = _one_error(capsys, ["search", "--study", ".", "--resume", "--budget", "4"])
+    assert "would be imported from" in err and "inside the study folder" in err
+    assert not (folder / "ran").exists()
