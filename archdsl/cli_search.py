@@ -147,11 +147,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def write_results(study: Study, space: Space) -> list[Path]:
     """best.arch, best.py, best.json and progress.png in the study folder."""
-    best = study.best(1)
     out: list[Path] = []
-    if best:
-        t = best[0]
-        arch = space.materialize(t.config)
+    fitting = _best_fitting(study, space)
+    if fitting is not None:
+        t, arch = fitting
         out.append(_write(study.folder / "best.json", json.dumps(
             {"trial": t.id, "objective": t.objective, "config": t.config}, indent=2) + "\n"))
         out.append(_write(study.folder / "best.arch", arch.to_arch()))
@@ -162,6 +161,17 @@ def write_results(study: Study, space: Space) -> list[Path]:
     if png is not None:
         out.append(png)
     return out
+
+
+def _best_fitting(study: Study, space: Space) -> tuple[Trial, Any] | None:
+    """The best trial whose configuration fits `space` (after --allow-changed the best ones
+    may not), with its architecture."""
+    for t in study.best(study.counts().get("ok", 0)):
+        try:
+            return t, space.materialize(t.config)
+        except ArchDSLError:
+            continue
+    return None
 
 
 def plot(study: Study, path: Path) -> Path | None:

@@ -310,3 +310,16 @@ def test_ctrl_c_before_the_search_starts_says_nothing_was_written(tmp_path: Path
     err = capsys.readouterr().err
     assert "interrupted before the search started; nothing was written" in err
     assert "--resume" not in err
+
+
+def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) -> None:
+    from archdsl.cli_search import write_results
+
+    space = archdsl.loads("input x: [4]\nparam w = choice(8, 16)\nnetwork { x -> linear(w) }\n")
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "e", "seed": 0}) as st:
+        for w, value in ((8, 0.5), (32, 0.9)):  # w = 32: from before the space changed
+            st.finish(st.start({"w": w}, f"h{w}", "old", "random"), value, {}, None, 0.1)
+        written = write_results(st, space)
+    assert tmp_path / "s" / "best.arch" in written
+    assert json.loads((tmp_path / "s" / "best.json").read_text())["config"] == {"w": 8}
