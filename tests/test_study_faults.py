@@ -354,3 +354,23 @@ def test_resume_refuses_an_evaluator_that_lies_in_the_study_folder(made: Path, t
     err = _one_error(capsys, ["search", "--study", ".", "--resume", "--budget", "4"])
     assert "would be imported from" in err and "inside the study folder" in err
     assert not (folder / "ran").exists()
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(["schema", "space_file", "space_hash", "searcher", "evaluator",
+                            "seed", "budget", "created", "space_files", "trial_timeout"]),
+       value=st.one_of(JSON.map(lambda v: __import__("json").dumps(v)), st.text(),
+                       st.binary(), st.integers(-2**63, 2**63 - 1)))
+def test_any_stored_setting_gives_a_result_or_one_error(made: Path, tmp_path_factory, capsys,
+                                                        key: str, value: object) -> None:
+    folder = _copy(made, tmp_path_factory.mktemp("setting"))
+    db = sqlite3.connect(folder / "study.db")
+    with db:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    db.close()
+    for args in _commands(folder, folder.parent)[:4]:
+        rc = main(args)
+        err = capsys.readouterr().err
+        assert rc in (0, 1) and "Traceback" not in err
+        assert rc == 0 or err.count("error:") == 1, err
