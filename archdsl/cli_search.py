@@ -397,14 +397,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export(arch: Any, out: Path, seed: int) -> None:
     """`.py`, `.onnx` or `.pt` through the PyTorch backend, weights from torch seed `seed`."""
-    import inspect
-
     from .backends import pytorch
 
-    if "seed" in inspect.signature(pytorch.export).parameters:
-        pytorch.export(arch, out, seed=seed)
-        return
-    import torch
-
-    torch.manual_seed(seed)
-    pytorch.export(arch, out)
+    pytorch.export(arch, out, seed=seed)
