@@ -4,12 +4,13 @@ Started by tests/test_fuzz.py as `python tests/_fuzz_worker.py MEMORY_BYTES`. On
 imported, it limits its address space (RLIMIT_AS) to what it holds then plus MEMORY_BYTES, and
 reads one JSON request a line from stdin: {"files": {name: text}, "argv": [...], "seconds": S},
 writes the files into a fresh folder, runs
-`archdsl.cli.main(argv)` there with an alarm after S seconds, and answers one JSON line on its
+`archdsl.cli.main(argv)` there with an alarm after S seconds of CPU time (so that the
+limit does not depend on how busy the machine is), and answers one JSON line on its
 original stdout: {"rc", "out", "err", "escaped", "hang"}. `escaped` is the traceback of anything
 that got out of `main` (a bug: the CLI must turn every error into a report); `hang` is true when
 the alarm went off. Whatever the command prints goes into "out"/"err", never onto the protocol.
-If a case kills the process or never returns (a C loop the alarm cannot stop), the parent sees
-no answer, records it, and starts a new worker.
+If a case kills the process or never returns (a C loop the alarm cannot stop, a read that
+waits), the parent sees no answer in time, records it, and starts a new worker.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run_case(req: dict, root: Path, main) -> dict:
     answer = {"rc": None, "escaped": None, "hang": False}
     old = os.getcwd()
     os.chdir(folder)
-    signal.setitimer(signal.ITIMER_REAL, req["seconds"])
+    signal.setitimer(signal.ITIMER_PROF, req["seconds"])
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             answer["rc"] = main(req["argv"])
@@ -56,7 +57,7 @@ def run_case(req: dict, root: Path, main) -> dict:
     except BaseException:  # noqa: BLE001 - reported to the parent as a bug
         answer["escaped"] = traceback.format_exc()
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
         os.chdir(old)
         shutil.rmtree(folder, ignore_errors=True)
     answer["out"] = out.getvalue()[:4000]  # the start: where the report's first line is
@@ -82,7 +83,7 @@ def serve(memory: int) -> None:
 
     limit = vm_size() + memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGPROF, on_alarm)
     root = Path(tempfile.mkdtemp(prefix="archdsl-fuzz-"))
     try:
         for line in sys.stdin:

@@ -8,7 +8,8 @@ The inputs:
     counting, sampling and building stages far more often than (a) and (b).
 
 Each case is run through `archdsl check`, `count`, `sample` and `compile` by a worker process
-(tests/_fuzz_worker.py) with a memory limit (RLIMIT_AS) and a time limit per command. Every run
+(tests/_fuzz_worker.py) with a memory limit (RLIMIT_AS) and a limit of 5 s of CPU time per
+command. Every run
 must exit 0 or 1, print no traceback, finish in time, and every error it prints must start with
 `FILE:LINE:COL: error:` inside one of the case's files (the cases are all about files). One worker
 runs many cases; it is started again if a case kills it or never answers.
@@ -47,7 +48,8 @@ from archdsl import ArchDSLError
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_fuzz_worker.py"
 MEMORY = 1 << 30  # bytes a case may take on top of the worker's own
-COMMAND_S = 10.0  # seconds a command may run (the machine is shared: a generous bound)
+COMMAND_S = 5.0  # CPU seconds a command may use (issue 11's target: a 1 MB file in under 5 s)
+WALL_S = 60.0  # seconds to wait for an answer (a command that waits, or is stuck in C code)
 HANG_S = 4.0  # for the in-process round trip of (c)
 TOTAL = int(os.environ.get("ARCHDSL_FUZZ", "0") or 0)  # 0: the CI's few hundred
 
@@ -110,7 +112,7 @@ class Worker:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], COMMAND_S + 20)
+            ready, _, _ = select.select([proc.stdout], [], [], WALL_S)
             line = proc.stdout.readline() if ready else ""
         except BrokenPipeError:
             line = ""
@@ -141,7 +143,7 @@ def problems(files: dict[str, str], main: str, argv: list[str], answer: dict) ->
     if answer.get("died") is not None:
         found.append(f"the process died (status {answer['died']})")
     if answer["hang"]:
-        found.append(f"still running after {COMMAND_S} s")
+        found.append(f"still running after {COMMAND_S} s of CPU time (or {WALL_S} s)")
     if answer["escaped"]:
         found.append("escaped the CLI:\n" + answer["escaped"])
     if answer["rc"] not in (0, 1) and not found:
@@ -169,20 +171,63 @@ KNOWN_BUGS: dict[str, tuple[Callable[[str, str, list[str]], bool], dict[str, str
 }
 
 
-def run_cli_case(files: dict[str, str], main: str = "case.arch") -> None:
-    """Run the four commands on files[main]; fail on any broken promise not already known."""
+def run_cli_case(files: dict[str, str], main: str = "case.arch", known: bool = True) -> None:
+    """Run the four commands on files[main]; fail on any broken promise (one of KNOWN_BUGS
+    rejects the case instead, where `known`)."""
     for command in COMMANDS:
         argv = [command[0], main, *command[1:]]
         answer = _worker.run(files, argv)
         found = problems(files, main, argv, answer)
         if not found:
             continue
-        for matches, _, _ in KNOWN_BUGS.values():
+        for matches, _, _ in KNOWN_BUGS.values() if known else ():
             if matches(files[main], command[0], found):
                 reject()
         shown = "\n".join(f"--- {n}\n{t[:1500]!r}" for n, t in files.items() if n == main)
         raise AssertionError(f"archdsl {' '.join(argv)}: {'; '.join(found)[:1500]}\n"
                              f"stderr: {answer['err'][:1500]}\n{shown}")
+
+
+# The inputs issue 11 names (robustness), each through the four commands; also mutation seeds.
+ISSUE_CASES = {
+    "huge dropout": "input x: [4]\nnetwork { x -> dropout(2 ** 4000) }\n",
+    "zero branch in an add": "input x: [4]\nnetwork { x -> parallel(add) { zero | linear(4) } }\n",
+    "shared inline in shared": "input x: [4]\nshared s = linear(shared choice(8, 16))\n"
+                               "network { x -> s }\n",
+    "twice 16 deep": "input x: [4]\nblock twice(body) { body -> body }\nnetwork { x -> "
+                     + "twice(" * 16 + "relu" + ")" * 16 + " }\n",
+    "repeat 10,000 copies": "input x: [4]\n"
+                            "network { x -> repeat(choice(10000, 1, 2)) { linear(choice(4, 8)) } }\n",
+    "recursion 16 deep": "input x: [4]\nblock t max_depth 16 { one_of { relu | t -> t } }\n"
+                         "network { x -> t }\n",
+    "default under a sum constraint": "input x: [4]\nparam a = int(1 .. 141)\n"
+                                      "param b = int(1 .. 141)\nrequire a + b == 282\n"
+                                      "network { x -> linear(a) }\n",
+    "keywords and builtins as names": "input class: [16]\ninput torch: [16]\nnetwork {\n"
+                                      "    h = class -> linear(4)\n"
+                                      "    return add(h, torch -> linear(4))\n}\n",
+    "no network": "block b { relu }\n",
+    "empty file": "",
+    "import outside": 'import "/etc/passwd"\ninput x: [4]\nnetwork { x -> relu }\n',
+    "import a device": 'import "/dev/zero"\ninput x: [4]\nnetwork { x -> relu }\n',
+    "import up": 'import "../case.arch"\ninput x: [4]\nnetwork { x -> relu }\n',
+    "import itself": 'import "case.arch"\ninput x: [4]\nnetwork { x -> relu }\n',
+    "import a NUL": 'import "a\\u0000.arch"\ninput x: [4]\nnetwork { x -> relu }\n',
+    "import a long name": f'import "{"a" * 5000}.arch"\ninput x: [4]\nnetwork {{ x -> relu }}\n',
+}
+# cases of ISSUE_CASES that still break a promise: the name -> the bug, as on the board
+ISSUE_BUGS: dict[str, str] = {
+    "twice 16 deep": "issue 11 item 6 (interp): `archdsl check` takes over a minute (decisions() "
+                     "6 s, default() 3 s, then 20 samples of 3 s before the first is built and "
+                     "found past the layer limit); compile stops in 8 s with the limit error",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=ISSUE_BUGS[n])]
+                 if n in ISSUE_BUGS else []) for n in ISSUE_CASES])
+def test_issue_11_case(name: str) -> None:
+    run_cli_case({"case.arch": ISSUE_CASES[name], "lib/common.arch": COMMON}, known=False)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=n))
@@ -202,7 +247,7 @@ def test_the_worker_reports_every_broken_promise() -> None:
     missing = _worker.run(bad, ["check", "other.arch"])  # `error: ...` with no place
     assert any("without FILE:LINE:COL" in p for p in problems(bad, "x", [], missing))
     hang = {"rc": None, "hang": True, "escaped": None, "out": "", "err": ""}
-    assert problems(bad, "case.arch", [], hang) == [f"still running after {COMMAND_S} s"]
+    assert problems(bad, "case.arch", [], hang)[0].startswith("still running after")
     escaped = {**hang, "hang": False, "escaped": "Traceback ...\nKeyError: 1"}
     assert problems(bad, "case.arch", [], escaped)[0].startswith("escaped the CLI")
 
@@ -378,7 +423,7 @@ MUTATION_TOKENS = TOKENS + ["repeat(3) {", "one_of {", "optional {", "} -> ", "m
 
 @st.composite
 def mutated(draw):
-    text = draw(st.sampled_from(VALID + EXAMPLES))
+    text = draw(st.sampled_from(VALID + EXAMPLES + list(ISSUE_CASES.values())))
     for _ in range(draw(st.integers(1, 4))):
         n = len(text)
         i = draw(st.integers(0, n))
