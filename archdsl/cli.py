@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import itertools
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,8 @@ from .sources import add_import_path_option
 from .space import load, read_config
 
 __all__ = ["main"]
+
+CHECK_SECONDS = 1.5  # `check` builds sampled architectures for about this long at most
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,9 +59,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     # exercise a few sampled architectures so value errors are found now, not later
     from .backends.plan import plan  # static shapes: no torch needed
 
-    for cfg in [space.default(), *space.samples(min(args.samples, 1_000), seed=0,
-                                                uniform=False)]:
+    # the default always; then samples while the time allows (big architectures take ~0.1 ms
+    # a layer to build and plan: a check stays within a few seconds)
+    start = time.monotonic()
+    for cfg in itertools.chain([space.default()], space.samples(min(args.samples, 1_000), seed=0,
+                                                                uniform=False)):
         plan(space.materialize(cfg))
+        if time.monotonic() - start > CHECK_SECONDS:
+            break
     _out(f"{args.file}: ok")
     _out(f"  decisions (default configuration): {len(decisions)}"
          + (f", {len(cont)} continuous" if cont else ""))

@@ -36,15 +36,18 @@ from .rows import Row, default_row, draw_per_decision, make_row
 from .semantics import SpaceIR, net_arity, stage_segment
 from .values import Decision, Net, Record, Subsets, Sym, Tensor, arith, describe, to_json
 
-__all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING"]
+__all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING",
+           "MAX_DECISIONS"]
 
 MAX_REPEAT = 10_000  # copies in one repeat
-MAX_LAYERS = 100_000  # layer nodes in one architecture
+MAX_LAYERS = 20_000  # layer nodes in one architecture (building and planning: ~0.1 ms each)
 MAX_NESTING = 64  # nested block applications
 MAX_TABLE = 20_000  # rows when enumerating the joint values of structural decisions
-MAX_DECISIONS = 100_000  # decisions in one configuration
+MAX_DECISIONS = 20_000  # decisions in one configuration (a walk: ~0.05 ms each)
 MAX_COUNT_BITS = 200_000  # counts beyond 2**this are refused rather than computed
 MAX_DOMAIN = 10_000_000  # options of one discrete decision
+_TOO_LARGE = ("repeats, recursion and blocks applied inside blocks multiply: fewer copies, a "
+              "lower max_depth or a shallower nesting make it smaller")
 
 
 class Reject(Exception):
@@ -370,8 +373,8 @@ class Interp:
         self.decided[d.name] = v
         self.seen[d.name] = d
         if len(self.decided) > MAX_DECISIONS:
-            raise ArchLimitError(f"one configuration makes more than {MAX_DECISIONS:,} decisions",
-                                 d.span)
+            raise ArchLimitError(f"one configuration makes more than {MAX_DECISIONS:,} decisions "
+                                 f"(the limit), the last '{d.name}'", d.span, hint=_TOO_LARGE)
         return v
 
     def make_decision(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Decision:
@@ -1070,7 +1073,8 @@ class Interp:
         nid = len(self._nodes)
         self.layers += 1
         if self.layers > MAX_LAYERS:
-            raise ArchLimitError(f"the architecture has more than {MAX_LAYERS:,} layers", span)
+            raise ArchLimitError(f"the architecture has more than {MAX_LAYERS:,} layers (the limit), "
+                                 f"the last at '{path}'", span, hint=_TOO_LARGE)
         self._nodes.append((op, args, span, path))
         self._ins.append([x.node for x in xs])
         return nid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import random
@@ -31,6 +32,7 @@ from .interp import (
     replays,
     sample_float,
 )
+from .parser import no_gc
 from .semantics import SpaceIR, resolve_file, resolve_text
 from .values import Decision, to_json
 
@@ -53,6 +55,7 @@ class Space:
         self.ir = ir
         self._interp = Interp(ir)
         self._count: int | None = None
+        self._default: Config | None = None  # default()'s answer, once found
         # `require params <= ...`: checked on the planned architecture (static shapes)
         self.metric_constraints = [c for c in ir.constraints if needs_metrics(c)]
         self._checked: tuple[str, Architecture] | None = None  # sampled, built and checked
@@ -238,6 +241,8 @@ class Space:
         the counts. Where counting cannot see a constraint (params/flops; an `edges`
         constraint that rejects that walk), the first valid configuration in enumeration
         order among the first MAX_TRIES."""
+        if self._default is not None:
+            return copy.deepcopy(self._default)
         it = self._interp
         try:
             decided = dict(it.walk(_Default()))
@@ -255,7 +260,8 @@ class Space:
                                       + ("" if none else f" (among the first {MAX_TRIES:,})"),
                                       self.ir.network_span) from None
             decided = first
-        return _jsonify(decided)
+        self._default = _jsonify(decided)
+        return copy.deepcopy(self._default)
 
     def validate(self, config: Config) -> Config:
         """Check a configuration against the space; return it in canonical form."""
@@ -378,14 +384,16 @@ def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = F
 def load(path: str | Path, import_paths: Sequence[str | Path] = ()) -> Space:
     """Read, parse and check a .arch file. Its imports may read `.arch` files inside its own
     folder (and the folders below it) and inside the folders of `import_paths`, nowhere else."""
-    return Space(resolve_file(path, import_paths))
+    with no_gc():  # a large space is millions of objects and no cycles
+        return Space(resolve_file(path, import_paths))
 
 
 def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None,
           import_paths: Sequence[str | Path] = ()) -> Space:
     """Parse and check .arch text; imports are relative to `base_dir` (default: cwd) and stay
     inside it or the folders of `import_paths`."""
-    return Space(resolve_text(text, file, base_dir, import_paths))
+    with no_gc():
+        return Space(resolve_text(text, file, base_dir, import_paths))
 
 
 def read_config(path: str | Path) -> Config:

@@ -944,6 +944,33 @@ def test_a_decision_where_none_can_stand(src, token, words):
     expect(err, ArchTypeError, n + 2, line.index(token) + 1, token, words=words)
 
 
+# ---------------------------------------------------------------------------------------------
+# deep legal nesting: a clear "too large" error, not minutes and gigabytes (issue 11, item 6)
+
+_TWICE = "input x: [8]\nblock t0 { linear(choice(8, 16)) -> relu }\n" + "".join(
+    f"block t{i} {{ t{i - 1} -> t{i - 1} }}\n" for i in range(1, 17)) + "network { x -> t16 }\n"
+
+
+@pytest.mark.parametrize("src,line,what", [
+    (_TWICE, 2, "decisions"),
+    ("input x: [8]\nblock twice(f) { f -> f }\nnetwork { x -> " + "twice(" * 16
+     + "linear(choice(8, 16))" + ")" * 16 + " }\n", 3, "decisions"),
+    ("input x: [8]\nblock tower max_depth 16 {\n    one_of { linear(choice(8, 16)) | tower -> tower }"
+     "\n}\nnetwork { x -> tower }\n", 3, "decisions"),
+    ("input x: [8]\nnetwork { x -> repeat(choice(10000, 1, 2)) { linear(choice(8, 16)) -> relu } }"
+     "\n", 2, "layers"),
+], ids=["twice-16", "higher-order-twice-16", "recursion-16", "repeat-10000"])
+def test_deep_legal_nesting_stops_at_a_limit(src, line, what):
+    space = archdsl.loads(src)
+    with time_limit(20), pytest.raises(ArchLimitError) as ei:
+        for cfg in [space.default(), *space.samples(3, seed=0)]:
+            space.materialize(cfg)
+    err = ei.value
+    assert f"more than 20,000 {what} (the limit)" in err.message, err.format()
+    assert err.span is not None and err.span.line == line, err.format()
+    assert "network/" in err.message and "repeats, recursion" in err.hint
+
+
 def test_every_error_class_is_an_archdsl_error():
     for name in archdsl.__all__:
         obj = getattr(archdsl, name)
