@@ -131,7 +131,7 @@ class _Resolver:
         blocks = self._load_blocks(mod, key, [key])
         gparams: dict[str, str] = {}
         for pd in mod.params:
-            ctx = _Ctx(blocks, dict(gparams))
+            ctx = _Ctx(blocks, gparams)  # the params before this one (not a copy: O(n) in all)
             if pd.name in gparams:
                 raise ArchNameError(f"param '{pd.name}' is declared twice", pd.span)
             if pd.name in blocks or pd.name in LAYERS:
