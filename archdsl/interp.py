@@ -97,6 +97,7 @@ class Interp:
         self._memos: dict[Any, dict] = {}
         self._global_rows: list | None = None
         self._tries: dict[type, list] = {}  # chooser type -> [root, size]: see sample()
+        self._silent: set[tuple] = set()  # (net, gkey, nesting) that decided nothing: apply()
         # per walk
         self.chooser: Chooser = _First()
         self.build = False
@@ -650,8 +651,26 @@ class Interp:
         e = net.expr
         if seg is not None:
             sc = sc.child(seg)
-        if not self.build and not self.an.stage_decides(e):
+        if self.build:
+            return self._apply(net, e, xs, sc, span)
+        if not self.an.stage_decides(e):
             return xs[0] if xs else Tensor(-1)
+        # a sub-network that may decide (it applies a block's sub-network parameter, say) but
+        # made no decision when applied before, with the same values, makes none now
+        key: tuple | None = (net, self.gkey, self.nesting)
+        try:
+            if key in self._silent:
+                return xs[0] if xs else Tensor(-1)
+        except TypeError:  # an unhashable value
+            key = None
+        before = self.consults
+        out = self._apply(net, e, xs, sc, span)
+        if key is not None and self.consults == before and len(self._silent) < MAX_SILENT:
+            self._silent.add(key)
+        return out
+
+    def _apply(self, net: Net, e: A.Expr, xs: list[Tensor], sc: Scope,
+               span: Span | None) -> Tensor:
         env = dict(net.env)
         t = type(e)
         if t is A.Pipeline:
@@ -889,6 +908,7 @@ class Interp:
         if isinstance(self.chooser, (_Uniform, _PerDecision)) and any(
                 n in struct for n, *_ in items):
             rows = self.binding_table(blk, call, caller_env, sc)
+            self.consults += 1  # the chooser is asked (a sampling cache records it)
             i = self.chooser.pick_row(rows)
             if i is not None:
                 forced = list(rows[i].values)
@@ -1565,6 +1585,7 @@ def to_json_key(v: Any) -> Any:
 _T_LEAF, _T_REJECT, _T_PICK, _T_INERT, _T_ROW, _T_OPAQUE = range(6)
 MAX_TRIE = 400_000  # cells (nodes and leaf entries) kept by Interp.sample per chooser type
 MAX_TAPES = 4096  # block applications whose layers a build keeps (Interp.run_body_taped)
+MAX_SILENT = 100_000  # sub-networks remembered as deciding nothing (Interp.apply)
 
 
 class _Recorder(Chooser):

@@ -149,6 +149,14 @@ SMALL_SPACES = {
             return c1(r) + c1(choice(p, q))
         }
     """,
+    "higher_order_blocks": """
+        input x: [4]
+        block twice(body) { body -> body }
+        network {
+            x -> twice(twice(relu)) -> twice(twice(optional { linear(choice(2, 3)) }))
+              -> twice(relu) -> twice(twice(relu))
+        }
+    """,
     "shared_at_top_level": """
         input x: [4]
         shared s = linear(shared choice(8, 16)) -> relu
@@ -208,6 +216,18 @@ def test_shared_in_a_top_level_value_is_one_decision() -> None:
                               "network/p[1]/linear/out": 3, "train/batch": 64})
     assert [a["args"]["out"] for _, a in arch.graph.nodes(data=True)
             if a["op"] == "linear"] == [16, 3, 16]
+
+
+def test_a_sub_network_that_decides_nothing_is_walked_once() -> None:
+    # a block applying its sub-network parameter may decide; applied 2**16 times to `relu` it
+    # decides nothing, which the walk learns once (each sample walked 131,071 applications)
+    src = "input x: [4]\nblock twice(body) { body -> body }\nnetwork { x -> " + \
+        "twice(" * 16 + "relu" + ")" * 16 + " }\n"
+    space = archdsl.loads(src)
+    it = space._interp
+    assert space.default() == {} and space.sample(0) == {}
+    assert len(it._silent) <= 17  # each level's sub-network once
+    assert _load(SMALL_SPACES["higher_order_blocks"]).count() == (1 + 2) ** 4
 
 
 def test_hand_counts() -> None:
