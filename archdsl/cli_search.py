@@ -313,9 +313,12 @@ def leaderboard(study: Study, top: int) -> None:
                       *[(m, "right") for m in metrics], ("params", "right"),
                       ("flops", "right"), ("seconds", "right"), ("architecture", "left")]:
         t.add_column(Text(printable(col)), justify=just)  # type: ignore[arg-type]
+    largest = {k: max((abs(t.metrics[k]) for t in best if _is_number(t.metrics.get(k))),
+                      default=0.0) for k in metrics}
     for rank, tr in enumerate(best, 1):
         m = tr.metrics
-        cells = [str(rank), str(tr.id), f"{tr.objective:.4f}", *[_num(m.get(k)) for k in metrics],
+        cells = [str(rank), str(tr.id), f"{tr.objective:.4f}",
+                 *[_num(m.get(k), largest[k]) for k in metrics],
                  _num(m.get("params")), _num(m.get("flops")),
                  f"{tr.duration:.2f}" if tr.duration is not None else "", tr.arch_hash]
         t.add_row(*[Text(printable(c)) for c in cells])
@@ -339,13 +342,16 @@ def _columns(evaluator: str, trials: list[Trial]) -> tuple[str, list[str]]:
     return "objective", keys[:_MAX_METRICS]
 
 
-def _num(v: Any) -> str:
+def _num(v: Any, largest: float = 0.0) -> str:
+    """A figure for a cell; floats get the decimals that suit the column's `largest` value
+    (four for fractions, two for figures like 93.65, none past 10,000)."""
     if isinstance(v, bool) or v is None:
         return "" if v is None else str(v)
     if isinstance(v, int):
         return f"{v:,}"
-    if isinstance(v, float):  # four decimals for fractions, two for figures like 93.65
-        return f"{v:,.{4 if abs(v) < 1 else 2 if abs(v) < 10_000 else 0}f}"
+    if isinstance(v, float):
+        top = max(abs(largest), abs(v)) if math.isfinite(v) else abs(largest)
+        return f"{v:,.{4 if top < 1 else 2 if top < 10_000 else 0}f}"
     return str(v)
 
 
