@@ -216,7 +216,7 @@ def progress_figure(study: Study) -> Any:
     a.set_xlabel("trial")
     meta = study.meta()
     a.set_ylabel(_SHOWN.get(meta["evaluator"], ("objective",))[0])
-    a.legend(loc="lower right")
+    a.legend(loc="best")
     b.scatter(times, ys, s=12, color="0.6")
     b.step([times[i] for i in order], _best_so_far([ys[i] for i in order]), where="post",
            color="C0")
