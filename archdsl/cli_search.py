@@ -14,6 +14,7 @@ from .errors import ArchDSLError
 from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_dir, search
 from .space import Space, load
 from .study import Study, Trial, printable
+from .study_sources import os_error
 
 __all__ = ["register", "write_results", "leaderboard"]
 
@@ -184,7 +185,7 @@ def plot(study: Study, path: Path) -> Path | None:
     try:
         fig.savefig(path, dpi=100)
     except OSError as e:
-        raise ArchDSLError(f"cannot write {path}: {e.strerror or e}") from None
+        raise os_error("write", path, e) from None  # a full disk says so
     finally:
         plt.close(fig)
     return path
@@ -268,7 +269,7 @@ def _write(path: Path, text: str) -> Path:
     try:
         path.write_text(text, "utf-8")
     except OSError as e:
-        raise ArchDSLError(f"cannot write {path}: {e.strerror or e}") from None
+        raise os_error("write", path, e) from None  # a full disk says so
     return path
 
 

@@ -323,3 +323,23 @@ def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) 
         written = write_results(st, space)
     assert tmp_path / "s" / "best.arch" in written
     assert json.loads((tmp_path / "s" / "best.json").read_text())["config"] == {"w": 8}
+
+
+def test_a_full_disk_when_writing_results_says_so(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from archdsl.cli_search import write_results
+    from archdsl.errors import ArchDSLError
+
+    space = archdsl.loads("input x: [4]\nnetwork { x -> linear(2) }\n")
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "e", "seed": 0}) as st:
+        st.finish(st.start({}, "h", "h", "random"), 0.5, {}, None, 0.1)
+
+        def full(self: Path, *args: object, **kw: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Path, "write_text", full)
+        with pytest.raises(ArchDSLError, match="the disk is full") as e:
+            write_results(st, space)
+    assert "corrupt" not in e.value.format()
