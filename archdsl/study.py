@@ -106,7 +106,6 @@ class Study:
         self.folder = folder
         self.db = db
         self._lock: int | None = None
-        self._made: list[Path] = []  # what `create` made, for `discard`
 
     # ---- opening -----------------------------------------------------------------------
     @classmethod
@@ -140,7 +139,7 @@ class Study:
             if sources:
                 extra["space_files"] = copy_sources(folder, sources)
             study = cls._connect(folder, create=True)
-            study._lock, study._made = fd, made
+            study._lock = fd
             rows = [(k, json.dumps(v)) for k, v in
                     {**meta, **extra, "schema": SCHEMA_VERSION, "created": time.time()}.items()]
             try:
@@ -222,13 +221,6 @@ class Study:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
-
-    def discard(self) -> None:
-        """Close a study made by `create` in this process and remove what it made (its
-        database, its copy of the space, its lock, and the folders it created if empty)."""
-        self.close()
-        _remove(self._made)
-        self._made = []
 
     def __enter__(self) -> Study:
         return self
