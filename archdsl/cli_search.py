@@ -100,8 +100,8 @@ class _Bar(Progress):
         done_value = time.monotonic() - self.t0 if self.by_time else done
         self.bar.update(self.task, completed=done_value, best=_best(best))
         if trial.status == "failed":
-            self.bar.console.print(f"trial {trial.id} failed: {trial.error}", style="yellow",
-                                   markup=False, highlight=False)
+            self.bar.console.print(f"trial {trial.id} failed: {printable(trial.error or '')}",
+                                   style="yellow", markup=False, highlight=False)
 
     def stop(self) -> None:
         if self.bar is not None:
