@@ -25,9 +25,11 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from .errors import ArchDSLError
@@ -123,8 +125,8 @@ def _serve(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     conn = Connection(fd)
     try:
-        space_file, evaluator = conn.recv()
-        space, ev = load(space_file), get_evaluator(evaluator)
+        space_file, evaluator, import_paths = conn.recv()
+        space, ev = load(space_file, import_paths), get_evaluator(evaluator)
     except ArchDSLError as e:
         conn.send(("init", e.message))
         return
@@ -150,7 +152,7 @@ def _serve(fd: int) -> None:
 class _Slot:
     """One worker process and the job it runs."""
 
-    def __init__(self, space_file: str, evaluator: str):
+    def __init__(self, space_file: str, evaluator: str, import_paths: list[str]):
         parent, child = Pipe()
         # one thread per worker: torch threads that outnumber free cores slow training down
         # many times over (torch reads this when it is first imported)
@@ -161,7 +163,7 @@ class _Slot:
             process_group=0)  # Ctrl-C at a terminal reaches the parent only
         child.close()
         self.conn: Connection = parent
-        self.conn.send((space_file, evaluator))
+        self.conn.send((space_file, evaluator, import_paths))
         self.ready = False
         self.job: Job | None = None
         self.since = 0.0
@@ -180,15 +182,15 @@ class _Slot:
 
 
 class LocalExecutor(Executor):
-    """W worker processes on this machine, each loading the space and the evaluator once.
-    Made only when every worker has loaded them: a worker that cannot start is an
-    ArchDSLError here, before any trial."""
+    """W worker processes on this machine, each loading the space (with `import_paths`, as
+    `archdsl.load`) and the evaluator once. Made only when every worker has loaded them: a
+    worker that cannot start is an ArchDSLError here, before any trial."""
 
     def __init__(self, space_file: str, evaluator: str, workers: int = 1,
-                 time_limit: float | None = None):
+                 time_limit: float | None = None, import_paths: Sequence[str | Path] = ()):
         if workers < 1:
             raise ArchDSLError(f"--workers must be at least 1, got {workers}")
-        self.args = (space_file, evaluator)
+        self.args = (space_file, evaluator, [str(p) for p in import_paths])
         self.time_limit = time_limit
         self.slots: list[_Slot] = []
         self._failed: list[Outcome] = []  # jobs that could not be handed to a worker

@@ -11,7 +11,7 @@ progress when Ctrl-C came are marked `interrupted` and evaluated again on `resum
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            allow_changed: bool = False, trial_timeout: float | None = None,
            progress: Progress | None = None,
            evaluator_object: Evaluator | Callable[[Any], Any] | None = None,
+           import_paths: Sequence[str | Path] = (),
            log: Callable[[str], None] = lambda s: None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
@@ -65,7 +66,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     with an `evaluate(arch)` method, or a plain function `fn(arch)`; either gets an
     `archdsl.Architecture` and returns a number or a dict holding "objective" (`workers` and
     `trial_timeout` are then ignored). Each result is told to the searcher before it proposes
-    the next configuration.
+    the next configuration. `import_paths` are folders the space's imports may read besides
+    its own folder tree (`archdsl.load`'s), for this process and the workers alike.
 
     Nothing is written until the search can start: settings, the space, the searcher (`grid`
     refuses a continuous space) and the workers (each loads the space and the evaluator) are
@@ -118,13 +120,13 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                                    hint="pass the function itself: search(..., "
                                         "evaluator_object=fn), or move it to a module")
             get_evaluator(evaluator)  # as does an evaluator that cannot be found
-        space = load(file)
+        space = load(file, import_paths)
         sh = space_hash(space.ir.files)
         if study is not None:
             _check_space(meta, sh, allow_changed, file)
         s = make_searcher(searcher, space, seed=seed)
         ex = (SerialExecutor(space, own) if own is not None
-              else LocalExecutor(space.file, evaluator, workers, trial_timeout))
+              else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths))
         settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout}
         if study is None:
             study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),

@@ -58,3 +58,10 @@ def odd_metric(arch: Architecture) -> dict:
     if arch.config.get("cell/n1/edge") != "avg_pool_3x3":
         return {"objective": score(arch)}
     return {"objective": score(arch), "model": object()}
+
+
+def params(arch: Architecture) -> float:
+    """The parameter count from static shapes: any space, no training."""
+    from archdsl.backends.plan import plan
+
+    return float(plan(arch).params)

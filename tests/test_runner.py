@@ -228,3 +228,23 @@ def test_a_script_without_a_main_guard_just_works(tmp_path: Path, how: str) -> N
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr and "Error" not in p.stderr
     assert p.stdout.strip() == "6 {'ok': 6}"
+
+
+def test_import_paths_reach_the_workers(tmp_path: Path) -> None:
+    lib, work = tmp_path / "lib", tmp_path / "work"
+    lib.mkdir()
+    work.mkdir()
+    (lib / "blocks.arch").write_text("block wide(w) { linear(w) -> relu }\n")
+    main_file = work / "main.arch"
+    main_file.write_text('from "blocks.arch" import wide\ninput x: [4]\n'
+                         "network { x -> wide(choice(4, 8, 16)) -> linear(2) }\n")
+    with pytest.raises(ArchDSLError):  # outside the file's folder: not without import_paths
+        search(file=main_file, budget=2, study_dir=tmp_path / "s0",
+               evaluator="_search_evaluators:nan")
+    assert not (tmp_path / "s0").exists()
+    r = _run(file=main_file, searcher="grid", budget=3, study_dir=tmp_path / "s", workers=2,
+             evaluator="_search_evaluators:params", import_paths=[lib])
+    assert r.new_trials == 3
+    with Study.open(tmp_path / "s") as st:
+        assert sorted(t.objective for t in st.trials()) == [
+            4 * w + w + w * 2 + 2 for w in (4, 8, 16)]
