@@ -908,10 +908,13 @@ class Interp:
         if isinstance(self.chooser, (_Uniform, _PerDecision)) and any(
                 n in struct for n, *_ in items):
             rows = self.binding_table(blk, call, caller_env, sc)
-            self.consults += 1  # the chooser is asked (a sampling cache records it)
-            i = self.chooser.pick_row(rows)
-            if i is not None:
-                forced = list(rows[i].values)
+            if len(rows) == 1 and rows[0].weight > 0:  # nothing to choose
+                forced = list(rows[0].values)
+            else:
+                self.consults += 1  # the chooser is asked (a sampling cache records it)
+                i = self.chooser.pick_row(rows)
+                if i is not None:
+                    forced = list(rows[i].values)
         env: dict[str, Any] = {}
         if "$depth" in caller_env:
             env["$depth"] = caller_env["$depth"]

@@ -226,7 +226,7 @@ def test_a_sub_network_that_decides_nothing_is_walked_once() -> None:
     space = archdsl.loads(src)
     it = space._interp
     assert space.default() == {} and space.sample(0) == {}
-    assert len(it._silent) <= 17  # each level's sub-network once
+    assert len(it._silent) <= 4 * 17  # a few sub-networks per level, each once
     assert _load(SMALL_SPACES["higher_order_blocks"]).count() == (1 + 2) ** 4
 
 
