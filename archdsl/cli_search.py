@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import ArchDSLError
 from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_dir, search
+from .sources import add_import_path_option
 from .space import Space, load
 from .study import Study, Trial, printable
 from .study_sources import os_error
@@ -46,6 +47,7 @@ def register(sub: Any) -> None:
                    help="resume even though the .arch file has changed")
     c.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_import_path_option(c)
     c.set_defaults(func=cmd_search)
 
     c = sub.add_parser("status", help="the leaderboard of a study")
@@ -127,7 +129,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                    budget=args.budget, seconds=args.seconds, seed=args.seed,
                    workers=args.workers, study_dir=study_dir, resume=args.resume,
                    allow_changed=args.allow_changed, trial_timeout=args.trial_timeout,
-                   progress=_Bar(args.quiet), log=log)
+                   progress=_Bar(args.quiet), import_paths=args.import_path, log=log)
     except KeyboardInterrupt:
         if study_dir is not None and (Path(study_dir) / "study.db").exists():
             print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "
@@ -384,22 +386,26 @@ def cmd_export(args: argparse.Namespace) -> int:
             t = best[0]
         else:
             t = study.trial(args.trial)
-        space_file = study.space_path() if out.suffix.lower() != ".json" else None
-    if space_file is None:
-        _write(out, json.dumps(t.config, indent=2) + "\n")
-    else:
-        space = load(space_file)
-        try:
-            arch = space.materialize(t.config)
-        except ArchDSLError as e:
-            with Study.open(args.study) as study:
-                raise study.misfit(t, e) from None
-        if out.suffix.lower() == ".arch":
-            _write(out, arch.to_arch())
+        if out.suffix.lower() == ".json":
+            _write(out, json.dumps(t.config, indent=2) + "\n")
         else:
-            _export(arch, out, args.seed)
+            arch = _architecture(study, t)
+            if out.suffix.lower() == ".arch":
+                _write(out, arch.to_arch())
+            else:
+                _export(arch, out, args.seed)
     print(f"wrote {out} (trial {t.id}, objective {t.objective})")
     return 0
+
+
+def _architecture(study: Study, t: Trial) -> Any:
+    """Trial `t`'s architecture, from the study's own copy of its space."""
+    space_file = study.space_path()
+    space = load(space_file, study.import_paths_for(space_file, ()))
+    try:
+        return space.materialize(t.config)
+    except ArchDSLError as e:
+        raise study.misfit(t, e) from None
 
 
 def _export(arch: Any, out: Path, seed: int) -> None:

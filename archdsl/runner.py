@@ -96,7 +96,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         if study is not None:
             study.lock()
             meta = study.meta()
-            file = study.resume_space(file, allow_changed, log)  # the study's copy
+            file = study.resume_space(file, allow_changed, log, import_paths)  # its copy
+            import_paths = study.import_paths_for(file, import_paths)  # the copy's, for it
             for key, given in (("evaluator", evaluator), ("seed", seed)):
                 if given is not None and given != meta[key]:
                     raise StudyError(f"the study in {study_dir} was run with --{key} "
@@ -132,13 +133,14 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
                                              "space_hash": sh, "evaluator": evaluator,
                                              "seed": seed, **settings},
-                                 sources=space.ir.files)  # locked; on failure, removed
+                                 sources=space.ir.files,  # locked; on failure, removed
+                                 import_paths=import_paths)
         else:
             changed = {k: v for k, v in {**settings, "space_hash": sh}.items()
                        if meta.get(k) != v}
             if changed:
                 study.set_meta(**changed)
-            study.keep_sources(space.ir.files)  # a changed space (--allow-changed) is copied
+            study.keep_sources(space.ir.files, import_paths)  # a changed space is copied
         result = _loop(study, space, sh, s, ex, budget, seconds, progress or Progress(), log)
         _check_some_succeeded(study)
         return result

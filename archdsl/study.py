@@ -24,7 +24,7 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from .study_checks import (
 from .study_sources import (
     SPACE_DIR,
     checked_copies,
+    checked_import_paths,
     checked_original,
     copy_sources,
     os_error,
@@ -110,10 +111,11 @@ class Study:
     # ---- opening -----------------------------------------------------------------------
     @classmethod
     def create(cls, folder: str | Path, meta: dict[str, Any],
-               sources: list[str] | None = None) -> Study:
+               sources: list[str] | None = None,
+               import_paths: Sequence[str | Path] = ()) -> Study:
         """A new study in `folder` (made if missing; it must not hold a study already),
         holding the folder's lock; `sources` (the searched .arch file, then its imports) are
-        copied into folder/space."""
+        copied into folder/space, with the `import_paths` folders they were loaded with."""
         folder = Path(folder)
         _refuse_existing(folder)
         made = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
@@ -137,7 +139,9 @@ class Study:
         try:
             extra: dict[str, Any] = {}
             if sources:
-                extra["space_files"] = copy_sources(folder, sources)
+                extra["space_files"], extra["import_paths"] = copy_sources(
+                    folder, sources, import_paths)
+                extra["searched_import_paths"] = [str(Path(d).resolve()) for d in import_paths]
             study = cls._connect(folder, create=True)
             study._lock = fd
             rows = [(k, json.dumps(v)) for k, v in
@@ -249,7 +253,7 @@ class Study:
         return original
 
     def resume_space(self, file: str | Path | None, allow_changed: bool,
-                     log: Callable[[str], None]) -> Path:
+                     log: Callable[[str], None], import_paths: Sequence[str | Path] = ()) -> Path:
         """The .arch file a resumed search loads, once the study's stored paths are shown to
         be its own; says (through `log`) what the search will run. That is the study's copy,
         or, when the original file has changed and `allow_changed`, the changed original
@@ -277,7 +281,8 @@ class Study:
             raise StudyError(f"the study in {self.folder} searched {stored}, which is gone "
                              "(the study keeps no copy of it)")
         path = copy
-        if original is not None and self._changed(original, meta["space_hash"], log):
+        if original is not None and self._changed(original, meta["space_hash"], log,
+                                                  import_paths or self._searched_import_paths()):
             if not allow_changed:
                 raise StudyError(f"{original} (or a file it imports) has changed since the "
                                  "study began",
@@ -312,9 +317,24 @@ class Study:
                                  hint="a study folder may come from anyone: resume it from "
                                       "another folder, with your own module on the path")
 
-    def keep_sources(self, files: list[str]) -> None:
-        """Keep a copy of the space's `files` (the searched file first) in DIR/space, unless
-        the study already keeps these very files; the study's space hash follows them."""
+    def import_paths_for(self, file: str | Path, given: Sequence[str | Path]) -> list[Path]:
+        """The import folders to load `file` with: the study's own (inside its copy) for its
+        copy, else those `given` (by default those the search was given)."""
+        meta = self.meta()
+        inside = (self.folder / SPACE_DIR).resolve()
+        if "space_files" not in meta or inside not in Path(file).resolve().parents:
+            return [Path(d) for d in given] or self._searched_import_paths()
+        return checked_import_paths(self.folder, meta.get("import_paths", []))
+
+    def _searched_import_paths(self) -> list[Path]:
+        """The --import-path folders the search was given (absolute paths only)."""
+        return [Path(d) for d in self.meta().get("searched_import_paths", [])
+                if isinstance(d, str) and Path(d).is_absolute()]
+
+    def keep_sources(self, files: list[str], import_paths: Sequence[str | Path] = ()) -> None:
+        """Keep a copy of the space's `files` (the searched file first, loaded with the
+        `import_paths` folders) in DIR/space, unless the study already keeps these very files;
+        the study's space hash follows them."""
         meta = self.meta()
         sh = space_hash(files)
         if "space_files" in meta and sh == meta["space_hash"] and \
@@ -322,15 +342,18 @@ class Study:
                     self.folder.joinpath(*Path(r).parts).resolve()
                     for r in meta["space_files"]]:
             return
-        self.set_meta(space_files=copy_sources(self.folder, files), space_hash=sh)
+        rels, dirs = copy_sources(self.folder, files, import_paths)
+        self.set_meta(space_files=rels, import_paths=dirs, space_hash=sh,
+                      searched_import_paths=[str(Path(d).resolve()) for d in import_paths])
 
     @staticmethod
-    def _changed(original: Path, stored_hash: str, log: Callable[[str], None]) -> bool:
+    def _changed(original: Path, stored_hash: str, log: Callable[[str], None],
+                 import_paths: Sequence[str | Path]) -> bool:
         """Whether the original file (or one it imports) differs from what the study searched."""
         from .space import load
 
         try:
-            return space_hash(load(original).ir.files) != stored_hash
+            return space_hash(load(original, import_paths).ir.files) != stored_hash
         except ArchDSLError as e:
             log(f"{original} no longer loads: {e.message}")
             return True

@@ -29,6 +29,7 @@ _META: dict[str, tuple[type, ...]] = {
     "schema": (int,), "space_file": (str,), "space_hash": (str,), "searcher": (str,),
     "evaluator": (str,), "seed": (int,), "created": _NUMBER, "budget": (int, type(None)),
     "trial_timeout": (*_NUMBER, type(None)), "space_files": (list,),
+    "import_paths": (list,), "searched_import_paths": (list,),
 }
 # what `module:function` evaluators may be called: Python names, no paths
 EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)

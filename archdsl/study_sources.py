@@ -9,7 +9,8 @@ space is checked before anything is read or run:
 
 meta `space_files` lists the copies (the searched file first) as paths relative to DIR, each
 of which must be a regular `.arch` file inside DIR/space (no link out of it), and together they
-must hash to meta `space_hash`. The original file (meta `space_file`) is only compared with
+must hash to meta `space_hash`; meta `import_paths` lists the `--import-path` folders of the
+search as they lie in the copy (folders inside DIR/space). The original file (meta `space_file`) is only compared with
 the copy, and only if it is a regular `.arch` file.
 """
 
@@ -20,12 +21,13 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from .errors import StudyError
 
 __all__ = ["SPACE_DIR", "space_hash", "copy_sources", "checked_copies", "checked_original",
-           "os_error"]
+           "checked_import_paths", "os_error"]
 
 SPACE_DIR = "space"
 _MAX_SOURCE_BYTES = 1 << 24  # more than any .arch file the parser accepts
@@ -49,19 +51,27 @@ def os_error(what: str, path: Path | str, e: OSError) -> StudyError:
     return StudyError(f"cannot {what} {path}: {e.strerror or e}")
 
 
-def copy_sources(folder: Path, files: list[str]) -> list[str]:
+def copy_sources(folder: Path, files: list[str],
+                 import_paths: Sequence[str | Path] = ()) -> tuple[list[str], list[str]]:
     """Copy `files` (the searched file first, then its imports) into folder/space, replacing
-    what is there; returns their paths relative to `folder`, in the same order."""
+    what is there, laid out as they are relative to their common folder (and that of the
+    `import_paths` folders, made in the copy too); returns the copies' paths and the import
+    folders' paths in the copy, relative to `folder`."""
     paths = [Path(f).resolve() for f in files]
-    root = Path(os.path.commonpath([p.parent for p in paths]))
-    rels = [PurePosixPath(SPACE_DIR, *p.relative_to(root).parts) for p in paths]
+    dirs = [Path(d).resolve() for d in import_paths]
+    root = Path(os.path.commonpath([*(p.parent for p in paths), *dirs]))
+    rels = [PurePosixPath(SPACE_DIR, *p.relative_to(root).parts) for p in [*paths, *dirs]]
     fresh = folder / (SPACE_DIR + ".new")
     dest = folder / SPACE_DIR
     try:
         if fresh.exists():
             shutil.rmtree(fresh)
-        for p, rel in zip(paths, rels, strict=True):
+        fresh.mkdir()
+        for p, rel in zip([*paths, *dirs], rels, strict=True):
             target = fresh.joinpath(*rel.parts[1:])
+            if p in dirs:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(p, target)
         if dest.exists():
@@ -70,7 +80,22 @@ def copy_sources(folder: Path, files: list[str]) -> list[str]:
     except OSError as e:
         shutil.rmtree(fresh, ignore_errors=True)
         raise os_error("copy the space's files into", dest, e) from None
-    return [str(r) for r in rels]
+    return [str(r) for r in rels[:len(paths)]], [str(r) for r in rels[len(paths):]]
+
+
+def checked_import_paths(folder: Path, listed: list[str]) -> list[Path]:
+    """The import folders of the study's copy: each a folder inside folder/space."""
+    inside = (folder / SPACE_DIR).resolve()
+    out = []
+    for rel in listed:
+        p = PurePosixPath(rel) if isinstance(rel, str) else None
+        full = folder.joinpath(*p.parts) if p is not None else folder
+        if (p is None or p.is_absolute() or ".." in p.parts or p.parts[0] != SPACE_DIR
+                or not _within(full, inside) or not full.is_dir()):
+            raise _not_its_own(folder, f"its import folder {rel!r} is not a folder in "
+                                       f"{folder / SPACE_DIR}")
+        out.append(full)
+    return out
 
 
 def checked_copies(folder: Path, listed: object, stored_hash: str) -> list[Path]:

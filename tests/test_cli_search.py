@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -343,3 +344,25 @@ def test_a_full_disk_when_writing_results_says_so(tmp_path: Path, monkeypatch) -
         with pytest.raises(ArchDSLError, match="the disk is full") as e:
             write_results(st, space)
     assert "corrupt" not in e.value.format()
+
+
+def test_a_space_with_an_import_path_is_copied_with_it(tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "lib" / "blocks.arch").write_text(BLOCKS)
+    (tmp_path / "proj" / "space.arch").write_text(SPACE.replace('"lib/blocks.arch"',
+                                                                '"blocks.arch"'))
+    search = ["search", "proj/space.arch", "--evaluator", "_search_evaluators:score",
+              "--searcher", "grid", "--quiet", "--study", "s"]
+    assert main([*search, "--budget", "2", "--import-path", "lib"]) == 0
+    copy = tmp_path / "s" / "space"
+    assert (copy / "lib" / "blocks.arch").read_text() == BLOCKS
+    assert (copy / "proj" / "space.arch").is_file()
+    # resuming needs no --import-path: the search's folders are kept
+    assert main(["search", "--study", "s", "--resume", "--budget", "3", "--quiet"]) == 0
+    shutil.rmtree(tmp_path / "lib")  # the copy keeps what the import path held
+    assert main(["export", "--study", "s", "--trial", "1", "-o", "t1.arch"]) == 0
+    assert main(["search", "--study", "s", "--resume", "--budget", "3", "--quiet"]) == 1
+    assert "has changed since the study began" in capsys.readouterr().err
