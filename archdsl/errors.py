@@ -81,11 +81,27 @@ class ArchDSLError(Exception):
                 if span.end_line == span.line and span.end_column > span.column:
                     width = span.end_column - span.column
                 width = max(1, min(width, len(shown) - span.column + 1))
+                shown, col = _window(shown, span.column)
+                width = max(1, min(width, len(shown) - col + 1))
                 out.append(f"    {shown}")
-                out.append("    " + " " * (span.column - 1) + "^" + "~" * (width - 1))
+                out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
             out.append(f"hint: {self.hint}")
         return "\n".join(out)
+
+
+_MAX_SHOWN = 2_000  # a longer source line is shown as a window around the column
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """A line of at most about _MAX_SHOWN characters around 1-based `col` ("..." where cut),
+    and the column within it."""
+    if len(line) <= _MAX_SHOWN:
+        return line, col
+    start = max(0, min(col - 1 - _MAX_SHOWN // 3, len(line) - _MAX_SHOWN))
+    head = "..." if start else ""
+    tail = "..." if start + _MAX_SHOWN < len(line) else ""
+    return head + line[start:start + _MAX_SHOWN] + tail, col - start + len(head)
 
 
 class ArchSyntaxError(ArchDSLError):

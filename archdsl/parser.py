@@ -74,6 +74,24 @@ def _height(children: list) -> int:
 _NEW_CHILDREN = 2
 
 
+# The longest list of each kind: what one repeated item of a rule is, and the limit.
+MAX_STAGES = 20_000  # stages in one pipeline (an architecture has at most 20,000 layers)
+MAX_ITEMS = 100_000  # items in any other list: list items, arguments, alternatives, ...
+_REPEATED = {"or_test": "stages in one pipeline", "expr": "items in one list",
+             "arg": "arguments in one call", "alt": "alternatives in one one_of or parallel",
+             "param": "parameters of one block", "train_entry": "entries in one train section",
+             "_stmt": "statements in one body", "_item": "declarations in one file",
+             "NAME": "names in one import"}
+# the name of a repetition rule -> (children per item, the limit, what an item is): from _lark
+_REPEATS: dict[str, tuple[int, int, str]] = {}
+
+
+class _TooLong(Exception):
+    def __init__(self, what: str, limit: int, where: Token | Span):
+        super().__init__()
+        self.what, self.limit, self.where = what, limit, where
+
+
 class _Tree(Tree):
     """A rule lark inlines into its parent (`_stmt`, `_item`, a repetition): a level of the
     tree for MAX_DEPTH too, before its children are spliced into the parent's.
@@ -85,6 +103,11 @@ class _Tree(Tree):
     def __init__(self, data: str, children: list, meta: Any = None):
         super().__init__(data, children, meta)
         _height(children[-_NEW_CHILDREN:])  # _TooDeep if a new child stands at MAX_DEPTH
+        repeat = _REPEATS.get(data)
+        if repeat is not None and len(children) > repeat[0] * repeat[1]:
+            last = children[-1]
+            limit = repeat[1] + (repeat[0] == 2)
+            raise _TooLong(repeat[2], limit, last if isinstance(last, Token) else last.span)
 
 
 def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list], _Part]:
@@ -149,6 +172,12 @@ def _lark() -> tuple[Lark, _ToAst]:
     for r in lark.rules:  # what _Tree relies on: an inlined rule adds few children at a time
         grows = [s for s in r.expansion if s != r.origin]
         assert not r.origin.name.startswith("_") or len(grows) <= _NEW_CHILDREN, r
+        if r.origin.name.startswith("__") and r.origin in r.expansion:  # `x: x "," item`
+            item = grows[-1].name
+            limit = MAX_STAGES if item == "or_test" else MAX_ITEMS
+            if len(grows) == 2:  # `a ("," a)*`: the first item stands before the repetition
+                limit -= 1
+            _REPEATS[r.origin.name] = (len(grows), limit, _REPEATED[item])
     named = {t.name for t in lark.terminals if not t.name.startswith("__")
              and t.pattern.type == "re" and t.name not in lark.ignore_tokens}
     assert named == _VALUE_TERMINALS, named
@@ -208,6 +237,13 @@ def _parse(text: str, file: str, looks_like_arch: list[bool]) -> A.Module:
             module = _parse_tree(text)
         except UnexpectedInput as e:
             raise _syntax_error(e, text, file) from None
+        except _TooLong as e:
+            w = e.where
+            raise ArchLimitError(
+                f"too large: more than {e.limit:,} {e.what}",
+                Span(file, w.line, w.column, w.end_line, w.end_column, text),
+                hint="split it into smaller parts; docs/language.md (section 20) lists the limits"
+            ) from None
         except _TooDeep as e:
             w = e.where
             raise ArchLimitError(

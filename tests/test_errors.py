@@ -31,6 +31,7 @@ from archdsl import (
     ConfigError,
     ConstraintError,
 )
+from archdsl.errors import _window
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -95,8 +96,9 @@ def expect(err: ArchDSLError, cls: type, line: int, col: int, token: str, *,
         width = max(1, len(token))
     out = err.format().splitlines()
     assert out[0] == f"{file}:{line}:{col}: error: {err.message}"
-    assert out[1] == "    " + src_line.expandtabs(1)
-    assert out[2] == "    " + " " * (col - 1) + "^" + "~" * (width - 1), err.format()
+    shown, shown_col = _window(src_line.expandtabs(1), col)  # a long line: a window of it
+    assert out[1] == "    " + shown
+    assert out[2] == "    " + " " * (shown_col - 1) + "^" + "~" * (width - 1), err.format()
     for w in words:
         assert w in err.message, err.format()
     if hint is not None:
