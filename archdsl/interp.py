@@ -98,6 +98,11 @@ class Interp:
         self._global_rows: list | None = None
         self._tries: dict[type, list] = {}  # chooser type -> [root, size]: see sample()
         self._silent: set[tuple] = set()  # (net, gkey, nesting) that decided nothing: apply()
+        # whether a block's joint table can rule a row out (else per-decision sampling of a
+        # block's arguments needs no table: archdsl.rows)
+        bodies = [b.body for b in ir.blocks.values()] + ([ir.network] if ir.network else [])
+        self._rules_in_blocks = any(b.max_depth is not None for b in ir.blocks.values()) or any(
+            body.constraints for body in bodies)
         # per walk
         self.chooser: Chooser = _First()
         self.build = False
@@ -905,8 +910,8 @@ class Interp:
         struct = self.an.structural.get(blk.name, set())
         items = self.binding_items(blk, call)
         forced = None
-        if isinstance(self.chooser, (_Uniform, _PerDecision)) and any(
-                n in struct for n, *_ in items):
+        if (isinstance(self.chooser, _Uniform) or self._rules_in_blocks and isinstance(
+                self.chooser, _PerDecision)) and any(n in struct for n, *_ in items):
             rows = self.binding_table(blk, call, caller_env, sc)
             if len(rows) == 1 and rows[0].weight > 0:  # nothing to choose
                 forced = list(rows[0].values)
