@@ -145,7 +145,7 @@ def problems(files: dict[str, str], main: str, argv: list[str], answer: dict) ->
     if answer["hang"]:
         found.append(f"still running after {COMMAND_S} s of CPU time (or {WALL_S} s)")
     if answer["escaped"]:
-        found.append("escaped the CLI:\n" + answer["escaped"])
+        found.append("escaped the CLI:\n" + answer["escaped"][-1200:])  # the end: its type
     if answer["rc"] not in (0, 1) and not found:
         found.append(f"exit status {answer['rc']}")
     if "Traceback (most recent call last)" in answer["out"] + answer["err"]:
