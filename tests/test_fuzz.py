@@ -106,14 +106,14 @@ class Worker:
             self.proc.wait()
             self.proc = None
 
-    def run(self, files: dict[str, str], argv: list[str]) -> dict:
+    def run(self, files: dict[str, str], argv: list[str], wall: float = WALL_S) -> dict:
         proc = self.proc if self.proc and self.proc.poll() is None else self.start()
         request = {"files": files, "argv": argv, "seconds": COMMAND_S}
         try:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], WALL_S)
+            ready, _, _ = select.select([proc.stdout], [], [], wall)
             line = proc.stdout.readline() if ready else ""
         except BrokenPipeError:
             line = ""
@@ -232,6 +232,47 @@ def test_known_bug(name: str) -> None:
     """Each known bug's minimal reproducer: an XPASS once fixed (then drop its entry)."""
     _, files, argv = KNOWN_BUGS[name]
     assert problems(files, argv[1], argv, _worker.run(files, argv)) == []
+
+
+# Configurations are untrusted input too: `--config` is read like a .arch file (a regular file,
+# at most so many bytes; a FIFO or a device refused at once), and every mistake is one error
+# that names the configuration file (or the place in the space that its value breaks).
+CONFIG_CASES: dict[str, tuple[dict[str, str], str]] = {
+    "not JSON": ({"c.json": "{"}, "c.json"),
+    "not an object": ({"c.json": "[1, 2]"}, "c.json"),
+    "a huge number": ({"c.json": '{"w": 1e999999, "x": ' + "9" * 5000 + "}"}, "c.json"),
+    "nested deeply": ({"c.json": "[" * 100_000 + "]" * 100_000}, "c.json"),
+    "a folder": ({"lib/common.arch": ""}, "lib"),
+    "missing": ({}, "nothing.json"),
+    "a device": ({}, "/dev/zero"),
+    "a FIFO": ({}, "FIFO"),
+}
+CONFIG_BUGS = {
+    "a device": "issue 11 item 3 (frontend): archdsl.space.read_config reads --config without "
+                "bound: /dev/zero eats memory",
+    "a FIFO": "issue 11 item 3 (frontend): read_config opens a FIFO given as --config and waits "
+              "forever",
+    "nested deeply": "frontend: a --config nested 100,000 deep is reported as 'the space nests too "
+                     "deeply to process' (the RecursionError of json.loads), not as the file's",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=CONFIG_BUGS[n])]
+                 if n in CONFIG_BUGS else []) for n in CONFIG_CASES])
+def test_configuration_is_read_safely(name: str, tmp_path: Path) -> None:
+    files, config = CONFIG_CASES[name]
+    if config == "FIFO":
+        config = str(tmp_path / "fifo")
+        os.mkfifo(config)
+    space = {"case.arch": "input x: [4]\nparam w = choice(2, 4)\nnetwork { x -> linear(w) }\n"}
+    for command in ("fix", "compile"):
+        answer = _worker.run({**space, **files}, [command, "case.arch", "--config", config],
+                             wall=15)
+        assert not answer["hang"] and answer.get("died") is None and not answer["escaped"], answer
+        assert answer["rc"] == 1 and "Traceback" not in answer["err"], answer
+        first = answer["err"].splitlines()[0]
+        assert "error: " in first and (config in first or first.startswith("case.arch:")), first
 
 
 def test_the_worker_reports_every_broken_promise() -> None:
