@@ -32,7 +32,7 @@ from .errors import (
 )
 from .layers import MERGES, LayerSig, check_arg_value, type_name
 from .naming import Scope
-from .rows import Row, default_row, draw_per_decision, make_row
+from .rows import Row, Table, default_row, draw_per_decision, draw_uniform, make_row
 from .semantics import SpaceIR, net_arity, stage_segment
 from .values import Decision, Net, Record, Subsets, Sym, Tensor, arith, describe, to_json
 
@@ -307,7 +307,7 @@ class Interp:
         if self._global_rows is not None:
             return self._global_rows
         struct = [p for p in self.ir.params if p.name in self.an.global_structural]
-        rows: list[Row] = []
+        rows: list[Row] = Table()
 
         def bind() -> dict:
             self.genv = {}
@@ -1272,7 +1272,7 @@ class Interp:
                                            Scope("$t"), key)
             return env
 
-        rows: list[Row] = []
+        rows: list[Row] = Table()
         saved_decided, saved_seen = self.decided, self.seen
         try:
             for values, env, picks in self.outcomes(bind_struct):
@@ -1788,12 +1788,11 @@ class _Uniform(Chooser):
         return _below(self.rng, len(d.options))
 
     def pick_row(self, rows: list[Row]) -> int | None:
-        weights = [r.weight for r in rows]
-        total = sum(weights)
-        if total == 0:
+        i = draw_uniform(self.rng, rows)
+        if i is None:
             raise Reject(ConstraintError("no combination of values satisfies the constraints",
                                          None))
-        return _weighted(self.rng, weights, total)
+        return i
 
 
 class _PerDecision(Chooser):

@@ -15,6 +15,8 @@ chosen instead of deciding them one by one where a constraint rules rows out:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -22,7 +24,7 @@ from typing import Any, NamedTuple
 
 from .values import Decision
 
-__all__ = ["Row", "make_row", "per_decision_probability", "draw_per_decision", "default_row"]
+__all__ = ["Row", "Table", "make_row", "draw_uniform", "per_decision_probability", "draw_per_decision", "default_row"]
 
 
 class Row(NamedTuple):
@@ -71,15 +73,53 @@ def default_row(rows: Sequence[Row]) -> int | None:
 def draw_per_decision(rng: random.Random, rows: Sequence[Row]) -> int | None:
     """A row drawn by per-decision probability among the allowed ones; None where every row
     is allowed (the decisions are then drawn one by one, as without a table)."""
-    if all(row.weight > 0 for row in rows):
+    cum = _cumulative(rows)
+    if cum is None:
         return None
-    probs = [row.prob if row.weight > 0 else 0.0 for row in rows]
-    total = math.fsum(probs)
-    if total <= 0.0:
-        return None  # every row ruled out: the walk rejects it as before
-    r = rng.random() * total
-    for i, p in enumerate(probs):
-        if r < p:
-            return i
-        r -= p
-    return max(i for i, p in enumerate(probs) if p > 0)
+    i = min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
+    while rows[i].weight == 0:  # only at the very top, by float rounding
+        i -= 1
+    return i
+
+
+def draw_uniform(rng: random.Random, rows: Sequence[Row]) -> int | None:
+    """A row drawn with probability weight / total weight (as random.choices draws: random()
+    scaled to the total below 2**53, an exact integer draw above); None if every weight is 0."""
+    cum = getattr(rows, "cum_weights", None)
+    if cum is None:
+        cum = list(itertools.accumulate(row.weight for row in rows))
+        if isinstance(rows, Table):
+            rows.cum_weights = cum
+    total = cum[-1] if cum else 0
+    if total == 0:
+        return None
+    if len(cum) == 1:
+        return 0
+    r = rng.random() * total if total < 1 << 53 else rng.randrange(total)
+    i = min(bisect.bisect_right(cum, r), len(cum) - 1)
+    while rows[i].weight == 0:  # only at the very top, by float rounding
+        i -= 1
+    return i
+
+
+class Table(list):
+    """A joint table's rows, and what the draws prepare from them once."""
+
+    cum: list[float] | None | bool = False  # draw_per_decision's; False: not prepared yet
+    cum_weights: list[int] | None = None  # draw_uniform's
+
+
+def _cumulative(rows: Sequence[Row]) -> list[float] | None:
+    """The running sums of the allowed rows' probabilities (None: every row allowed, or none
+    is); kept on a Table."""
+    got = getattr(rows, "cum", False)
+    if got is not False:
+        return got  # type: ignore[return-value]
+    cum: list[float] | None = None
+    if not all(row.weight > 0 for row in rows):
+        cum = list(itertools.accumulate(row.prob if row.weight > 0 else 0.0 for row in rows))
+        if not cum or cum[-1] <= 0.0:
+            cum = None  # every row ruled out: the walk rejects it as before
+    if isinstance(rows, Table):
+        rows.cum = cum
+    return cum

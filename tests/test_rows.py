@@ -106,3 +106,35 @@ def test_per_decision_probability_is_what_the_sampler_draws() -> None:
         seen = Counter(ch.index(d, None) for _ in range(n))
         for i, p in enumerate(probs):
             assert seen[i] / n == pytest.approx(p, abs=0.015), (d, i)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=8).filter(any), st.integers(0, 10**6),
+       st.booleans())
+def test_row_draws_never_take_a_row_ruled_out(weights: list[int], seed: int, huge: bool) -> None:
+    import random
+
+    from archdsl.rows import Row, Table, draw_per_decision, draw_uniform
+
+    scale = 2 ** 60 if huge else 1  # past 2**53 the uniform draw is an exact integer draw
+    rows = Table(Row((i,), w * scale, 0.5, ()) for i, w in enumerate(weights))
+    rng = random.Random(seed)
+    for _ in range(50):
+        assert rows[draw_uniform(rng, rows)].weight > 0
+        i = draw_per_decision(rng, rows)
+        assert (i is None) == all(weights) and (i is None or rows[i].weight > 0)
+
+
+def test_uniform_row_draws_follow_the_weights() -> None:
+    import random
+
+    from archdsl.rows import Row, Table, draw_uniform
+
+    scipy_stats = pytest.importorskip("scipy.stats")
+    weights = [3, 0, 1, 6]
+    rows = Table(Row((i,), w, 1.0, ()) for i, w in enumerate(weights))
+    rng = random.Random(1)
+    seen = Counter(draw_uniform(rng, rows) for _ in range(10_000))
+    assert seen[1] == 0
+    _, p = scipy_stats.chisquare([seen[0], seen[2], seen[3]], [3000, 1000, 6000])
+    assert p > 0.001
