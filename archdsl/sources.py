@@ -14,8 +14,8 @@ from typing import Any
 
 from .errors import ArchDSLError, ArchImportError, ArchLimitError, ArchSyntaxError, Span
 
-__all__ = ["MAX_SOURCE_BYTES", "read_source", "decode_source", "import_roots", "find_import",
-           "shows_lines", "add_import_path_option"]
+__all__ = ["MAX_SOURCE_BYTES", "read_source", "read_regular", "decode_source", "import_roots",
+           "find_import", "shows_lines", "add_import_path_option"]
 
 MAX_SOURCE_BYTES = 1_000_000  # a .arch file larger than this is refused before parsing
 SUFFIX = ".arch"
@@ -51,33 +51,41 @@ def _not_regular(mode: int) -> str | None:
         return "is a folder, not a .arch file"
     kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
             or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
-    return f"is {kind}, not a regular file; .arch files are read from regular files only"
+    return f"is {kind}, not a regular file; files are read from regular files only"
 
 
 def read_source(path: str | Path) -> str:
     """Read a .arch file as UTF-8 text: a regular file of at most MAX_SOURCE_BYTES (never more
     is read, whatever its size says), without NUL bytes. Never blocks."""
     name = str(path)
+    data = read_regular(name, MAX_SOURCE_BYTES, ArchDSLError, "a .arch file")
+    return decode_source(data, name)
+
+
+def read_regular(name: str, limit: int, error: type[ArchDSLError], what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (never more is read); `error` (or
+    ArchLimitError, for size) naming the file otherwise. Never blocks: a FIFO or a device is
+    refused before it is opened."""
     if "\0" in name:
-        raise ArchDSLError(f"{name!r}: a file name cannot contain a NUL character")
+        raise error(f"{name!r}: a file name cannot contain a NUL character")
     try:
-        why = _not_regular(os.stat(name).st_mode)  # refuse a FIFO or device before opening it
+        why = _not_regular(os.stat(name).st_mode)
         if why:
-            raise ArchDSLError(f"{name}: {why}")
+            raise error(f"{name}: {why}")
         fd = os.open(name, _OPEN_FLAGS)
         try:
             why = _not_regular(os.fstat(fd).st_mode)  # the file opened, not the one looked at
             if why:
-                raise ArchDSLError(f"{name}: {why}")
-            data = _read_at_most(fd, MAX_SOURCE_BYTES + 1)
+                raise error(f"{name}: {why}")
+            data = _read_at_most(fd, limit + 1)
         finally:
             os.close(fd)
     except OSError as e:
-        raise ArchDSLError(f"{name}: cannot read: {_describe(e)}") from None
-    if len(data) > MAX_SOURCE_BYTES:
-        raise ArchLimitError(f"{name}: the file is larger than {MAX_SOURCE_BYTES:,} bytes, the "
-                             "limit for a .arch file")
-    return decode_source(data, name)
+        raise error(f"{name}: cannot read: {_describe(e)}") from None
+    if len(data) > limit:
+        raise ArchLimitError(f"{name}: the file is larger than {limit:,} bytes, the limit for "
+                             f"{what}")
+    return data
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:

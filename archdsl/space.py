@@ -34,10 +34,12 @@ from .interp import (
 )
 from .parser import no_gc
 from .semantics import SpaceIR, resolve_file, resolve_text
+from .sources import read_regular
 from .values import Decision, to_json
 
 __all__ = ["Space", "load", "loads", "Policy", "MAX_TRIES"]
 
+MAX_CONFIG_BYTES = 16_000_000  # a configuration file larger than this is refused unread
 MAX_TRIES = 10_000  # samples drawn before giving up on constraints that reject them all
 
 Config = dict[str, Any]
@@ -398,14 +400,18 @@ def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None,
 
 def read_config(path: str | Path) -> Config:
     """Read a configuration from a JSON file (a ConfigError if it is not one)."""
+    data = read_regular(str(path), MAX_CONFIG_BYTES, ConfigError, "a configuration")
     try:
-        text = Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the configuration: {e}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: cannot read the configuration: not UTF-8 text (byte "
+                          f"0x{data[e.start]:02x} at offset {e.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the configuration is nested too deeply to read") from None
     if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
         data = data["config"]
     if not isinstance(data, dict):

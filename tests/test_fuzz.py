@@ -247,14 +247,7 @@ CONFIG_CASES: dict[str, tuple[dict[str, str], str]] = {
     "a device": ({}, "/dev/zero"),
     "a FIFO": ({}, "FIFO"),
 }
-CONFIG_BUGS = {
-    "a device": "issue 11 item 3 (frontend): archdsl.space.read_config reads --config without "
-                "bound: /dev/zero eats memory",
-    "a FIFO": "issue 11 item 3 (frontend): read_config opens a FIFO given as --config and waits "
-              "forever",
-    "nested deeply": "frontend: a --config nested 100,000 deep is reported as 'the space nests too "
-                     "deeply to process' (the RecursionError of json.loads), not as the file's",
-}
+CONFIG_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [

@@ -290,3 +290,21 @@ def test_binary_import_quotes_nothing(tmp_path):
     assert isinstance(err, ArchSyntaxError) and "not UTF-8" in err.message
     assert err.span.file == str(tmp_path / "bin.arch") and err.span.line == 2
     assert SECRET not in err.format()
+
+
+def test_configuration_files_are_read_like_sources(tmp_path):
+    """--config: regular files only, never blocking, never past the limit, nesting reported."""
+    from archdsl import ConfigError
+    from archdsl.space import read_config
+
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="FIFO"):
+        read_config(fifo)
+    if Path("/dev/zero").exists():
+        with pytest.raises(ConfigError, match="device"):
+            read_config("/dev/zero")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        read_config(deep)
