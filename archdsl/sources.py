@@ -81,7 +81,7 @@ def read_regular(name: str, limit: int, error: type[ArchDSLError], what: str) ->
         finally:
             os.close(fd)
     except OSError as e:
-        raise error(f"{name}: cannot read: {_describe(e)}") from None
+        raise error(f"{name}: cannot read {what}: {_describe(e)}") from None
     if len(data) > limit:
         raise ArchLimitError(f"{name}: the file is larger than {limit:,} bytes, the limit for "
                              f"{what}")

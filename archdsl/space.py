@@ -400,7 +400,7 @@ def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None,
 
 def read_config(path: str | Path) -> Config:
     """Read a configuration from a JSON file (a ConfigError if it is not one)."""
-    data = read_regular(str(path), MAX_CONFIG_BYTES, ConfigError, "a configuration")
+    data = read_regular(str(path), MAX_CONFIG_BYTES, ConfigError, "the configuration")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
