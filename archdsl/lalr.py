@@ -125,6 +125,7 @@ class Driver:
         """lark's contextual lexer (the same tokens, positions and errors), without its
         per-token bookkeeping."""
         scanners = self.scanners
+        new_str = str.__new__
         i, n, line, line_start = 0, len(text), 1, 0
         while i < n:
             mres, ignore, newline, callbacks = (scanners.get(pos.position)
@@ -141,9 +142,11 @@ class Driver:
             if type_ in newline and "\n" in value:
                 end_line += value.count("\n")
                 end_start = i + value.rindex("\n") + 1
-            if type_ not in ignore:
-                tok = Token(type_, value, i, line, i - line_start + 1, end_line,
-                            end - end_start + 1, end)
+            if type_ not in ignore:  # a Token as lark's constructor makes it, without its calls
+                tok = new_str(Token, value)
+                tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, i, end
+                tok.line, tok.column = line, i - line_start + 1
+                tok.end_line, tok.end_column = end_line, end - end_start + 1
                 if type_ in callbacks:
                     tok = callbacks[type_](tok)
                 yield tok
