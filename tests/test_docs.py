@@ -25,9 +25,10 @@ format of a report) are not run, but an error report (`FILE:LINE:COL: error: ...
 in a transcript, after the command that prints it.
 
 Substitutions, the only ones: `archdsl search` runs with a budget of 1 trial (a `--resume` then
-finds its budget spent: it reopens the study and shows it), and in a page that searches, the folder's copy of
-examples/digits.arch trains 1 epoch instead of 5. A digits trial trains a network for 10-15 s on
-2 shared cores; what is checked is that the commands run and write what the docs say, not the
+finds its budget spent: it reopens the study and shows it), and in a page that searches, the
+folder's copy of examples/digits.arch trains 1 epoch instead of 5. A digits trial trains a
+network for 10-15 s on 2 shared cores; what is checked is that the commands run and write what
+the docs say (a new study: study.db, best.arch, best.py, best.json, progress.png), not the
 accuracy they reach.
 """
 
