@@ -138,3 +138,33 @@ def test_uniform_row_draws_follow_the_weights() -> None:
     assert seen[1] == 0
     _, p = scipy_stats.chisquare([seen[0], seen[2], seen[3]], [3000, 1000, 6000])
     assert p > 0.001
+
+
+_STAGES = ["relu", "linear(choice(2, 4))", "optional { linear(choice(2, 3)) }",
+           "one_of { relu | linear(choice(2, 3)) }", "blk(choice(1, 2))", "twice(relu)",
+           "twice(optional { relu })", "linear(shared choice(2, 5))",
+           "repeat(choice(0, 1, 2)) { linear(choice(2, 3)) }", "dropout(choice(0.1, 0.2))",
+           "linear(a)", "linear(b)"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from(_STAGES), min_size=1, max_size=3),
+       st.sampled_from(["", "require a + b >= 4", "forbid a == b", "require a * b == 3"]),
+       st.sampled_from(["", "forbid k == 2 and m == 1", "require k + m >= 3"]),
+       st.booleans(), st.integers(0, 100))
+def test_random_spaces_default_and_samples_are_configurations(
+        stages: list[str], rule: str, block_rule: str, train: bool, seed: int) -> None:
+    src = ("input x: [4]\nparam a = choice(1, 2, 3)\nparam b = int(1 .. 3)\n"
+           "block twice(f) { f -> f }\n"
+           f"block blk(k) {{\n    param m = choice(1, 2)\n    {block_rule}\n"
+           "    linear(k) -> linear(m)\n}\n"
+           f"network {{ x -> {' -> '.join(stages)} }}\n{rule}\n"
+           + ("train { batch = choice(8, 16) }\n" if train else ""))
+    space = archdsl.loads(src)
+    n = space.count()
+    configs = {json.dumps(c, sort_keys=True) for c in space.enumerate()}
+    assert len(configs) == n
+    assert json.dumps(space.default(), sort_keys=True) in configs
+    for uniform in (True, False):
+        for c in space.samples(10, seed=seed, uniform=uniform):
+            assert json.dumps(c, sort_keys=True) in configs
