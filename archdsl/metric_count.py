@@ -15,23 +15,32 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
-from .errors import ShapeError
+from .errors import ArchLimitError, ShapeError
 from .graph import Architecture
-from .interp import _Replay, replays
+from .interp import _amount, _Replay, replays
 from .layers import LAYERS
 from .values import Decision
 
 if TYPE_CHECKING:
     from .space import Space
 
-__all__ = ["count_with_metrics", "caveat"]
+__all__ = ["count_with_metrics", "caveat", "MAX_ENUMERATED"]
 
+MAX_ENUMERATED = 1_000_000  # architectures count --metrics may build (about an hour)
 _BUILTIN_LAYERS = frozenset(LAYERS)  # before any user operation is registered
 _RATES = {("dropout", "p"), ("attention", "dropout")}  # float arguments that size nothing
 
 
 def count_with_metrics(space: Space) -> int:
-    """The architectures of `space` that satisfy every constraint, params/flops included."""
+    """The architectures of `space` that satisfy every constraint, params/flops included.
+    ArchLimitError if the space has more than MAX_ENUMERATED architectures (before the
+    params/flops constraints): each is built, a few milliseconds apiece."""
+    n = space.count()
+    if n > MAX_ENUMERATED:
+        raise ArchLimitError(
+            f"count --metrics builds every architecture, and this space has {_amount(n)}, more "
+            f"than the limit of {MAX_ENUMERATED:,}", space.ir.network_span,
+            hint="a plain count leaves params/flops constraints out and takes no time")
     free = _metric_free_spans(space)
     total = 0
     for graph, mult in _graphs(space, free):

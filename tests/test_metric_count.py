@@ -83,3 +83,13 @@ def test_count_walks_no_default_configuration_without_a_continuous_decision(
     assert main(["count", str(path), "--json"]) == 0
     assert capsys.readouterr().out.strip() == '{"count": %d, "continuous": []}' % (
         archdsl.load(path).count())
+
+
+def test_count_with_metrics_refuses_a_space_too_large_to_build_one_by_one() -> None:
+    from archdsl import ArchLimitError
+
+    space = archdsl.loads("input x: [4]\nnetwork { x -> repeat(7) { linear(int(1 .. 8)) } }\n"
+                          "require params <= 1000\n")
+    with pytest.raises(ArchLimitError, match="more than the limit of 1,000,000") as e:
+        space.count(metrics=True)
+    assert e.value.span is not None and e.value.span.line == 2
