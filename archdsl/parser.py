@@ -114,8 +114,9 @@ def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list
     last token) and the values of its children, punctuation and keywords left out."""
 
     def callback(self: _ToAst, children: list) -> _Part:
-        first = last = None
+        first = last = tallest = None
         values = []
+        height = 0  # of the tallest child (what _height computes, in the same loop)
         for c in children:
             if isinstance(c, Token):
                 if first is None:
@@ -129,7 +130,11 @@ def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list
                         first = c.first
                     last = c.last
                 values.append(c.value)
-        height = _height(children)
+                if c.height > height:
+                    height, tallest = c.height, c
+        if height >= MAX_DEPTH:
+            raise _TooDeep(tallest.span)
+        height += 1
         if first is not None and first.type in _DECLARATION_KEYWORDS:
             self.declared = True  # the text is .arch: an error may quote its lines
         if first is None:
