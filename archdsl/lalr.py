@@ -13,7 +13,14 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedToken
 from lark.lexer import LexerState, LexerThread, LineCounter
 from lark.parsers.lalr_analysis import Shift
-from lark.utils import TextSlice
+
+try:  # lark >= 1.2 lexes a TextSlice; before, the text itself
+    from lark.utils import TextSlice
+
+    _as_text = TextSlice.cast_from
+except ImportError:  # pragma: no cover - older lark
+    def _as_text(text: str) -> Any:
+        return text
 
 __all__ = ["Driver"]
 
@@ -116,8 +123,9 @@ class Driver:
         contextual lexer uses in a parser state."""
         lexer = self.contextual.lexers[state]
         scanner = lexer.scanner  # built on first use
-        spec = (tuple(scanner._mres), lexer.ignore_types, lexer.newline_types,
-                dict(lexer.callback))
+        # compiled patterns, one named group per terminal (before lark 1.2: (pattern, names))
+        mres = tuple(m[0] if isinstance(m, tuple) else m for m in scanner._mres)
+        spec = (mres, lexer.ignore_types, lexer.newline_types, dict(lexer.callback))
         self.scanners[state] = spec
         return spec
 
@@ -156,6 +164,6 @@ class Driver:
         counter = LineCounter("\n")
         counter.char_pos, counter.line = i, line
         counter.column, counter.line_start_pos = i - line_start + 1, line_start
-        state = LexerState(TextSlice.cast_from(text), counter)
+        state = LexerState(_as_text(text), counter)
         next(LexerThread(self.contextual, state).lex(pos))
         raise AssertionError("lark's lexer accepted what the fast lexer did not")  # pragma: no cover
