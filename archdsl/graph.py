@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from .printer import format_comment, format_value_literal
 __all__ = ["Architecture", "canonical_graph", "canonical_hash", "graph_to_arch"]
 
 _COMMUTATIVE = {"add", "multiply"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a .arch name
 _ZERO_THROUGH = {"identity", "avg_pool", "max_pool", "zero"}
 
 
@@ -141,14 +143,28 @@ def canonical_hash(g: nx.DiGraph) -> str:
     return hashlib.sha256(wl.encode()).hexdigest()[:16]
 
 
-def _lit(v: Any) -> str:
+def _lit(v: Any, symbolic: bool = False) -> str:
+    """A JSON value as .arch text; a string is written bare (a symbol such as `same`) only
+    where `symbolic`, else quoted (a string "true" stays a string)."""
     if v is None:
         return "none"
     if isinstance(v, list):
-        return "[" + ", ".join(_lit(x) for x in v) + "]"
-    if isinstance(v, str) and v.isidentifier():
-        return v  # symbols such as `same`
+        return "[" + ", ".join(_lit(x, symbolic) for x in v) + "]"
+    if symbolic and isinstance(v, str) and _NAME.fullmatch(v):
+        return v
     return format_value_literal(v)
+
+
+def _symbolic(op: str, arg: str) -> bool:
+    """Whether a layer's argument takes symbols (`padding = same`): its string values were
+    symbols. Any other string (an untyped argument of a user operation) was a string, or a
+    symbol whose JSON form is that string: quoted, it builds the same layer."""
+    from .layers import LAYERS
+
+    sig = LAYERS.get(op)
+    spec = next((a for a in sig.args if a.name == arg), None) if sig else None
+    return spec is not None and (spec.type in ("pad", "groups", "int?")
+                                 or spec.type.startswith("sym:"))
 
 
 def graph_to_arch(arch: Architecture) -> str:
@@ -171,7 +187,8 @@ def graph_to_arch(arch: Architecture) -> str:
         k += 1
         names[n] = f"x{k}"
         ins = [names[p] for p in arch.predecessors(n)]
-        args = [f"{a} = {_lit(v)}" for a, v in d["args"].items() if a != "residual"]
+        args = [f"{a} = {_lit(v, _symbolic(d['op'], a))}" for a, v in d["args"].items()
+                if a != "residual"]
         if d["op"] in ("add", "concat", "multiply"):
             if d["args"].get("residual"):
                 args = ["project = true"]
@@ -190,9 +207,14 @@ def graph_to_arch(arch: Architecture) -> str:
 
 
 def _train_lit(v: Any) -> str:
-    from .values import Record, to_json
+    """A train value (as the walk evaluates it: symbols and strings apart) as .arch text."""
+    from .values import Record, Sym, to_json
 
     if isinstance(v, Record):
         parts = [f"{k} = {_train_lit(x)}" if k else _train_lit(x) for k, x in v.args]
         return f"{v.name}({', '.join(parts)})"
+    if isinstance(v, Sym):
+        return v.name
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_train_lit(x) for x in v) + "]"
     return _lit(to_json(v))
