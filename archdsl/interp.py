@@ -489,12 +489,16 @@ class Interp:
                                      "continuous")
             n = int(math.floor(q + 1e-9)) + 1
             opts = [round(lo + i * step, 12) for i in range(n)]
+            if default is not None:  # one of the values (to rounding): that value
+                x = _float_default(default, kw["default"].span)
+                default = next((o for o in opts if abs(o - x) <= 1e-9 * max(1.0, abs(o))), None)
+                if default is None:
+                    raise ArchValueError(f"default {x} is not one of the range's values "
+                                         f"({_amount(n)} from {lo} in steps of {step})",
+                                         kw["default"].span)
             return Decision(name, "float", e.span, options=opts, log=log, default=default)
         if default is not None:
-            if isinstance(default, bool) or not isinstance(default, (int, float)):
-                raise ArchTypeError(f"a float range's default is a number, got "
-                                    f"{describe(default)}", kw["default"].span)
-            default = _finite(default, kw["default"].span, "a default")
+            default = _float_default(default, kw["default"].span)
             if not lo <= default <= hi:
                 raise ArchValueError(f"default {default} is outside the range",
                                      kw["default"].span)
@@ -1512,6 +1516,13 @@ def _check_some(n: int, span: Span) -> None:
         raise ArchLimitError(f"some(...) of {n} nodes has 2**{n} - 1 subsets, more than the "
                              f"limit of {MAX_DOMAIN:,} options", span,
                              hint="choose among fewer nodes (at most 23)")
+
+
+def _float_default(v: Any, span: Span) -> float:
+    """A float range's `default`, as a finite float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ArchTypeError(f"a float range's default is a number, got {describe(v)}", span)
+    return _finite(v, span, "a default")
 
 
 def _renamed(d: Decision, name: str) -> Decision:

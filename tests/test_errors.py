@@ -933,6 +933,15 @@ def test_shared_in_a_block_parameter_default_is_refused():
            hint="local param")
 
 
+def test_a_default_outside_a_stepped_float_range():
+    err = err_of("input x: [16]\nnetwork { x -> dropout(float(0.1 .. 0.5, step = 0.2, "
+                 "default = 0.4)) }\n")
+    expect(err, ArchValueError, 2, 64, "0.4", words=("default 0.4", "not one of"))
+    space = archdsl.loads("input x: [16]\nnetwork { x -> dropout(float(0.1 .. 0.5, step = 0.2, "
+                          "default = 0.30000000001)) }\n")
+    assert space.default() == {"network/dropout/p": 0.3}
+
+
 @pytest.mark.parametrize("src,token,words", [
     ("param q = choice(1, 2)\nrequire q == choice(1, 3)\nnetwork { x -> relu }",
      "choice(1, 3)", ("require",)),
