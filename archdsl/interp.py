@@ -824,8 +824,7 @@ class Interp:
         return n
 
     def one_of(self, e: A.OneOf, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
-        w = self.weights(e, env, lambda: [self.count_net(self.closure(a.expr, env))
-                                          for a in e.alts]) \
+        w = self.weights(e, env, lambda: [self._count_stage(a.expr, env) for a in e.alts]) \
             if isinstance(self.chooser, _Uniform) else None
         d = Decision(sc.path, "one_of", e.span, options=e.labels)
         label = self.decide(d, w)
@@ -1206,7 +1205,7 @@ class Interp:
                 total += mult * power
             return total
         if t is A.OneOf:
-            return sum(self.count_net(self.closure(a.expr, env)) for a in e.alts)  # type: ignore
+            return sum(self._count_stage(a.expr, env) for a in e.alts)  # type: ignore
         if t is A.Optional:
             return 1 + self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
         if t is A.Residual:
@@ -1217,11 +1216,17 @@ class Interp:
         if t is A.Parallel:
             r = 1
             for a in e.alts:  # type: ignore[attr-defined]
-                r = _held(r * self.count_net(self.closure(a.expr, env)), e.span)
+                r = _held(r * self._count_stage(a.expr, env), e.span)
             return r
         if t is A.Shared:
             return 1
         return 1
+
+    def _count_stage(self, e: A.Expr, env: dict) -> int:
+        """count_net of a stage, without making its closure where it decides nothing."""
+        if not self.an.stage_decides(e):
+            return 1
+        return self.count_net(self.closure(e, env))
 
     def count_choice(self, e: A.Call, env: dict) -> int:
         """A choice used as a stage: among sub-networks."""
