@@ -116,10 +116,10 @@ def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
     return h
 
 
-def _label(d: dict) -> str:
+def _label(d: dict, named_inputs: bool = False) -> str:
     args = {k: v for k, v in d.get("args", {}).items()}
-    if d["op"] == "input":
-        args = {"shape": args.get("shape")}
+    if d["op"] == "input":  # by name too where there are several: they are not interchangeable
+        args = {"shape": args.get("shape"), **({"name": args.get("name")} if named_inputs else {})}
     if d.get("_zero"):
         return "zero"
     return d["op"] + json.dumps(args, sort_keys=True)
@@ -128,9 +128,10 @@ def _label(d: dict) -> str:
 def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order."""
     h = canonical_graph(g)
+    named = sum(1 for _, d in g.nodes(data=True) if d["op"] == "input") > 1
     lab = nx.DiGraph()  # parallel edges become one labelled edge: the ports, and how many
     for n, d in h.nodes(data=True):
-        lab.add_node(n, label=_label(d))
+        lab.add_node(n, label=_label(d, named))
     for u, nbrs in h.adj.items():
         for v, keyed in nbrs.items():
             ports = sorted(d["port"] for d in keyed.values())

@@ -48,3 +48,20 @@ def test_symbols_stay_symbols_in_fix() -> None:
     assert "padding = same" in text and "groups = depthwise" in text and "stride = none" in text
     again = archdsl.loads(text)
     assert again.materialize(again.default()).hash == space.materialize(space.default()).hash
+
+
+def test_the_hash_tells_several_inputs_apart() -> None:
+    # which inputs an architecture reads changes what it computes: the hash took inputs by
+    # shape only, so some(x0, x1) and some(x2, x3) of same-shaped inputs hashed equal
+    inputs = "".join(f"input x{i}: [4]\n" for i in range(4))
+    space = archdsl.loads(inputs + "network {\n    y = some(x0, x1, x2, x3) -> linear(4)\n"
+                          "    return y\n}\n")
+    hashes = {space.materialize({"network/y/some": s}).hash
+              for s in (["x0", "x1"], ["x2", "x3"], ["x0", "x2"], ["x1", "x3"])}
+    assert len(hashes) == 4
+    # the same graph with its nodes made in another order still hashes equal
+    a = archdsl.loads(inputs + "network {\n    p = x0 -> relu\n    q = x1 -> tanh\n"
+                      "    return p + q\n}\n")
+    b = archdsl.loads(inputs + "network {\n    q = x1 -> tanh\n    p = x0 -> relu\n"
+                      "    return q + p\n}\n")
+    assert a.materialize({}).hash == b.materialize({}).hash
