@@ -81,8 +81,8 @@ def test_count_walks_no_default_configuration_without_a_continuous_decision(
     path = tmp_path / "s.arch"
     path.write_text(SPACE.format(limit=400, act="relu", lr="0.1"))
     assert main(["count", str(path), "--json"]) == 0
-    assert capsys.readouterr().out.strip() == '{"count": %d, "continuous": []}' % (
-        archdsl.load(path).count())
+    count = archdsl.load(path).count()
+    assert capsys.readouterr().out.strip() == f'{{"count": {count}, "continuous": []}}'
 
 
 def test_count_with_metrics_refuses_a_space_too_large_to_build_one_by_one() -> None:
