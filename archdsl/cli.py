@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import itertools
 import json
 import os
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .cli_render import register as register_render
-from .errors import ArchDSLError, ArchLimitError
+from .errors import ArchDSLError, ArchLimitError, amount
 from .quoting import escape_text
 from .sources import add_import_path_option
 from .space import load, read_config
@@ -57,13 +56,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     cont = [d for d in decisions if d.continuous]
     deferred = space.metric_constraints
     # exercise a few sampled architectures so value errors are found now, not later
-    from .backends.plan import plan  # static shapes: no torch needed
+    from .backends.plan import check_size, plan  # static shapes: no torch needed
 
     # the default always; then samples while the time allows (big architectures take ~0.1 ms
     # a layer to build and plan: a check stays within a few seconds)
+    # (the default must also be small enough to build: `compile` builds it)
     start = time.monotonic()
-    for cfg in itertools.chain([space.default()], space.samples(min(args.samples, 1_000), seed=0,
-                                                                uniform=False)):
+    check_size(plan(space.materialize(space.default())))
+    for cfg in space.samples(min(args.samples, 1_000), seed=0, uniform=False):
         plan(space.materialize(cfg))
         if time.monotonic() - start > CHECK_SECONDS:
             break
@@ -148,6 +148,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .backends import plan as planning
 
     p = planning.plan(arch)  # shape errors are reported before torch is even imported
+    if args.output and Path(args.output).suffix.lower() != ".py":
+        planning.check_size(p)  # weights are made: too many is an error before anything else
     if args.summary:
         _summary_table(p)
     if args.json:
@@ -156,8 +158,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                                           for n in p.inputs},
                          "layers": len(p.layers()), "hash": arch.hash}))
     elif not args.summary:
-        _out(f"{args.file}: {len(p.layers())} layers, {p.params:,} parameters, "
-             f"{p.flops:,} multiply-accumulates per example, output {p.output_shape}")
+        _out(f"{args.file}: {len(p.layers())} layers, {amount(p.params)} parameters, "
+             f"{amount(p.flops)} multiply-accumulates per example, output {p.output_shape}")
     if args.output:
         from .backends import pytorch
 

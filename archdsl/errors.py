@@ -23,6 +23,7 @@ __all__ = [
     "EmptySpaceError",
     "ShapeError",
     "did_you_mean",
+    "amount",
 ]
 
 
@@ -160,3 +161,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None."""
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def amount(n: int) -> str:
+    """A count for a message: exact with thousands separators when short, a power of ten
+    otherwise (a 1,200-digit parameter count is no use to anyone in full)."""
+    if n < 10**15:
+        return f"{n:,}"
+    return f"about 10^{len(str(n)) - 1}" if n < 10**4000 else f"about 2^{n.bit_length() - 1}"

@@ -28,6 +28,7 @@ from .errors import (
     ConfigError,
     ConstraintError,
     Span,
+    amount,
     did_you_mean,
 )
 from .layers import MERGES, LayerSig, check_arg_value, type_name
@@ -462,7 +463,7 @@ class Interp:
                 raise ArchValueError("a log-scale range must be positive", rng.span)
             n = (hi - lo) // step + 1  # not len(range): that overflows past sys.maxsize
             if n > MAX_DOMAIN:
-                raise ArchLimitError(f"int(...) has {_amount(n)} values, more than the limit of "
+                raise ArchLimitError(f"int(...) has {amount(n)} values, more than the limit of "
                                      f"{MAX_DOMAIN:,}", rng.span,
                                      hint="give it a larger step: int(a .. b, step = s), or use "
                                      "float(a .. b, log) for a wide range")
@@ -494,7 +495,7 @@ class Interp:
                 default = next((o for o in opts if abs(o - x) <= 1e-9 * max(1.0, abs(o))), None)
                 if default is None:
                     raise ArchValueError(f"default {x} is not one of the range's values "
-                                         f"({_amount(n)} from {lo} in steps of {step})",
+                                         f"({amount(n)} from {lo} in steps of {step})",
                                          kw["default"].span)
             return Decision(name, "float", e.span, options=opts, log=log, default=default)
         if default is not None:
@@ -1495,13 +1496,6 @@ def _depth(env: dict, blk: A.BlockDecl) -> int:
 def _with_depth(env: dict, blk: A.BlockDecl, depth: int) -> tuple:
     rest = tuple(p for p in env.get("$depth") or () if p[0] != blk.name)
     return tuple(sorted(rest + ((blk.name, depth),)))
-
-
-def _amount(n: int) -> str:
-    """A count for a message: exact when short, a power of ten otherwise."""
-    if n < 10**15:
-        return f"{n:,}"
-    return f"about 10^{int(n.bit_length() * math.log10(2))}"
 
 
 def _finite(v: int | float, span: Span, what: str = "a range bound or step") -> float:

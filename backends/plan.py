@@ -15,12 +15,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from archdsl.errors import ShapeError, Span
+from archdsl.errors import ArchLimitError, ShapeError, Span, amount
 from archdsl.graph import Architecture
 
 from .ops import OPS, TT, Lowered, Op, ShapeProblem
 
-__all__ = ["Step", "Plan", "plan", "metrics"]
+__all__ = ["Step", "Plan", "plan", "metrics", "check_size", "MAX_PARAMS"]
+
+# `build` refuses a network with more parameters than this (8 GiB of float32 weights) before
+# allocating anything, and `archdsl check` refuses a default architecture above it; pass
+# `max_params` to `build` for bigger ones
+MAX_PARAMS = 2**31
 
 
 @dataclass
@@ -247,3 +252,15 @@ def metrics(arch: Architecture) -> dict[str, Any]:
     """{"params", "flops", "output_shape"} of an architecture, computed statically."""
     p = plan(arch)
     return {"params": p.params, "flops": p.flops, "output_shape": p.output_shape}
+
+
+def check_size(p: Plan, max_params: int = MAX_PARAMS) -> None:
+    """ArchLimitError, at the largest layer, when the planned network has more parameters than
+    `max_params`."""
+    if p.params <= max_params:
+        return
+    big = max(p.layers(), key=lambda s: s.params)
+    raise ArchLimitError(f"the network has {amount(p.params)} parameters, more than the limit of "
+                         f"{max_params:,} (this layer has {amount(big.params)})", big.span,
+                         "make the layer smaller (archdsl.backends.pytorch.build takes "
+                         "max_params for bigger models)")

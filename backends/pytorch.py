@@ -28,17 +28,12 @@ from archdsl.graph import Architecture
 from .codegen import check_class_name, generate, input_shapes, module_class, module_refs, source
 from .layercopy import copies_allowed, layer
 from .ops import OPS, register_op
-from .plan import Plan, Step, metrics, plan
+from .plan import MAX_PARAMS, Plan, Step, check_size, metrics, plan
 
 __all__ = ["build", "source", "export", "summary", "example_inputs", "interpret", "register_op",
            "plan", "metrics", "Plan", "MAX_PARAMS"]
 
 _FORMATS = (".py", ".pt", ".onnx")
-
-# `build` refuses a network with more parameters than this (8 GiB of float32 weights) before
-# allocating anything; pass `max_params` to build bigger ones
-MAX_PARAMS = 2**31
-
 
 @contextlib.contextmanager
 def _seeded(seed: int | None) -> Iterator[None]:
@@ -51,16 +46,6 @@ def _seeded(seed: int | None) -> Iterator[None]:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         yield
-
-
-def _check_size(p: Plan, max_params: int) -> None:
-    if p.params <= max_params:
-        return
-    big = max(p.layers(), key=lambda s: s.params)
-    raise ArchLimitError(f"the network has {p.params:,} parameters, more than the limit of "
-                         f"{max_params:,} (this layer has {big.params:,})", big.span,
-                         "make the layer smaller (archdsl.backends.pytorch.build takes "
-                         "max_params for bigger models)")
 
 
 def _make_layer(ctor: str, env: dict[str, Any], key: tuple[str, torch.dtype] | None,
@@ -90,7 +75,7 @@ def build(arch: Architecture | Plan, class_name: str = "Net", seed: int | None =
     tensors cannot be allocated."""
     check_class_name(class_name)
     p = arch if isinstance(arch, Plan) else plan(arch)
-    _check_size(p, max_params)
+    check_size(p, max_params)
     code = generate(p, comments=False)
     cls = module_class(class_name, code.signature, tuple(stmt for stmt, _ in code.body))
     env = {"torch": torch, "nn": nn, "F": torch.nn.functional}

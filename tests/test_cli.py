@@ -504,3 +504,28 @@ def test_subprocess_commands(space_file, tmp_path):
 
     r = run("frobnicate")
     assert r.returncode == 1 and "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+@pytest.mark.parametrize("size, shown", [("2 ** 40", "5,497,558,138,880"),
+                                         ("2 ** 4000", "about 10^1204")])
+def test_a_default_too_big_to_build_is_an_error_in_check_and_compile(capsys, tmp_path, size,
+                                                                        shown):
+    p = tmp_path / "big.arch"
+    p.write_text(f"input x: [4]\nnetwork {{ x -> linear({size}) }}\n")
+    for args in (("check", str(p)), ("compile", str(p), "-o", str(tmp_path / "m.pt"))):
+        rc, out, err = cli(capsys, *args)
+        assert_user_error(rc, out, err, where=f"{p}:2:16")
+        assert f"the network has {shown} parameters, more than the limit" in err
+        assert len(err) < 1000  # a 1,205-digit count is not printed in full
+    assert not (tmp_path / "m.pt").exists()
+    rc, out, err = cli(capsys, "compile", str(p))  # the summary alone builds nothing
+    assert rc == 0 and f"{shown} parameters" in out
+
+
+def test_amount_is_exact_when_short_and_a_power_otherwise():
+    from archdsl.errors import amount
+
+    assert amount(1234) == "1,234"
+    assert amount(10**15) == "about 10^15"
+    assert amount(2**4000).startswith("about 10^1204")
+    assert amount(2**20000) == "about 2^20000"  # past the digits int() may print
