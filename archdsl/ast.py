@@ -6,7 +6,10 @@ turns the tree into the search-space IR that the interpreter walks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import operator
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,12 +242,56 @@ class Module(Node):
     constraints: list[Constraint]
 
 
-def children(e: Node) -> Iterator[Node]:
-    """The nodes directly inside `e` (its node fields and the nodes of its list fields)."""
-    for v in vars(e).values():
-        if isinstance(v, Node):
-            yield v
-        elif isinstance(v, list):
-            for x in v:
-                if isinstance(x, Node):
-                    yield x
+def children(e: Node) -> Iterable[Node]:
+    """The nodes directly inside `e` (its node fields and the nodes of its list fields), in
+    field order. A list field may be returned as it is: iterate, do not change it."""
+    get = _CHILDREN.get(e.__class__)
+    if get is None:
+        get = _CHILDREN[e.__class__] = _children_of(e.__class__)
+    return get(e)
+
+
+# class -> a function giving the children of one of its nodes (made once per class by
+# `_children_of`: the walks of a large file ask for them about a million times)
+_CHILDREN: dict[type, Callable[[Any], Iterable[Node]]] = {}
+_NO_CHILDREN: tuple[Node, ...] = ()
+
+
+def _children_of(cls: type) -> Callable[[Any], Iterable[Node]]:
+    """A function giving the children of a `cls` node: the values of its fields whose declared
+    type names a node class (a list of them, or one of them, maybe None)."""
+    node_types = {c.__name__ for c in _node_classes(Node)}
+    single: list[str] = []
+    lists: list[str] = []
+    order: list[tuple[str, bool]] = []
+    for f in dataclasses.fields(cls):
+        words = set(re.findall(r"\w+", str(f.type)))
+        if words & node_types:
+            is_list = "list" in words
+            (lists if is_list else single).append(f.name)
+            order.append((f.name, is_list))
+    if not order:
+        return lambda e: _NO_CHILDREN
+    if not single and len(lists) == 1:
+        return operator.attrgetter(lists[0])
+    if not lists:
+        get = operator.attrgetter(*single)
+        if len(single) == 1:
+            return lambda e: _NO_CHILDREN if (v := get(e)) is None else (v,)
+        return lambda e: [v for v in get(e) if v is not None]
+
+    def general(e: Any) -> list[Node]:
+        out: list[Node] = []
+        for name, is_list in order:
+            v = getattr(e, name)
+            if is_list:
+                out.extend(v)
+            elif v is not None:
+                out.append(v)
+        return out
+
+    return general
+
+
+def _node_classes(cls: type) -> list[type]:
+    return [cls] + [c for sub in cls.__subclasses__() for c in _node_classes(sub)]
