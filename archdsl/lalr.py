@@ -6,7 +6,7 @@ such rules) is one table look-up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from lark import Lark, Token
@@ -27,6 +27,11 @@ __all__ = ["Driver"]
 # a parse action: (0, state) shift or go to; (1, rule name) a renaming reduction;
 # (2, size, callback, rule name) a reduction
 Action = tuple
+
+
+def _str(name: str) -> str:
+    """`name` as a plain str (lark's symbol names may be Tokens, a str subclass)."""
+    return str.__str__(name)
 
 
 class _Position:
@@ -50,12 +55,14 @@ class Driver:
         for state, row in table.states.items():
             self.actions[state] = out = {}
             for symbol, (action, arg) in row.items():
+                # plain str keys: lark's names are Tokens, whose __eq__ is Python code
                 if action is Shift:
-                    out[symbol] = (0, arg)
+                    out[_str(symbol)] = (0, arg)
                 elif len(arg.expansion) == 1 and arg.options.expand1 and arg.alias is None:
-                    out[symbol] = (1, arg.origin.name)
+                    out[_str(symbol)] = (1, _str(arg.origin.name))
                 else:
-                    out[symbol] = (2, len(arg.expansion), callbacks[arg], arg.origin.name)
+                    out[_str(symbol)] = (2, len(arg.expansion), callbacks[arg],
+                                         _str(arg.origin.name))
         self.start, self.end = table.start_states["start"], table.end_states["start"]
         # (state below, renaming rule, next token type) -> the state once every renaming is done
         self.climbs: dict[tuple[int, str, str], int] = {}
@@ -73,15 +80,49 @@ class Driver:
 
     def parse(self, text: str, max_stack: int, too_deep: Callable[[Token], Exception]) -> Any:
         """The value of the start rule; lark's UnexpectedInput on a syntax error, and
-        `too_deep(token)` once the parser's stack holds more than `max_stack` states."""
-        actions, climbs, end = self.actions, self.climbs, self.end
-        stack, values = [self.start], []
-        pos = _Position(self.start)
-        tok = Token("$END", "", 0, 1, 1)
+        `too_deep(token)` once the parser's stack holds more than `max_stack` states.
 
-        def feed(tok: Token) -> None:
-            ttype = tok.type
-            while True:
+        lark's contextual lexer (the same tokens, positions and errors) and its LALR loop in
+        one loop, without their per-token bookkeeping: the lexer reads the next token with the
+        patterns of the state on top of the stack."""
+        actions, climbs, end, scanners = self.actions, self.climbs, self.end, self.scanners
+        stack, values = [self.start], []
+        new_str = str.__new__
+        i, n, line, line_start = 0, len(text), 1, 0
+        tok, ttype = Token("$END", "", 0, 1, 1), ""
+        while True:
+            if i < n:
+                state = stack[-1]
+                mres, ignore, newline, callbacks = scanners.get(state) or self._scanner(state)
+                for mre in mres:
+                    m = mre.match(text, i)
+                    if m:
+                        break
+                else:  # lark's own lexer, from here, raises its error
+                    self._fail(text, _Position(state), i, line, line_start)
+                value, ttype = m.group(), m.lastgroup
+                start, i = i, i + len(value)
+                end_line, end_start = line, line_start
+                if ttype in newline and "\n" in value:
+                    end_line += value.count("\n")
+                    end_start = start + value.rindex("\n") + 1
+                if ttype in ignore:
+                    line, line_start = end_line, end_start
+                    continue
+                # a Token as lark's constructor makes it, without its calls
+                tok = new_str(Token, value)
+                tok.type, tok.value, tok.start_pos, tok.end_pos = ttype, value, start, i
+                tok.line, tok.column = line, start - line_start + 1
+                tok.end_line, tok.end_column = end_line, i - end_start + 1
+                line, line_start = end_line, end_start
+                if ttype in callbacks:
+                    tok = callbacks[ttype](tok)
+                    ttype = tok.type
+            elif ttype != "$END":
+                tok, ttype = Token.new_borrow_pos("$END", "", tok), "$END"
+            else:  # pragma: no cover - $END always ends the start rule or is an error
+                raise AssertionError("the parser did not end at $END")
+            while True:  # feed `tok`: reduce what it ends, then shift it
                 try:
                     act = actions[stack[-1]][ttype]
                 except KeyError:
@@ -91,15 +132,15 @@ class Driver:
                 if kind == 0:
                     stack.append(act[1])
                     values.append(tok)
-                    pos.position = act[1]
                     if len(stack) > max_stack:
                         raise too_deep(tok)
-                    return
+                    break
                 if kind == 1:  # the value stays; only the state changes, maybe many times
                     key = (stack[-2], act[1], ttype)
-                    if key not in climbs:
-                        climbs[key] = self._climb(stack[-2], act[1], ttype)
-                    stack[-1] = climbs[key]
+                    to = climbs.get(key)
+                    if to is None:
+                        to = climbs[key] = self._climb(stack[-2], act[1], ttype)
+                    stack[-1] = to
                     continue
                 size = act[1]
                 if size:
@@ -111,12 +152,7 @@ class Driver:
                 values.append(act[2](children))
                 stack.append(actions[stack[-1]][act[3]][1])
                 if stack[-1] == end:
-                    return
-
-        for tok in self._tokens(text, pos):
-            feed(tok)
-        feed(Token.new_borrow_pos("$END", "", tok))
-        return values[-1]
+                    return values[-1]
 
     def _scanner(self, state: int) -> tuple:
         """The patterns, ignored and multi-line token types and callbacks of the lexer lark's
@@ -128,37 +164,6 @@ class Driver:
         spec = (mres, lexer.ignore_types, lexer.newline_types, dict(lexer.callback))
         self.scanners[state] = spec
         return spec
-
-    def _tokens(self, text: str, pos: _Position) -> Iterator[Token]:
-        """lark's contextual lexer (the same tokens, positions and errors), without its
-        per-token bookkeeping."""
-        scanners = self.scanners
-        new_str = str.__new__
-        i, n, line, line_start = 0, len(text), 1, 0
-        while i < n:
-            mres, ignore, newline, callbacks = (scanners.get(pos.position)
-                                                or self._scanner(pos.position))
-            for mre in mres:
-                m = mre.match(text, i)
-                if m:
-                    break
-            else:  # lark's own lexer, from here, raises its error
-                self._fail(text, pos, i, line, line_start)
-            value, type_ = m.group(), m.lastgroup
-            end = i + len(value)
-            end_line, end_start = line, line_start
-            if type_ in newline and "\n" in value:
-                end_line += value.count("\n")
-                end_start = i + value.rindex("\n") + 1
-            if type_ not in ignore:  # a Token as lark's constructor makes it, without its calls
-                tok = new_str(Token, value)
-                tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, i, end
-                tok.line, tok.column = line, i - line_start + 1
-                tok.end_line, tok.end_column = end_line, end - end_start + 1
-                if type_ in callbacks:
-                    tok = callbacks[type_](tok)
-                yield tok
-            i, line, line_start = end, end_line, end_start
 
     def _fail(self, text: str, pos: _Position, i: int, line: int, line_start: int) -> None:
         counter = LineCounter("\n")
