@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .cli_render import register as register_render
-from .errors import ArchDSLError, ArchLimitError, amount
+from .errors import ArchDSLError, ArchLimitError, amount, printable
 from .quoting import escape_text
 from .sources import add_import_path_option
 from .space import load, read_config
@@ -67,7 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         plan(space.materialize(cfg))
         if time.monotonic() - start > CHECK_SECONDS:
             break
-    _out(f"{args.file}: ok")
+    _out(f"{printable(args.file, False)}: ok")
     _out(f"  decisions (default configuration): {len(decisions)}"
          + (f", {len(cont)} continuous" if cont else ""))
     with _any_int_size():
@@ -134,7 +134,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     _write(args.output, text)
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(f"wrote {printable(args.output, False)}", file=sys.stderr)
     return 0
 
 
@@ -158,13 +158,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
                                           for n in p.inputs},
                          "layers": len(p.layers()), "hash": arch.hash}))
     elif not args.summary:
-        _out(f"{args.file}: {len(p.layers())} layers, {amount(p.params)} parameters, "
+        _out(f"{printable(args.file, False)}: {len(p.layers())} layers, {amount(p.params)} parameters, "
              f"{amount(p.flops)} multiply-accumulates per example, output {p.output_shape}")
     if args.output:
         from .backends import pytorch
 
         out = pytorch.export(arch, args.output, seed=args.seed)
-        print(f"wrote {out}", file=sys.stderr)
+        print(f"wrote {printable(str(out), False)}", file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError
+from .errors import ArchDSLError, printable
 from .sources import add_import_path_option
 from .space import load, read_config
 
@@ -68,9 +68,9 @@ def cmd_render(args: argparse.Namespace) -> int:
                                 layout=args.layout)
     if fmt != "dot" and shutil.which("dot") is None:
         dot_path = render(text, out.with_suffix(".dot"))
-        print(f"wrote {dot_path}", file=sys.stderr)
+        print(f"wrote {printable(str(dot_path), False)}", file=sys.stderr)
         raise GraphvizMissing(f"cannot draw {out}: graphviz's `dot` program was not found; the "
                               f"diagram is in {dot_path}", hint=INSTALL_HINT)
     render(text, out)
-    print(f"wrote {out}", file=sys.stderr)
+    print(f"wrote {printable(str(out), False)}", file=sys.stderr)
     return 0

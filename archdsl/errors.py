@@ -24,6 +24,7 @@ __all__ = [
     "ShapeError",
     "did_you_mean",
     "amount",
+    "printable",
 ]
 
 
@@ -70,14 +71,16 @@ class ArchDSLError(Exception):
     def format(self) -> str:
         """The compiler convention: location, message, the source line with a caret, a hint."""
         span = self.span
-        head = f"{self.kind}: {self.message}"
+        head = f"{self.kind}: {printable(self.message)}"
         if span is None:
             out = [head]
         else:
-            out = [f"{span.file}:{span.line}:{span.column}: {head}"]
+            out = [f"{printable(span.file, False)}:{span.line}:{span.column}: {head}"]
             line = span.source_line()
             if line:
                 shown = line.expandtabs(1).translate(_SHOWN_AS_SPACE)
+                if not shown.isprintable():  # ESC, NUL...: one '?' each, so the caret stays put
+                    shown = "".join(c if c.isprintable() else "?" for c in shown)
                 width = 1
                 if span.end_line == span.line and span.end_column > span.column:
                     width = span.end_column - span.column
@@ -87,8 +90,21 @@ class ArchDSLError(Exception):
                 out.append(f"    {shown}")
                 out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
-            out.append(f"hint: {self.hint}")
+            out.append(f"hint: {printable(self.hint)}")
         return "\n".join(out)
+
+
+def printable(text: str, lines: bool = True) -> str:
+    """`text` safe to print on a terminal: every non-printable character (an escape sequence
+    in a file name or an imported path, a carriage return, NUL; a line break too unless
+    `lines`) written as a Python escape, so a message can never move the cursor, clear the
+    screen or pass for another line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    if lines:
+        return "\n".join(printable(line, False) for line in text.split("\n"))
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 _MAX_SHOWN = 2_000  # a longer source line is shown as a window around the column
