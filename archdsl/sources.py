@@ -26,8 +26,15 @@ _CHUNK = 1 << 16
 
 def shows_lines(file: str) -> bool:
     """Whether an error may quote lines of `file` before any of it has parsed as .arch text:
-    only for a `.arch` file (imports are always one) or text that was not read from a file."""
-    return file.endswith(SUFFIX) or file.startswith("<")
+    only for text that was not read from a file or a `.arch` file judged by its real path (a
+    `sh.arch` link to /etc/shadow is not one, so an error in it quotes nothing, like
+    `archdsl check /etc/shadow`; imports are always a real `.arch` file)."""
+    if file.startswith("<"):
+        return True
+    try:
+        return os.path.realpath(file).endswith(SUFFIX)
+    except (OSError, ValueError):  # a NUL, or a name the system will not resolve
+        return False
 
 
 def _describe(e: OSError) -> str:
@@ -43,38 +50,40 @@ def _describe(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _not_regular(mode: int) -> str | None:
-    """Why a file of this mode is not read, or None for a regular file."""
+def _not_regular(mode: int, noun: str = "a .arch file") -> str | None:
+    """Why a file of this mode is not read as `noun`, or None for a regular file."""
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
-        return "is a folder, not a .arch file"
+        return f"is a folder, not {noun}"
     kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
             or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
-    return f"is {kind}, not a regular file; files are read from regular files only"
+    return f"is {kind}, not {noun} (only regular files are read)"
 
 
 def read_source(path: str | Path) -> str:
     """Read a .arch file as UTF-8 text: a regular file of at most MAX_SOURCE_BYTES (never more
     is read, whatever its size says), without NUL bytes. Never blocks."""
     name = str(path)
-    data = read_regular(name, MAX_SOURCE_BYTES, ArchDSLError, "a .arch file")
+    data = read_regular(name, MAX_SOURCE_BYTES, ArchDSLError, "a .arch file", "a .arch file")
     return decode_source(data, name)
 
 
-def read_regular(name: str, limit: int, error: type[ArchDSLError], what: str) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes (never more is read); `error` (or
-    ArchLimitError, for size) naming the file otherwise. Never blocks: a FIFO or a device is
-    refused before it is opened."""
+def read_regular(name: str, limit: int, error: type[ArchDSLError], what: str,
+                 noun: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (never more is read); otherwise
+    `error` (or ArchLimitError, for size) naming the file, `what` was being read ("the
+    configuration") and the kind of file it should be (`noun`: "a configuration file").
+    Never blocks: a FIFO or a device is refused before it is opened."""
     if "\0" in name:
         raise error(f"{name!r}: a file name cannot contain a NUL character")
     try:
-        why = _not_regular(os.stat(name).st_mode)
+        why = _not_regular(os.stat(name).st_mode, noun)
         if why:
             raise error(f"{name}: {why}")
         fd = os.open(name, _OPEN_FLAGS)
         try:
-            why = _not_regular(os.fstat(fd).st_mode)  # the file opened, not the one looked at
+            why = _not_regular(os.fstat(fd).st_mode, noun)  # the file opened, not the one seen
             if why:
                 raise error(f"{name}: {why}")
             data = _read_at_most(fd, limit + 1)

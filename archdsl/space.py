@@ -40,6 +40,7 @@ from .values import Decision, to_json
 __all__ = ["Space", "load", "loads", "Policy", "MAX_TRIES"]
 
 MAX_CONFIG_BYTES = 16_000_000  # a configuration file larger than this is refused unread
+MAX_CONFIG_DIGITS = 4_300  # a longer integer in a configuration is refused (Python's default)
 MAX_TRIES = 10_000  # samples drawn before giving up on constraints that reject them all
 
 Config = dict[str, Any]
@@ -398,18 +399,59 @@ def loads(text: str, file: str = "<string>", base_dir: str | Path | None = None,
         return Space(resolve_text(text, file, base_dir, import_paths))
 
 
+class _Refused(ValueError):
+    """JSON that parses but that a configuration may not hold (read_config's hooks)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            shown = key if len(key) <= 80 else key[:60] + "..." + key[-15:]
+            raise _Refused(f"the key {shown!r} appears twice in one object; a configuration "
+                           "gives each decision one value")
+        seen[key] = value
+    return seen
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:40]} is too large to be a float")
+    return value
+
+
+def _short_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_CONFIG_DIGITS:
+        raise _Refused(f"an integer of {digits:,} digits; a configuration's integers have at "
+                       f"most {MAX_CONFIG_DIGITS:,}")
+    return int(text)
+
+
+def _not_a_number(text: str) -> Any:
+    raise _Refused(f"{text} is not JSON (a configuration holds finite numbers only)")
+
+
 def read_config(path: str | Path) -> Config:
-    """Read a configuration from a JSON file (a ConfigError if it is not one)."""
-    data = read_regular(str(path), MAX_CONFIG_BYTES, ConfigError, "the configuration")
+    """Read a configuration from a JSON file (a ConfigError if it is not one): strict JSON, so
+    a key twice in one object, NaN, Infinity, a float too large to hold or an integer of more
+    than MAX_CONFIG_DIGITS digits is refused."""
+    data = read_regular(str(path), MAX_CONFIG_BYTES, ConfigError, "the configuration",
+                        "a configuration file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: cannot read the configuration: not UTF-8 text (byte "
                           f"0x{data[e.start]:02x} at offset {e.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_finite,
+                          parse_int=_short_int, parse_constant=_not_a_number)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: the configuration is not valid JSON: "
+                          f"{e.msg}") from None
+    except _Refused as e:
+        raise ConfigError(f"{path}: cannot read the configuration: {e}") from None
     except RecursionError:
         raise ConfigError(f"{path}: the configuration is nested too deeply to read") from None
     if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):

@@ -529,3 +529,43 @@ def test_amount_is_exact_when_short_and_a_power_otherwise():
     assert amount(10**15) == "about 10^15"
     assert amount(2**4000).startswith("about 10^1204")
     assert amount(2**20000) == "about 2^20000"  # past the digits int() may print
+
+
+# --config read errors name the configuration, not a .arch file (QA)
+
+@pytest.mark.parametrize("command", ["fix", "compile", "render"])
+@pytest.mark.parametrize("make, words", [
+    (lambda d: d, "is a folder, not a configuration file"),
+    (lambda d: d / "missing.json", "cannot read the configuration: no such file"),
+    (lambda d: Path("/dev/null"), "is a device, not a configuration file"),
+    (lambda d: (d / "dup.json", (d / "dup.json").write_text('{"w": 8, "w": 16}'))[0],
+     "cannot read the configuration: the key 'w' appears twice"),
+    (lambda d: (d / "nan.json", (d / "nan.json").write_text('{"w": NaN}'))[0],
+     "cannot read the configuration: NaN is not JSON"),
+    (lambda d: (d / "bad.json", (d / "bad.json").write_text('{"w": 8,'))[0],
+     "the configuration is not valid JSON"),
+])
+def test_config_read_errors_name_the_configuration(capsys, space_file, tmp_path, command,
+                                                    make, words):
+    config = make(tmp_path)
+    extra = ["-o", tmp_path / "d.svg"] if command == "render" else []
+    rc, out, err = cli(capsys, command, space_file, "--config", config, *extra)
+    assert_user_error(rc, out, err)
+    assert str(config) in err and words in err, err
+    assert ".arch" not in err, err
+
+
+def test_config_fifo_names_the_configuration(capsys, space_file, tmp_path):
+    import os
+
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)
+    rc, out, err = cli(capsys, "fix", space_file, "--config", fifo)
+    assert_user_error(rc, out, err)
+    assert f"{fifo}: is a FIFO, not a configuration file" in err, err
+
+
+def test_arch_read_errors_still_name_a_arch_file(capsys, tmp_path):
+    rc, out, err = cli(capsys, "check", tmp_path)
+    assert_user_error(rc, out, err)
+    assert f"{tmp_path}: is a folder, not a .arch file" in err, err

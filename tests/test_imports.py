@@ -308,3 +308,138 @@ def test_configuration_files_are_read_like_sources(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ConfigError, match="nested too deeply"):
         read_config(deep)
+
+
+# a main file that is a symbolic link is judged by its real target (issue 11 item 1, QA)
+
+LINKED_COMMANDS = [("check",), ("count",), ("sample", "-n", "1"), ("compile",), ("fix",),
+                   ("render",), ("search",)]
+
+
+def _command(args: tuple[str, ...], file: Path, tmp_path: Path) -> list[str]:
+    extra = {"render": ["-o", str(tmp_path / "d.svg")],
+             "fix": ["--config", str(tmp_path / "c.json")],
+             "search": ["--budget", "1", "--study", str(tmp_path / "study")]}
+    return [args[0], str(file), *args[1:], *extra.get(args[0], [])]
+
+
+@pytest.mark.parametrize("args", LINKED_COMMANDS, ids=lambda a: a[0])
+def test_main_file_linked_to_a_file_that_is_not_arch_quotes_nothing(tmp_path, capsys, args):
+    (tmp_path / "c.json").write_text("{}")
+    (tmp_path / "shadow").write_text(f"{SECRET}:19000:0:99999:7:::\nsecond {SECRET}\n")
+    link = tmp_path / "sh.arch"
+    link.symlink_to(tmp_path / "shadow")
+    assert main(_command(args, link, tmp_path)) == 1
+    out, err = capsys.readouterr()
+    assert "hunter2" not in out + err and "19000" not in out + err, out + err
+    assert err.startswith(f"{link}:1:1: error: not .arch text"), err
+    assert not (tmp_path / "study").exists() and not (tmp_path / "d.svg").exists()
+
+
+def test_main_file_linked_to_a_non_arch_file_in_a_real_process(tmp_path):
+    (tmp_path / "notes.txt").write_text(f"{SECRET}\n")
+    (tmp_path / "sh.arch").symlink_to(tmp_path / "notes.txt")
+    proc = run_cli("check", tmp_path / "sh.arch")
+    assert_report(proc, "sh.arch:1:1: error: not .arch text")
+    assert "hunter2" not in proc.stdout + proc.stderr
+
+
+def test_main_file_linked_through_links_to_an_arch_file_quotes_it(tmp_path, capsys):
+    (tmp_path / "real.arch").write_text("input x: [4]\nnetwork { x -> linear(4 }\n")
+    (tmp_path / "mid.arch").symlink_to(tmp_path / "real.arch")
+    (tmp_path / "top.txt").symlink_to(tmp_path / "mid.arch")
+    assert main(["check", str(tmp_path / "top.txt")]) == 1
+    assert "network { x -> linear(4 }" in capsys.readouterr().err
+
+
+_TEXT = st.lists(st.sampled_from(list("ab (){}\n:=->#\"4") + ["input ", "network ", "x", "relu",
+                                                            "block ", "[4]", SECRET]),
+                 max_size=30).map("".join)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_TEXT)
+def test_a_link_reports_what_its_target_reports(tmp_path, capsys, text):
+    """Whatever the target holds, `check link.arch` says what `check target` says (with the
+    link's name): a link never makes a file that is not .arch quotable."""
+    target = tmp_path / "target.txt"
+    target.write_text(text)
+    link = tmp_path / "link.arch"
+    if not link.is_symlink():
+        link.symlink_to(target)
+    rc_target = main(["check", str(target)])
+    by_target = capsys.readouterr()
+    rc_link = main(["check", str(link)])
+    by_link = capsys.readouterr()
+    assert rc_link == rc_target
+    assert by_link.err == by_target.err.replace("target.txt", "link.arch")
+    if rc_link == 1 and "not .arch text" in by_link.err:
+        assert "hunter2" not in by_link.err
+
+
+# --config: strict JSON, and errors that name the configuration (QA)
+
+@pytest.mark.parametrize("text, words", [
+    ('{"a": 1, "a": 2}', "the key 'a' appears twice"),
+    ('{"config": {"w": 8, "w": 16}}', "the key 'w' appears twice"),
+    ('{"a": [{"b": {"c": 1, "c": 1}}]}', "the key 'c' appears twice"),
+    ('{"a": NaN}', "NaN is not JSON"),
+    ('{"a": Infinity}', "Infinity is not JSON"),
+    ('{"a": [-Infinity]}', "-Infinity is not JSON"),
+    ('{"a": 1e400}', "1e400 is too large to be a float"),
+    ('{"a": -1E999}', "-1E999 is too large to be a float"),
+    ('{"a": ' + "7" * 4301 + "}", "an integer of 4,301 digits"),
+])
+def test_configuration_is_strict_json(tmp_path, text, words):
+    from archdsl import ConfigError
+    from archdsl.space import read_config
+
+    p = tmp_path / "c.json"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        read_config(p)
+    assert ei.value.message.startswith(f"{p}: cannot read the configuration: "), ei.value.message
+    assert words in ei.value.message, ei.value.message
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.text(max_size=5), st.recursive(
+           st.integers() | st.dictionaries(st.text(max_size=5), st.integers(), min_size=1),
+           lambda inner: st.lists(inner, min_size=1, max_size=3)
+           | st.dictionaries(st.text(max_size=5), inner, min_size=1, max_size=3),
+           max_leaves=10), min_size=1, max_size=3),
+       st.data())
+def test_a_duplicate_key_at_any_depth_is_named(tmp_path, doc, data):
+    """Any JSON object, at any depth, given a key twice: a ConfigError naming that key."""
+    import json
+
+    from archdsl import ConfigError
+    from archdsl.space import read_config
+
+    objects = []
+
+    def collect(v):
+        if isinstance(v, dict):
+            objects.append(v)
+            for x in v.values():
+                collect(x)
+        elif isinstance(v, list):
+            for x in v:
+                collect(x)
+
+    collect(doc)
+    victim = data.draw(st.sampled_from(objects))
+    key = data.draw(st.sampled_from(sorted(victim)))
+    marker = "\ue000dup\ue000"
+    victim[marker] = 0
+    text = json.dumps(doc).replace(json.dumps(marker) + ": 0", json.dumps(key) + ": 1")
+    p = tmp_path / "c.json"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        read_config(p)
+    assert f"the key {key!r} appears twice" in ei.value.message, (text, ei.value.message)
+    del victim[marker]
+    p.write_text(json.dumps(doc))
+    assert read_config(p) == (doc["config"] if isinstance(doc.get("config"), dict) else doc)
