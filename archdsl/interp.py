@@ -1058,6 +1058,11 @@ class Interp:
               span: Span, sc: Scope) -> Tensor:
         if not self.build:
             return xs[0] if xs else Tensor(-1)
+        missing = [f"'{a.name}'" for a in sig.args if a.needed and a.name not in given]
+        if missing:  # before any value is checked or shape rule runs
+            raise ArchTypeError(f"layer '{sig.name}' needs its argument"
+                                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}", span,
+                                hint=f"call it as `{sig.signature()}`")
         args: dict[str, Any] = {}
         for spec in sig.args:
             if spec.name in given:

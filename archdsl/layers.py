@@ -7,9 +7,10 @@ own layers with `register_layer`.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["ArgSpec", "LayerSig", "LAYERS", "register_layer", "check_arg_value", "Sym"]
@@ -35,6 +36,23 @@ class ArgSpec:
     default: Any = None
     required: bool = False
 
+    @property
+    def needed(self) -> bool:
+        """Whether a use of the layer must give this argument: it is required, or it has no
+        default and `none` is no value of its type."""
+        return self.required or (self.default is None and self.type not in ("int?", "any"))
+
+
+def _lit(v: Any) -> str:
+    """A default value as .arch writes it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return json.dumps(v)
+    return repr(v)
+
 
 @dataclass(frozen=True)
 class LayerSig:
@@ -49,6 +67,11 @@ class LayerSig:
             if a.name == name:
                 return a
         return None
+
+    def signature(self) -> str:
+        """How the layer is called, as .arch writes it: `linear(out, bias = true)`."""
+        parts = [a.name if a.needed else f"{a.name} = {_lit(a.default)}" for a in self.args]
+        return f"{self.name}({', '.join(parts)})"
 
 
 def _a(name: str, type: str, default: Any = None, required: bool = False) -> ArgSpec:
@@ -73,14 +96,17 @@ def register_layer(name: str, args: tuple[ArgSpec, ...] | list[ArgSpec] = (),
                    inputs: int | None = 1, doc: str = "", **extra: Any) -> LayerSig:
     """Make `name` usable in .arch files. Backends add shape rules and modules via `extra`.
 
-    The name and the arguments' names must be .arch names that are no Python keyword: they
-    become names in generated Python (`ValueError` otherwise)."""
+    An argument without a default whose type has no `none` is made required. The name and the
+    arguments' names must be .arch names that are no Python keyword: they become names in
+    generated Python (`ValueError` otherwise)."""
     for n in (name, *(a.name for a in args)):
         if not _NAME.fullmatch(n) or keyword.iskeyword(n):
             what = "layer name" if n == name else f"{name}: argument name"
             raise ValueError(f"{what} {n!r} is not a .arch name ([A-Za-z_][A-Za-z0-9_]*, not a "
                              "Python keyword)")
-    sig = LayerSig(name, tuple(args), inputs, doc, dict(extra))
+    # an argument without a usable default is required: the checks of a call then ask for it
+    args = tuple(replace(a, required=True) if a.needed else a for a in args)
+    sig = LayerSig(name, args, inputs, doc, dict(extra))
     LAYERS[name] = sig
     return sig
 
