@@ -33,6 +33,8 @@ class Analysis:
         self.shared_structural: set[int] = set()  # ids of Shared nodes in structural positions
         self.global_structural: set[str] = set()
         self._all: list[A.Node] | None = None  # _nodes()
+        self._consulted: set[str] = set()  # blocks whose structural set _refs read
+        self._calls: list[A.Call] = []  # the Call nodes among them, in the same order
         self._compute_structural()
         self.value_only: dict[str, set[str]] = self._value_only_params()
         self.inert: set[int] = self._inert_decisions()
@@ -160,10 +162,11 @@ class Analysis:
         out.update(id(p.default) for b in ir.blocks.values() for p in b.params
                    if p.default is not None and is_decision(p.default)
                    and p.name in self.value_only.get(b.name, ()))
-        for x in self._nodes():
-            if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func not in MERGES:
+        self._nodes()
+        for x in self._calls:
+            if x.ref and x.ref[0] == "layer" and x.func not in MERGES:
                 out.update(id(a.value) for a in x.args if is_decision(a.value))
-            if isinstance(x, A.Call) and x.ref and x.ref[0] == "block":
+            if x.ref and x.ref[0] == "block":
                 vo = self.value_only.get(x.ref[1].name, set())
                 out.update(id(v) for pname, v in self._block_args(x) if pname in vo
                            and is_decision(v))
@@ -191,8 +194,9 @@ class Analysis:
         """An option of a choice among nodes (or of some) may not make a decision: every
         option is evaluated whichever is chosen, so its decisions would be made, and named, for
         nothing (and the count would not match the configurations)."""
-        for x in self._nodes():
-            if isinstance(x, A.Call) and x.ref and x.ref[0] == "decision" \
+        self._nodes()
+        for x in self._calls:
+            if x.ref and x.ref[0] == "decision" \
                     and x.func in ("choice", "some") \
                     and (x.func == "some" or self.ir.kinds.get(id(x)) == "tensor"):
                 for o in x.positional:
@@ -214,13 +218,19 @@ class Analysis:
             if ir.network is not None:
                 stack.append(ir.network)
             seen: set[int] = set()
-            self._all = []
+            self._all = out = []
+            calls = self._calls
+            pop, push, add, keep, children = (
+                stack.pop, stack.extend, seen.add, out.append, A.children)
             while stack:
-                x = stack.pop()
-                if id(x) not in seen:
-                    seen.add(id(x))
-                    self._all.append(x)
-                    stack.extend(A.children(x))
+                x = pop()
+                i = id(x)
+                if i not in seen:
+                    add(i)
+                    keep(x)
+                    if x.__class__ is A.Call:
+                        calls.append(x)
+                    push(children(x))
         return self._all
 
     # ---- value-only block parameters ------------------------------------------------------
@@ -292,14 +302,27 @@ class Analysis:
             blocks["network"] = self.network
         for name in blocks:
             self.structural[name] = set()
+        # to a fixed point; a block's set grows with those of the blocks it calls, so it is
+        # computed again only when one of those changed since it was last computed
+        step = 0
+        changed_at: dict[str, int] = {}  # block -> the step its set last changed at
+        computed: dict[str, tuple[int, set[str]]] = {}  # block -> (step, blocks it read)
         changed = True
         while changed:
             changed = False
             for name, blk in blocks.items():
+                last = computed.get(name)
+                if last is not None and all(changed_at.get(d, -1) < last[0] for d in last[1]):
+                    continue
+                step += 1
+                self._consulted = set()
                 s = self._block_structural(blk)
+                computed[name] = (step, self._consulted)
                 if s != self.structural[name]:
                     self.structural[name] = s
+                    changed_at[name] = step
                     changed = True
+        self._consulted = set()
         # globals: names used structurally by the network, shared sub-networks, constraints,
         # and the blocks' bodies (a block may read a global param anywhere)
         glob: set[str] = set()
@@ -363,16 +386,17 @@ class Analysis:
 
     def _refs(self, e: A.Node, structural: bool, acc: set[str]) -> None:
         """Add the names `e` reads in structural positions to `acc`."""
-        if isinstance(e, A.Name):
+        t = e.__class__
+        if t is A.Name:
             if structural and e.ref and e.ref[0] in ("local", "gparam"):
                 acc.add(e.id)
             return
-        if isinstance(e, A.Shared):
+        if t is A.Shared:
             if structural:
                 self.shared_structural.add(id(e))
             self._refs(e.expr, structural, acc)
             return
-        if isinstance(e, A.Call) and e.ref:
+        if t is A.Call and e.ref:
             kind = e.ref[0]
             if kind in ("layer", "record"):
                 for a in e.args:
@@ -394,6 +418,7 @@ class Analysis:
             if kind == "block":
                 blk: A.BlockDecl = e.ref[1]
                 names = [p.name for p in blk.params]
+                self._consulted.add(blk.name)
                 sset = self.structural.get(blk.name, set())
                 i = 0
                 for a in e.args:
@@ -405,7 +430,7 @@ class Analysis:
                         i += 1
                     self._refs(a.value, structural and pname in sset, acc)
                 return
-        if isinstance(e, A.Range):
+        if t is A.Range:
             self._refs(e.lo, True, acc)
             self._refs(e.hi, True, acc)
             return
