@@ -209,6 +209,8 @@ ISSUE_CASES = {
     "import itself": 'import "case.arch"\ninput x: [4]\nnetwork { x -> relu }\n',
     "import a NUL": 'import "a\\u0000.arch"\ninput x: [4]\nnetwork { x -> relu }\n',
     "import a long name": f'import "{"a" * 5000}.arch"\ninput x: [4]\nnetwork {{ x -> relu }}\n',
+    "a layer without its argument": "input x: [4]\nnetwork {\n  x -> linear\n}\n",
+    "a cell op without its argument": "input x: [3, 8, 8]\nnetwork { x -> relu_conv_bn }\n",
 }
 
 # Bugs reported on the team board, each with an xfail(strict) reproducer (test_known_bug): the
@@ -451,6 +453,9 @@ MUTATION_TOKENS = TOKENS + ["repeat(3) {", "one_of {", "optional {", "} -> ", "m
                             "return ", " = ", "block z {", "}"]
 
 
+CALL = re.compile(r"\b([A-Za-z_]\w*)\([^()]*\)")  # a call without calls in its arguments
+
+
 @st.composite
 def mutated(draw):
     text = draw(st.sampled_from(VALID + EXAMPLES + list(ISSUE_CASES.values())))
@@ -458,8 +463,14 @@ def mutated(draw):
         n = len(text)
         i = draw(st.integers(0, n))
         j = draw(st.integers(i, min(n, i + 40)))
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "replace"]))
-        if op == "delete":
+        op = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "replace",
+                                   "drop arguments"]))
+        if op == "drop arguments":  # `linear(4)` -> `linear`: a random cut seldom makes one
+            calls = list(CALL.finditer(text))
+            if calls:
+                c = draw(st.sampled_from(calls))
+                text = text[:c.end(1)] + text[c.end():]
+        elif op == "delete":
             text = text[:i] + text[j:]
         elif op == "duplicate":
             text = text[:j] + text[i:j] + text[j:]
