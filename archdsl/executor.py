@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -36,7 +37,24 @@ from .errors import ArchDSLError
 from .evaluators import Evaluator, get_evaluator, result_of
 from .space import Space, load
 
-__all__ = ["Job", "Outcome", "Executor", "LocalExecutor", "SerialExecutor", "evaluate"]
+__all__ = ["Job", "Outcome", "Executor", "LocalExecutor", "SerialExecutor", "evaluate",
+           "check_workers", "max_workers"]
+
+
+def max_workers() -> int:
+    """The most worker processes one search may start: 4 per CPU core, and at least 8."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
+def check_workers(workers: int) -> None:
+    """ArchDSLError unless 1 <= workers <= max_workers()."""
+    if workers < 1:
+        raise ArchDSLError(f"--workers must be at least 1, got {workers}")
+    if workers > max_workers():
+        raise ArchDSLError(f"--workers {workers} is too many: at most {max_workers()} on this "
+                           f"machine (4 per CPU core, at least 8)",
+                           hint="each worker is a process that loads the space and the "
+                                "evaluator; more workers than cores only slow each other down")
 
 
 @dataclass
@@ -121,32 +139,37 @@ _BOOT = ("import sys, json; sys.path[:0] = [p for p in json.loads(sys.argv[2]) "
 
 def _serve(fd: int) -> None:
     """A worker's life: load the space and the evaluator, then evaluate jobs until told to
-    stop (None) or the parent goes away."""
+    stop (None) or the parent goes away. A worker whose parent is gone (killed, say) exits
+    at once and quietly: no traceback, no job finished for nobody."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     conn = Connection(fd)
     try:
-        space_file, evaluator, import_paths = conn.recv()
+        _work(conn)
+    except (EOFError, OSError):  # the parent closed the socket or is gone
+        pass
+
+
+def _exit_with(parent: int) -> None:
+    """End this process as soon as its parent has died (it is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _work(conn: Connection) -> None:
+    space_file, evaluator, import_paths = conn.recv()
+    try:
         space, ev = load(space_file, import_paths), get_evaluator(evaluator)
     except ArchDSLError as e:
         conn.send(("init", e.message))
-        return
-    except (EOFError, OSError):
         return
     except Exception as e:  # noqa: BLE001
         conn.send(("init", f"{type(e).__name__}: {e}"))
         return
     conn.send(("ready", None))
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            conn.send(("done", evaluate(space, ev, job)))
-        except OSError:  # the parent is gone
-            return
+    while (job := conn.recv()) is not None:
+        conn.send(("done", evaluate(space, ev, job)))
 
 
 class _Slot:
@@ -188,8 +211,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, space_file: str, evaluator: str, workers: int = 1,
                  time_limit: float | None = None, import_paths: Sequence[str | Path] = ()):
-        if workers < 1:
-            raise ArchDSLError(f"--workers must be at least 1, got {workers}")
+        check_workers(workers)
         self.args = (space_file, evaluator, [str(p) for p in import_paths])
         self.time_limit = time_limit
         self.slots: list[_Slot] = []

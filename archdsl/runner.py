@@ -10,6 +10,8 @@ progress when Ctrl-C came are marked `interrupted` and evaluated again on `resum
 
 from __future__ import annotations
 
+import math
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +20,11 @@ from typing import Any
 
 from .errors import ArchDSLError, EvaluationError, StudyError
 from .evaluators import Evaluator, as_evaluator, get_evaluator, result_of
-from .executor import Executor, Job, LocalExecutor, Outcome, SerialExecutor
+from .executor import Executor, Job, LocalExecutor, Outcome, SerialExecutor, check_workers
 from .search import Candidate, Searcher, make_searcher, searcher_class
 from .space import Space, load
 from .study import Study, Trial, space_hash
+from .study_checks import EVALUATOR_NAME
 
 __all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER", "SearchResult"]
 
@@ -80,12 +83,10 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     study_dir = Path(study_dir)
     if budget is not None and budget < 1:
         raise ArchDSLError(f"--budget must be at least 1, got {budget}")
-    if seconds is not None and seconds <= 0:
-        raise ArchDSLError(f"--time must be positive, got {seconds:g}")
-    if trial_timeout is not None and trial_timeout <= 0:
-        raise ArchDSLError(f"--trial-timeout must be positive, got {trial_timeout:g}")
-    if workers < 1:
-        raise ArchDSLError(f"--workers must be at least 1, got {workers}")
+    for option, value in (("--time", seconds), ("--trial-timeout", trial_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ArchDSLError(f"{option} must be a positive number of seconds, got {value:g}")
+    check_workers(workers)
     if not resume and file is None:
         raise ArchDSLError("give a .arch file to search")
     own = as_evaluator(evaluator_object) if evaluator_object is not None else None
@@ -96,6 +97,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         if study is not None:
             study.lock()
             meta = study.meta()
+            _check_resumed_evaluator(study_dir, meta["evaluator"], evaluator, own is not None)
             file = study.resume_space(file, allow_changed, log, import_paths)  # its copy
             import_paths = study.import_paths_for(file, import_paths)  # the copy's, for it
             for key, given in (("evaluator", evaluator), ("seed", seed)):
@@ -155,6 +157,23 @@ def search(file: str | Path | None = None, searcher: str | None = None,
 def default_study_dir(file: str | Path) -> Path:
     """Where a search of `file` keeps its study unless told: studies/<file name>."""
     return Path("studies") / Path(file).stem
+
+
+def _check_resumed_evaluator(folder: Path, stored: str, given: str | None,
+                             own: bool) -> None:
+    """A study folder may come from anyone: resuming one whose evaluator is `module:function`
+    (code it names) runs that code only if the caller names the same evaluator again (or
+    passes their own evaluator object). A stored name that is no evaluator's is refused
+    later, by Study.resume_space."""
+    if ":" not in stored or own or given is not None or not EVALUATOR_NAME.fullmatch(stored):
+        return
+    command = shlex.join(["archdsl", "search", "--study", str(folder), "--resume",
+                          "--evaluator", stored])
+    raise StudyError(f"the study in {folder} runs the evaluator '{stored}': Python code it "
+                     "names, which resuming would import and run; a study folder may come "
+                     "from anyone, so name the evaluator yourself",
+                     hint=f"if you trust that code, run `{command}` (in Python: "
+                          f"search(..., resume=True, evaluator={stored!r}))")
 
 
 def _check_space(meta: dict[str, Any], sh: str, allow_changed: bool,

@@ -31,6 +31,9 @@ _META: dict[str, tuple[type, ...]] = {
     "trial_timeout": (*_NUMBER, type(None)), "space_files": (list,),
     "import_paths": (list,), "searched_import_paths": (list,),
 }
+# the settings that, when set, must be positive (and finite): what each must be
+_POSITIVE = {"budget": "a number of trials of at least 1",
+             "trial_timeout": "a positive number of seconds"}
 # what `module:function` evaluators may be called: Python names, no paths
 EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 _REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
@@ -55,6 +58,11 @@ def checked_meta(rows: list[tuple], path: Path, schema: int) -> dict[str, Any]:
         if key in out and (not isinstance(v, types) or isinstance(v, bool)):
             raise StudyError(f"{path}: the setting {key!r} is corrupt: "
                              f"{kind(v)}, not {' or '.join(_TYPE_NAMES[t] for t in types)}",
+                             hint=CORRUPT)
+    for key, why in _POSITIVE.items():
+        v = out.get(key)
+        if v is not None and not (finite(v) and v > 0):
+            raise StudyError(f"{path}: the setting {key!r} is corrupt: {kind(v)}, not {why}",
                              hint=CORRUPT)
     return out
 

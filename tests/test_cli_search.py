@@ -19,6 +19,7 @@ from archdsl.cli import main
 from archdsl.study import Study
 
 ROOT = Path(__file__).resolve().parents[1]
+EV = "_search_evaluators:score"  # resuming a module:function study names it again
 NB201 = str(ROOT / "examples" / "nb201.arch")
 TESTS = str(ROOT / "tests")
 
@@ -104,9 +105,9 @@ def test_resume_refuses_a_changed_file(tmp_path: Path, monkeypatch, capsys) -> N
                  "--budget", "2", "--quiet"]) == 0  # default study folder: studies/space
     f.write_text(f.read_text().replace("# nb201.arch", "# edited nb201.arch"))
     capsys.readouterr()
-    assert main(["search", "space.arch", "--resume", "--budget", "3", "--quiet"]) == 1
+    assert main(["search", "space.arch", "--resume", "--evaluator", EV, "--budget", "3", "--quiet"]) == 1
     assert "has changed since the study began" in capsys.readouterr().err
-    assert main(["search", "space.arch", "--resume", "--budget", "3", "--quiet",
+    assert main(["search", "space.arch", "--resume", "--evaluator", EV, "--budget", "3", "--quiet",
                  "--allow-changed"]) == 0
     with Study.open(tmp_path / "studies" / "space") as st:
         assert len(st.trials("ok")) == 3
@@ -127,6 +128,7 @@ def test_kill_9_loses_no_finished_trial(tmp_path: Path) -> None:
         kept = [(t.id, t.config, t.objective) for t in st.trials("ok")]
     assert len(kept) >= 3
     proc = _cli(tmp_path, "search", "--study", str(study), "--resume",
+                "--evaluator", "_search_evaluators:slow",
                 "--budget", str(len(kept) + 2), "--quiet")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -200,9 +202,9 @@ def test_the_study_keeps_its_sources(tmp_path: Path, monkeypatch, capsys) -> Non
     # resuming on the changed original is refused; with --allow-changed the copy follows it
     (tmp_path / "lib" / "blocks.arch").write_text(BLOCKS)
     capsys.readouterr()
-    assert main(["search", "--study", "s", "--resume", "--budget", "4", "--quiet"]) == 1
+    assert main(["search", "--study", "s", "--resume", "--evaluator", EV, "--budget", "4", "--quiet"]) == 1
     assert "has changed since the study began" in capsys.readouterr().err
-    assert main(["search", "--study", "s", "--resume", "--budget", "4", "--quiet",
+    assert main(["search", "--study", "s", "--resume", "--evaluator", EV, "--budget", "4", "--quiet",
                  "--allow-changed"]) == 0
     assert (copy / "space.arch").read_text() == SPACE.replace(", 128", "")
     assert main(["export", "--study", "s", "--trial", str(wide), "-o", "wide.arch"]) == 1
@@ -261,7 +263,7 @@ def test_resume_shows_the_best_so_far_at_once(tmp_path: Path, capsys) -> None:
 
     from archdsl.runner import search
 
-    search(study_dir=study, resume=True, budget=4, progress=Bar(quiet=False)).study.close()
+    search(study_dir=study, resume=True, evaluator=EV, budget=4, progress=Bar(quiet=False)).study.close()
     assert seen == [best]
     assert f"best {best:.4g}" in capsys.readouterr().err
 
@@ -361,8 +363,8 @@ def test_a_space_with_an_import_path_is_copied_with_it(tmp_path: Path, monkeypat
     assert (copy / "lib" / "blocks.arch").read_text() == BLOCKS
     assert (copy / "proj" / "space.arch").is_file()
     # resuming needs no --import-path: the search's folders are kept
-    assert main(["search", "--study", "s", "--resume", "--budget", "3", "--quiet"]) == 0
+    assert main(["search", "--study", "s", "--resume", "--evaluator", EV, "--budget", "3", "--quiet"]) == 0
     shutil.rmtree(tmp_path / "lib")  # the copy keeps what the import path held
     assert main(["export", "--study", "s", "--trial", "1", "-o", "t1.arch"]) == 0
-    assert main(["search", "--study", "s", "--resume", "--budget", "3", "--quiet"]) == 1
+    assert main(["search", "--study", "s", "--resume", "--evaluator", EV, "--budget", "3", "--quiet"]) == 1
     assert "has changed since the study began" in capsys.readouterr().err

@@ -173,7 +173,8 @@ def test_a_bad_result_fails_its_trial_not_the_search(tmp_path: Path, evaluator: 
 def test_a_metric_that_is_not_json_fails_its_trial_and_resume_goes_on(tmp_path: Path) -> None:
     _run(file=NB201, evaluator="_search_evaluators:odd_metric", searcher="random", budget=6,
          study_dir=tmp_path / "s")
-    _run(study_dir=tmp_path / "s", resume=True, budget=10)
+    _run(study_dir=tmp_path / "s", resume=True, budget=10,
+         evaluator="_search_evaluators:odd_metric")
     with Study.open(tmp_path / "s") as st:
         trials = st.trials()
         assert len(trials) == 10 and {t.status for t in trials} == {"ok", "failed"}
@@ -195,9 +196,10 @@ def test_the_trial_timeout_is_kept_for_resume(tmp_path: Path, monkeypatch) -> No
     with Study.open(folder) as st:
         assert st.meta()["trial_timeout"] == 0.5
     with pytest.raises(EvaluationError):  # without --trial-timeout: the stored one, no hang
-        search(study_dir=folder, resume=True, budget=2)
+        search(study_dir=folder, resume=True, budget=2, evaluator="_search_evaluators:slow")
     with pytest.raises(EvaluationError):  # a new one replaces it
-        search(study_dir=folder, resume=True, budget=3, trial_timeout=0.75)
+        search(study_dir=folder, resume=True, budget=3, trial_timeout=0.75,
+               evaluator="_search_evaluators:slow")
     with Study.open(folder) as st:
         assert [t.error for t in st.trials()] == [
             "ran past the time limit of 0.5 s", "ran past the time limit of 0.5 s",

@@ -70,7 +70,8 @@ def _commands(folder: Path, tmp_path: Path) -> list[list[str]]:
             ["status", "--study", str(folder), "--json"],
             ["export", "--study", str(folder), "--trial", "1", "-o", str(tmp_path / "t.arch")],
             ["export", "--study", str(folder), "--best", "-o", str(tmp_path / "b.json")],
-            ["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet"]]
+            ["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet",
+             "--evaluator", EVALUATOR]]
 
 
 ROW_FAULTS = [
@@ -107,6 +108,13 @@ ROW_FAULTS = [
     ("DELETE FROM meta WHERE key = 'evaluator'", "the study has no 'evaluator' setting"),
     ("DELETE FROM meta WHERE key = 'schema'", "not a study of this archdsl version"),
     ("UPDATE meta SET value = '2' WHERE key = 'schema'", "not a study of this archdsl version"),
+    *[(f"UPDATE meta SET value = '{v}' WHERE key = 'trial_timeout'",
+       f"the setting 'trial_timeout' is corrupt: {shown}")
+      for v, shown in [("-1", "the number -1, not a positive number of seconds"),
+                       ("0", "the number 0, not a positive"), ("NaN", "the number nan, not a"),
+                       ("Infinity", "the number inf, not a"), ("true", "true, not")]],
+    ("UPDATE meta SET value = '0' WHERE key = 'budget'", "the setting 'budget' is corrupt: the "
+                                                         "number 0, not a number of trials"),
     ("UPDATE meta SET value = CAST(x'ff' AS TEXT) WHERE key = 'searcher'",
      "the setting 'searcher' is corrupt: is text that is not UTF-8"),
     ("DROP TABLE meta", "it has no 'meta' table"),
@@ -272,7 +280,8 @@ def test_resume_refuses_a_study_naming_other_files(made: Path, tmp_path: Path, c
     (tmp_path / "zero.arch").symlink_to("/dev/zero")
     os.mkfifo(tmp_path / "fifo.arch")
     _sql(folder, statement.replace("{tmp}", str(tmp_path)))
-    err = _one_error(capsys, ["search", "--study", str(folder), "--resume", "--budget", "4"])
+    err = _one_error(capsys, ["search", "--study", str(folder), "--resume", "--budget", "4",
+                              "--evaluator", EVALUATOR])
     assert "does not look like its own" in err and message in err
     assert "root:" not in err
 
@@ -309,7 +318,8 @@ def test_a_tampered_copy_is_refused(made: Path, tmp_path: Path, capsys) -> None:
 
 def test_resume_says_what_it_will_run(made: Path, tmp_path: Path, capsys) -> None:
     folder = _copy(made, tmp_path)
-    assert main(["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet"]) == 0
+    assert main(["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet",
+                 "--evaluator", EVALUATOR]) == 0
     err = capsys.readouterr().err
     assert f"space {folder / 'space' / 'nb201.arch'} (the study's copy of " in err
     assert f"evaluator {EVALUATOR} (this imports and runs that Python function)" in err
@@ -321,7 +331,8 @@ def test_a_study_made_before_copies_were_kept(made: Path, tmp_path: Path, capsys
     _sql(folder, "DELETE FROM meta WHERE key = 'space_files'")
     assert main(["export", "--study", str(folder), "--trial", "1", "-o",
                  str(tmp_path / "t.arch")]) == 0  # from the original, which has not changed
-    assert main(["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet"]) == 0
+    assert main(["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet",
+                 "--evaluator", EVALUATOR]) == 0
     assert (folder / "space" / "nb201.arch").read_bytes() == NB201.read_bytes()  # kept now
     with Study.open(folder) as st:
         assert st.meta()["space_files"] == ["space/nb201.arch"]
@@ -351,9 +362,43 @@ def test_resume_refuses_an_evaluator_that_lies_in_the_study_folder(made: Path, t
                                     "def run(arch):\n    return 1.0\n")
     _sql(folder, "UPDATE meta SET value = '\"evil:run\"' WHERE key = 'evaluator'")
     monkeypatch.chdir(folder)
-    err = _one_error(capsys, ["search", "--study", ".", "--resume", "--budget", "4"])
+    err = _one_error(capsys, ["search", "--study", ".", "--resume", "--budget", "4",
+                              "--evaluator", "evil:run"])  # named, yet never imported from there
     assert "would be imported from" in err and "inside the study folder" in err
     assert not (folder / "ran").exists()
+
+
+def test_resume_runs_a_stored_module_function_only_when_the_user_names_it(
+        made: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Issue 11 item 4: a study whose evaluator is os:system must not call os.system(arch)
+    on a plain resume; the user must name the evaluator, and only the stored one."""
+    folder = _copy(made, tmp_path)
+    _sql(folder, "UPDATE meta SET value = '\"os:system\"' WHERE key = 'evaluator'")
+    calls: list[object] = []
+    monkeypatch.setattr(os, "system", lambda arch: calls.append(arch) or 0)
+    err = _one_error(capsys, ["search", "--study", str(folder), "--resume", "--budget", "21"])
+    assert "runs the evaluator 'os:system'" in err
+    assert f"`archdsl search --study {folder} --resume --evaluator os:system`" in err
+    err = _one_error(capsys, ["search", "--study", str(folder), "--resume", "--budget", "21",
+                              "--evaluator", EVALUATOR])
+    assert "was run with --evaluator os:system, not " + EVALUATOR in err
+    with pytest.raises(StudyError, match="runs the evaluator 'os:system'"):
+        search(study_dir=folder, resume=True, budget=21)
+    assert not calls
+    with Study.open(folder) as st:
+        assert st.counts() == {"ok": 3}  # nothing ran, nothing was written
+    # naming it (or passing one's own evaluator object) resumes
+    r = search(study_dir=folder, resume=True, budget=4, evaluator_object=lambda arch: 0.5)
+    assert r.new_trials == 1
+    r.study.close()
+
+
+def test_a_builtin_evaluator_resumes_without_naming_it(made: Path, tmp_path: Path) -> None:
+    folder = _copy(made, tmp_path)
+    _sql(folder, "UPDATE meta SET value = '\"nb201\"' WHERE key = 'evaluator'")
+    r = search(study_dir=folder, resume=True, budget=4)
+    assert r.new_trials == 1
+    r.study.close()
 
 
 @settings(max_examples=60, deadline=None,
