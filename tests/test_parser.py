@@ -5,6 +5,7 @@ where it was opened."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import re
 import time
 from pathlib import Path
@@ -194,3 +195,16 @@ def test_a_long_line_is_shown_as_a_window_around_the_caret():
     assert head.startswith("<string>:2:24016: error: unknown layer 'lienar'")
     assert len(line) < 2_020 and line.startswith("    ...") and line.endswith("...")
     assert line[caret.index("^"):].startswith("lienar(3)")
+
+
+def test_a_loaded_space_joins_the_oldest_gc_generation():
+    """Loading makes its objects with the cycle collector paused; at the end they join the
+    oldest generation, so the next young collections do not walk the whole new tree."""
+    src = "input x: [4]\n" + "".join(f"block b{i}(k = choice(1, 2)) {{ linear(k) -> relu }}\n"
+                                     for i in range(200)) + "network { x -> b0 }\n"
+    assert gc.isenabled()
+    space = archdsl.loads(src)
+    assert gc.isenabled()
+    young = {id(o) for g in (0, 1) for o in gc.get_objects(generation=g)}
+    nodes = [*space.ir.blocks.values(), *(b.body for b in space.ir.blocks.values())]
+    assert not any(id(n) in young for n in nodes)
