@@ -84,6 +84,9 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
     (["search", NB201, "--evaluator", "nb2O1"], "unknown evaluator 'nb2O1'"),
     (["search", NB201, "--budget", "0"], "--budget must be at least 1"),
     (["search", NB201, "--workers", "0"], "--workers must be at least 1"),
+    (["search", NB201, "--workers", "100000", "--budget", "1"], "--workers 100000 is too many"),
+    *[(["search", NB201, f"{option}={value}"], f"{option} must be a positive number of seconds")
+      for option in ("--time", "--trial-timeout") for value in ("nan", "inf", "-inf", "0", "-1")],
     (["search", "--resume"], "--resume needs --study"),
     (["status", "--study", "nowhere"], "no study in nowhere"),
     (["export", "--study", "nowhere", "--best", "-o", "x.tflite"], "cannot export to 'x.tflite'"),
