@@ -37,12 +37,15 @@ def register(sub: Any) -> None:
                    help="stop starting trials after this long")
     c.add_argument("--seed", type=int, help="the searcher's seed (default 0)")
     c.add_argument("--workers", type=int, default=1, metavar="W",
-                   help="trials evaluated at once, each in its own process (default 1)")
+                   help="trials evaluated at once, each in its own process (default 1; at "
+                        "most 4 per CPU core, and at least 8 are allowed)")
     c.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                    help="a trial running longer fails (default: no limit)")
     c.add_argument("--study", metavar="DIR",
                    help="the study folder (default studies/<file name>)")
-    c.add_argument("--resume", action="store_true", help="continue the study in --study")
+    c.add_argument("--resume", action="store_true",
+                   help="continue the study in --study (a study whose evaluator is "
+                        "module:function needs --evaluator naming it again)")
     c.add_argument("--allow-changed", action="store_true",
                    help="resume even though the .arch file has changed")
     c.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
