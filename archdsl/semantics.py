@@ -122,6 +122,7 @@ class _Resolver:
         self.loaded: dict[Path, A.Module] = {}
         self.file_blocks: dict[Path, dict[str, A.BlockDecl]] = {}
         self.shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
+        self._may_share: dict[int, bool] = {}  # id of a file's text -> holds the word `shared`
         self.calls: list[tuple[A.BlockDecl | None, A.BlockDecl, A.Span]] = []
         self.kinds: dict[int, str] = {}  # id(expr) -> value / net / tensor / any
         self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
@@ -751,6 +752,13 @@ class _Resolver:
 
     def _shared_body(self, body: A.Body) -> None:
         found: list[tuple[A.Shared, str]] = []
+        text = body.span.text  # only the parser makes a Shared, from the word `shared`
+        may = self._may_share.get(id(text))
+        if may is None:
+            may = self._may_share[id(text)] = not text or "shared" in text
+        if not may:
+            self.shared_in[id(body)] = found  # no `shared` in its file: nothing to name
+            return
         sc = Scope("")
         for pd in body.params:
             _static_names(pd.value, sc, pd.name, found)
