@@ -100,8 +100,10 @@ class _Tree(Tree):
     keeps a list of n items linear to parse (checking them all was quadratic)."""
 
     def __init__(self, data: str, children: list, meta: Any = None):
-        super().__init__(data, children, meta)
-        _height(children[-_NEW_CHILDREN:])  # _TooDeep if a new child stands at MAX_DEPTH
+        self.data, self.children, self._meta = data, children, meta  # as Tree.__init__
+        for c in children[-_NEW_CHILDREN:]:  # _TooDeep if a new child stands at MAX_DEPTH
+            if c.__class__ is _Part and c.height >= MAX_DEPTH:
+                _height(children[-_NEW_CHILDREN:])
         repeat = _REPEATS.get(data)
         if repeat is not None and len(children) > repeat[0] * repeat[1]:
             last = children[-1]
@@ -113,16 +115,17 @@ def _rule(method: Callable[[_ToAst, Span, list], Any]) -> Callable[[_ToAst, list
     """The callback lark calls when it reduces a rule: `method` gets the rule's span (first to
     last token) and the values of its children, punctuation and keywords left out."""
 
-    def callback(self: _ToAst, children: list) -> _Part:
+    def callback(self: _ToAst, children: list, token: type = Token,
+                 value_terminals: frozenset = _VALUE_TERMINALS) -> _Part:
         first = last = tallest = None
         values = []
         height = 0  # of the tallest child (what _height computes, in the same loop)
         for c in children:
-            if isinstance(c, Token):
+            if c.__class__ is token:
                 if first is None:
                     first = c
                 last = c
-                if c.type in _VALUE_TERMINALS:
+                if c.type in value_terminals:
                     values.append(c)
             else:
                 if c.first is not None:
