@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
-from .errors import ArchLimitError, ShapeError
+from .errors import ArchLimitError, ShapeError, amount
 from .graph import Architecture
-from .interp import _amount, _Replay, replays
+from .interp import _Replay, replays
 from .layers import LAYERS
 from .values import Decision
 
@@ -38,7 +38,7 @@ def count_with_metrics(space: Space) -> int:
     n = space.count()
     if n > MAX_ENUMERATED:
         raise ArchLimitError(
-            f"count --metrics builds every architecture, and this space has {_amount(n)}, more "
+            f"count --metrics builds every architecture, and this space has {amount(n)}, more "
             f"than the limit of {MAX_ENUMERATED:,}", space.ir.network_span,
             hint="a plain count leaves params/flops constraints out and takes no time")
     free = _metric_free_spans(space)
