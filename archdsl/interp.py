@@ -93,6 +93,7 @@ class Interp:
         self._items: dict = {}
         self.kinds = ir.kinds
         self._domains: dict = {}
+        self._one_ofs: dict[int, Decision] = {}  # id(OneOf) -> its decision (fixed options)
         self._weights: dict = {}
         self.params = {p.name: p for p in ir.params}
         self._memos: dict[Any, dict] = {}
@@ -827,7 +828,10 @@ class Interp:
     def one_of(self, e: A.OneOf, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
         w = self.weights(e, env, lambda: [self._count_stage(a.expr, env) for a in e.alts]) \
             if isinstance(self.chooser, _Uniform) else None
-        d = Decision(sc.path, "one_of", e.span, options=e.labels)
+        tpl = self._one_ofs.get(id(e))
+        if tpl is None:
+            tpl = self._one_ofs[id(e)] = Decision("", "one_of", e.span, options=e.labels)
+        d = tpl.renamed(sc.path)
         label = self.decide(d, w)
         i = e.labels.index(label)
         if w is not None and w[i] == 0:

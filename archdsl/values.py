@@ -183,7 +183,7 @@ class Decision:
     """One open choice: its stable name, its domain, default and prior, and where it stands."""
 
     __slots__ = ("name", "kind", "options", "lo", "hi", "step", "log", "default", "prior", "span",
-                 "_labels")
+                 "_memo")
 
     def __init__(self, name: str, kind: str, span: Span, options: Any = None,
                  lo: Any = None, hi: Any = None, step: Any = None, log: bool = False,
@@ -192,14 +192,15 @@ class Decision:
         self.options = options  # a list (choice/bool/one_of/some), a range (int) or None (float)
         self.lo, self.hi, self.step, self.log = lo, hi, step, log
         self.default, self.prior = default, prior
-        self._labels: list | None = None
+        # labels and the index of string labels, built once and shared by renamed copies
+        self._memo: dict[str, Any] = {}
 
     def renamed(self, name: str) -> Decision:
         """The same domain under another name."""
         d = Decision.__new__(Decision)
         d.name, d.kind, d.span, d.options = name, self.kind, self.span, self.options
         d.lo, d.hi, d.step, d.log = self.lo, self.hi, self.step, self.log
-        d.default, d.prior, d._labels = self.default, self.prior, self._labels
+        d.default, d.prior, d._memo = self.default, self.prior, self._memo
         return d
 
     @property
@@ -212,11 +213,22 @@ class Decision:
 
     def labels(self) -> Sequence:
         """The options' JSON forms (a lazy sequence for `some`)."""
-        if self._labels is None:
+        labels = self._memo.get("labels")
+        if labels is None:
             o = self.options
-            self._labels = Subsets(o.names, lists=True) if isinstance(o, Subsets) \
-                else [to_json(v) for v in o]
-        return self._labels
+            labels = self._memo["labels"] = Subsets(o.names, lists=True) \
+                if isinstance(o, Subsets) else [to_json(v) for v in o]
+        return labels
+
+    def _str_index(self) -> dict[str, int]:
+        """The first option whose label is each string (one dict lookup, not a scan)."""
+        index = self._memo.get("str_index")
+        if index is None:
+            index = self._memo["str_index"] = {}
+            for i, lab in enumerate(self.labels()):
+                if type(lab) is str:
+                    index.setdefault(lab, i)
+        return index
 
     def label(self, value: Any) -> Any:
         return to_json(value)
@@ -238,6 +250,10 @@ class Decision:
                 return self.options.index(j)
             except ValueError:
                 pass
+        elif type(j) is str:  # only a string label equals a string
+            i = self._str_index().get(j)
+            if i is not None:
+                return i
         else:
             labels = self.labels()
             for i, lab in enumerate(labels):

@@ -51,3 +51,43 @@ def test_some_of_too_many_nodes_is_a_limit_error(what: str) -> None:
     with pytest.raises(ArchLimitError, match=r"some\(\.\.\.\) of 24 nodes") as e:
         space.count() if what == "count" else space.sample(0)
     assert e.value.span is not None and e.value.span.line == 26
+
+
+_LABEL = st.one_of(st.text(max_size=3), st.integers(-3, 3), st.booleans(),
+                   st.floats(-3, 3, allow_nan=False), st.none())
+
+
+def _scan(labels: list, j: object) -> int | None:
+    """The first label equal to j with j's type (numbers of any kind but bool compare)."""
+    for i, lab in enumerate(labels):
+        if lab == j and type(lab) is type(j) or (
+                isinstance(lab, (int, float)) and isinstance(j, (int, float))
+                and not isinstance(lab, bool) and not isinstance(j, bool) and lab == j):
+            return i
+    return None
+
+
+@given(st.lists(_LABEL, min_size=1, max_size=8), _LABEL)
+def test_index_of_json_finds_the_first_matching_option(labels: list, j: object) -> None:
+    from archdsl.errors import ConfigError, Span
+    from archdsl.values import Decision
+
+    d = Decision("d", "choice", Span("f", 1, 1, 1, 2), options=list(labels)).renamed("e")
+    want = _scan(labels, j)
+    if want is None:
+        with pytest.raises(ConfigError):
+            d.index_of_json(j)
+    else:
+        assert d.index_of_json(j) == want
+
+
+def test_renamed_decisions_share_labels_built_once() -> None:
+    """A one_of's decision is renamed on every walk: its labels (and string index) are built
+    once, not per walk (a one_of of 60,000 alternatives took 27 ms a sample)."""
+    from archdsl.errors import Span
+    from archdsl.values import Decision
+
+    d = Decision("", "one_of", Span("f", 1, 1, 1, 2), options=["a", "b", "a"])
+    copies = [d.renamed(f"x{i}") for i in range(3)]
+    assert copies[0].index_of_json("a") == 0 and copies[1].index_of_json("b") == 1
+    assert all(c.labels() is d.labels() for c in copies)
