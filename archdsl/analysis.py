@@ -51,6 +51,8 @@ class Analysis:
         return r
 
     def _free_into(self, e: A.Node, acc: set[str]) -> None:
+        if e.__class__ is A.Lit:  # the most common leaf
+            return
         if isinstance(e, A.Name):
             if e.ref and e.ref[0] in ("local", "node"):
                 acc.add(e.id if e.ref[0] == "local" else "@" + e.id)
@@ -82,6 +84,8 @@ class Analysis:
 
     # ---- can it decide? ------------------------------------------------------------------
     def decides(self, e: A.Node) -> bool:
+        if e.__class__ is A.Lit:  # the most common leaf: nothing to cache
+            return False
         k = id(e)
         r = self._decides.get(k)
         if r is None:
@@ -387,6 +391,8 @@ class Analysis:
     def _refs(self, e: A.Node, structural: bool, acc: set[str]) -> None:
         """Add the names `e` reads in structural positions to `acc`."""
         t = e.__class__
+        if t is A.Lit:  # the most common leaf
+            return
         if t is A.Name:
             if structural and e.ref and e.ref[0] in ("local", "gparam"):
                 acc.add(e.id)
