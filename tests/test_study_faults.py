@@ -4,6 +4,7 @@ disk and two searches at once each give one clear error (exit 1), never a traceb
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -72,6 +73,15 @@ def _commands(folder: Path, tmp_path: Path) -> list[list[str]]:
             ["export", "--study", str(folder), "--best", "-o", str(tmp_path / "b.json")],
             ["search", "--study", str(folder), "--resume", "--budget", "4", "--quiet",
              "--evaluator", EVALUATOR]]
+
+
+def _assert_a_result_or_one_error(folder: Path, capsys) -> None:
+    """status, export and resume on the folder: each works or prints one error, no traceback."""
+    for args in _commands(folder, folder.parent)[:4]:
+        rc = main(args)
+        err = capsys.readouterr().err
+        assert rc in (0, 1) and "Traceback" not in err
+        assert rc == 0 or err.count("error:") == 1, err
 
 
 ROW_FAULTS = [
@@ -168,11 +178,7 @@ def test_bytes_overwritten_anywhere_never_give_a_traceback(made: Path, tmp_path_
     raw = bytearray(db.read_bytes())
     raw[offset:offset + len(data)] = data
     db.write_bytes(bytes(raw))
-    for args in _commands(folder, folder.parent)[:4]:
-        rc = main(args)
-        err = capsys.readouterr().err
-        assert rc in (0, 1) and "Traceback" not in err
-        assert rc == 0 or err.count("error:") == 1, err
+    _assert_a_result_or_one_error(folder, capsys)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -184,7 +190,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(column=st.sampled_from(["config", "metrics", "objective", "status", "started",
                                "duration", "arch_hash", "error"]),
-       value=st.one_of(JSON.map(lambda v: __import__("json").dumps(v)), st.text(), st.binary(),
+       value=st.one_of(JSON.map(json.dumps), st.text(), st.binary(),
                        st.integers(), st.floats(), st.none()))
 def test_any_stored_value_gives_a_result_or_one_error(made: Path, tmp_path_factory, capsys,
                                                       column: str, value: object) -> None:
@@ -197,11 +203,7 @@ def test_any_stored_value_gives_a_result_or_one_error(made: Path, tmp_path_facto
         return  # NOT NULL, or an integer past 64 bits: a value this table cannot hold
     finally:
         db.close()
-    for args in _commands(folder, folder.parent)[:4]:
-        rc = main(args)
-        err = capsys.readouterr().err
-        assert rc in (0, 1) and "Traceback" not in err
-        assert rc == 0 or err.count("error:") == 1, err
+    _assert_a_result_or_one_error(folder, capsys)
 
 
 # ---- a full disk -------------------------------------------------------------------------
@@ -405,7 +407,7 @@ def test_a_builtin_evaluator_resumes_without_naming_it(made: Path, tmp_path: Pat
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(["schema", "space_file", "space_hash", "searcher", "evaluator",
                             "seed", "budget", "created", "space_files", "trial_timeout"]),
-       value=st.one_of(JSON.map(lambda v: __import__("json").dumps(v)), st.text(),
+       value=st.one_of(JSON.map(json.dumps), st.text(),
                        st.binary(), st.integers(-2**63, 2**63 - 1)))
 def test_any_stored_setting_gives_a_result_or_one_error(made: Path, tmp_path_factory, capsys,
                                                         key: str, value: object) -> None:
@@ -414,8 +416,4 @@ def test_any_stored_setting_gives_a_result_or_one_error(made: Path, tmp_path_fac
     with db:
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
     db.close()
-    for args in _commands(folder, folder.parent)[:4]:
-        rc = main(args)
-        err = capsys.readouterr().err
-        assert rc in (0, 1) and "Traceback" not in err
-        assert rc == 0 or err.count("error:") == 1, err
+    _assert_a_result_or_one_error(folder, capsys)
