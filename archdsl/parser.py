@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -18,6 +16,7 @@ from lark.exceptions import UnexpectedInput
 
 from . import ast as A
 from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, ArchValueError, Span
+from .gc_pause import no_gc
 from .lalr import Driver
 from .sources import MAX_SOURCE_BYTES, read_source, shows_lines
 from .syntax_errors import MAX_NESTING, TOP_LEVEL, check_nesting, syntax_error
@@ -190,26 +189,6 @@ def _lark() -> tuple[Lark, _ToAst]:
     assert named == _VALUE_TERMINALS, named
     assert _DECLARATION_KEYWORDS | TOP_LEVEL <= {t.name for t in lark.terminals}
     return lark, builder
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Python's cycle collector paused for the duration: building a large syntax tree makes
-    millions of objects and no cycles, and each full collection walks every object made so far
-    (a third of the time of parsing a 1 MB file).
-
-    At the end, what was made joins the oldest generation (gc.freeze then gc.unfreeze: no
-    walk), so the next young collection does not walk the whole new tree, nor the next middle
-    one again; a full collection still sees it all."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:

@@ -18,6 +18,7 @@ from .errors import (
     ShapeError,
     did_you_mean,
 )
+from .gc_pause import no_gc
 from .graph import Architecture
 from .interp import (
     Chooser,
@@ -32,7 +33,6 @@ from .interp import (
     replays,
     sample_float,
 )
-from .parser import no_gc
 from .semantics import SpaceIR, resolve_file, resolve_text
 from .sources import read_regular
 from .values import Decision, to_json
