@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError
+from .errors import ArchDSLError, printable
 from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_dir, search
 from .sources import add_import_path_option
 from .space import Space, load
-from .study import Study, Trial, printable
+from .study import Study, Trial
 from .study_sources import os_error
 
 __all__ = ["register", "write_results", "leaderboard"]
@@ -105,7 +105,7 @@ class _Bar(Progress):
         done_value = time.monotonic() - self.t0 if self.by_time else done
         self.bar.update(self.task, completed=done_value, best=_best(best))
         if trial.status == "failed":
-            self.bar.console.print(f"trial {trial.id} failed: {printable(trial.error or '')}",
+            self.bar.console.print(f"trial {trial.id} failed: {printable(trial.error or '', False)}",
                                    style="yellow", markup=False, highlight=False)
 
     def stop(self) -> None:
@@ -120,7 +120,7 @@ def _best(best: float | None) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
-        print(f"archdsl: {msg}", file=sys.stderr)
+        print(f"archdsl: {printable(msg)}", file=sys.stderr)  # names from the study, escaped
 
     study_dir = args.study
     if study_dir is None and args.file:
@@ -231,8 +231,10 @@ def progress_figure(study: Study) -> Any:
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.05
     a.set_ylim(lo - pad, hi + pad)  # every trial's value in view, the worst included
-    fig.suptitle(f"{Path(meta['space_file']).name}: {meta['searcher']} search, "
-                 f"{meta['evaluator']} evaluator, {len(trials)} trials")
+    # stored names are shown as text: a '$' in a file name is not mathtext
+    fig.suptitle(printable(f"{Path(meta['space_file']).name}: {meta['searcher']} search, "
+                           f"{meta['evaluator']} evaluator, {len(trials)} trials", False),
+                 parse_math=False)
     return fig
 
 
@@ -318,7 +320,7 @@ def leaderboard(study: Study, top: int) -> None:
     for col, just in [("rank", "right"), ("trial", "right"), (objective, "right"),
                       *[(m, "right") for m in metrics], ("params", "right"),
                       ("flops", "right"), ("seconds", "right"), ("architecture", "left")]:
-        t.add_column(Text(printable(col)), justify=just)  # type: ignore[arg-type]
+        t.add_column(Text(printable(col, False)), justify=just)  # type: ignore[arg-type]
     largest = {k: max((abs(t.metrics[k]) for t in best if _is_number(t.metrics.get(k))),
                       default=0.0) for k in metrics}
     for rank, tr in enumerate(best, 1):
@@ -327,13 +329,13 @@ def leaderboard(study: Study, top: int) -> None:
                  *[_num(m.get(k), largest[k]) for k in metrics],
                  _num(m.get("params")), _num(m.get("flops")),
                  f"{tr.duration:.2f}" if tr.duration is not None else "", tr.arch_hash]
-        t.add_row(*[Text(printable(c)) for c in cells])
+        t.add_row(*[Text(printable(c, False)) for c in cells])
     console = _console()
-    console.print(Text(printable(title)))  # above the table, never wrapped to its width
+    console.print(Text(printable(title, False)))  # above the table, never wrapped to its width
     console.print(t)
     failed = study.trials("failed")
     if failed:
-        print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '')}")
+        print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '', False)}")
 
 
 def _columns(evaluator: str, trials: list[Trial]) -> tuple[str, list[str]]:

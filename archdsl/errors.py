@@ -71,7 +71,7 @@ class ArchDSLError(Exception):
     def format(self) -> str:
         """The compiler convention: location, message, the source line with a caret, a hint."""
         span = self.span
-        head = f"{self.kind}: {printable(self.message)}"
+        head = f"{self.kind}: {printable(self.message, False)}"  # one line, whatever names it holds
         if span is None:
             out = [head]
         else:
@@ -84,7 +84,6 @@ class ArchDSLError(Exception):
                 width = 1
                 if span.end_line == span.line and span.end_column > span.column:
                     width = span.end_column - span.column
-                width = max(1, min(width, len(shown) - span.column + 1))
                 shown, col = _window(shown, span.column)
                 width = max(1, min(width, len(shown) - col + 1))
                 out.append(f"    {shown}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError, StudyError
+from .errors import ArchDSLError, StudyError, printable
 from .study_checks import (
     CORRUPT,
     EVALUATOR_NAME,
@@ -38,7 +38,6 @@ from .study_checks import (
     checked_row,
     db_error,
     delete_row_hint,
-    printable,
     text_factory,
 )
 from .study_sources import (
@@ -51,7 +50,7 @@ from .study_sources import (
     space_hash,
 )
 
-__all__ = ["Study", "Trial", "space_hash", "printable", "SCHEMA_VERSION", "STATUSES"]
+__all__ = ["Study", "Trial", "space_hash", "SCHEMA_VERSION", "STATUSES"]
 
 SCHEMA_VERSION = 1
 
@@ -211,7 +210,7 @@ class Study:
                                  hint=CORRUPT)
         problems = [r[0] for r in self._query("PRAGMA quick_check")]
         if problems != ["ok"]:
-            raise StudyError(f"{path} is corrupt: {printable(str(problems[0]))}", hint=CORRUPT)
+            raise StudyError(f"{path} is corrupt: {printable(str(problems[0]), False)}", hint=CORRUPT)
         self.meta()
         self.trials()
 
@@ -270,7 +269,7 @@ class Study:
         evaluator = meta["evaluator"]
         if not EVALUATOR_NAME.fullmatch(evaluator):
             raise StudyError(f"the study in {self.folder} does not look like its own: its "
-                             f"evaluator '{printable(evaluator)}' is not an evaluator's name",
+                             f"evaluator '{printable(evaluator, False)}' is not an evaluator's name",
                              hint="evaluators: digits, nb201, or module:function (Python "
                                   "names only)")
         self._refuse_own_module(evaluator)
@@ -296,7 +295,7 @@ class Study:
         assert path is not None
         log(f"resuming {self.folder}: space {path}"
             + (f" (the study's copy of {stored})" if path == copy else "")
-            + f", evaluator {printable(meta['evaluator'])}"
+            + f", evaluator {printable(meta['evaluator'], False)}"
             + (" (this imports and runs that Python function)"
                if ":" in meta["evaluator"] else ""))
         return path
@@ -394,7 +393,7 @@ class Study:
         return [self._trial(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        return {printable(str(k)): n for k, n in
+        return {printable(str(k), False): n for k, n in
                 self._query("SELECT status, COUNT(*) FROM trials GROUP BY status")}
 
     # ---- writing -----------------------------------------------------------------------

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import StudyError
+from .errors import StudyError, printable
 
 __all__ = ["STATUSES", "CORRUPT", "EVALUATOR_NAME", "checked_meta", "checked_row", "db_error",
-           "delete_row_hint", "printable", "text_factory"]
+           "delete_row_hint", "text_factory"]
 
 STATUSES = ("running", "ok", "failed", "interrupted")
 CORRUPT = "the database may be corrupt: move it away and start a new study"
@@ -46,7 +46,7 @@ def checked_meta(rows: list[tuple], path: Path, schema: int) -> dict[str, Any]:
         if not isinstance(key, str):
             raise StudyError(f"{path}: a setting's name is not text", hint=CORRUPT)
         out[key] = json_value(value, lambda why, k=key: StudyError(
-            f"{path}: the setting '{printable(k)}' is corrupt: {why}", hint=CORRUPT))
+            f"{path}: the setting '{printable(k, False)}' is corrupt: {why}", hint=CORRUPT))
     if out.get("schema") != schema:
         raise StudyError(f"{path}: not a study of this archdsl version"
                          + ("" if "schema" in out else " (no schema setting)"))
@@ -88,7 +88,7 @@ def checked_row(r: tuple, columns: tuple[str, ...], path: Path) -> dict[str, Any
             raise bad(f"its {c} is {kind(row[c])}, not text")
     status, objective = row["status"], row["objective"]
     if status not in STATUSES:
-        raise bad(f"its status is '{printable(status)}', not one of {', '.join(STATUSES)}")
+        raise bad(f"its status is '{printable(status, False)}', not one of {', '.join(STATUSES)}")
     if objective is not None and not finite(objective):
         raise bad(f"its objective is {kind(objective)}, not a number")
     if status == "ok" and objective is None:
@@ -131,7 +131,7 @@ def kind(v: Any) -> str:
     if isinstance(v, (int, float)):
         return f"the number {v!r}"
     if isinstance(v, str):
-        return f"the text '{printable(v[:40])}'" + ("..." if len(v) > 40 else "")
+        return f"the text '{printable(v[:40], False)}'" + ("..." if len(v) > 40 else "")
     if isinstance(v, list):
         return "a JSON list"
     return f"a JSON {type(v).__name__}"
@@ -152,11 +152,6 @@ def json_value(value: Any, bad: Callable[[str], StudyError]) -> Any:
 
 def finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def printable(s: str) -> str:
-    """Stored text made safe to print: control characters (terminal escapes) escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
 
 
 def delete_row_hint(path: Path, trial_id: int) -> str:
@@ -189,7 +184,7 @@ def db_error(path: Path, e: sqlite3.DatabaseError | UnicodeDecodeError) -> Study
         return StudyError(f"{path}: cannot open the study database ({text})")
     if "no such table" in text or "no such column" in text:
         return StudyError(f"{path} is not a study database ({text})", hint=CORRUPT)
-    return StudyError(f"{path}: {printable(text)}")
+    return StudyError(f"{path}: {printable(text, False)}")
 
 
 def _disk_full(path: Path) -> bool:

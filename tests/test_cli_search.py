@@ -290,6 +290,26 @@ def test_progress_png_shows_every_value_with_whole_trial_numbers(tmp_path: Path)
     assert by_time.get_xlim()[1] > 2.4  # three trials of 3000 simulated seconds: 2.5 hours
 
 
+def test_progress_png_title_shows_stored_names_as_text(tmp_path: Path) -> None:
+    from archdsl.cli_search import plot
+
+    name = "a$\\frac$\x1b[2J.arch"  # mathtext and a terminal escape in a stored file name
+    with Study.create(tmp_path / "s", {"space_file": name, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "nb201",
+                                       "seed": 0}) as st:
+        tid = st.start({"i": 0}, "h0", "h", "random")
+        st.finish(tid, 0.5, {}, None, 0.01)
+        assert plot(st, tmp_path / "p.png") == tmp_path / "p.png"  # no ValueError from mathtext
+    import matplotlib.pyplot as plt
+
+    from archdsl.cli_search import progress_figure
+
+    with Study.open(tmp_path / "s") as st:
+        title = progress_figure(st)._suptitle.get_text()
+    plt.close("all")
+    assert title.startswith("a$\\frac$\\x1b[2J.arch: random search")
+
+
 def test_two_searches_started_together_on_one_new_folder(tmp_path: Path) -> None:
     args = ["search", NB201, "--evaluator", "_search_evaluators:score", "--budget", "1",
             "--study", str(tmp_path / "new" / "s"), "--quiet"]

@@ -56,3 +56,12 @@ def test_the_cli_prints_nasty_names_escaped(capsys, tmp_path: Path, body, comman
     out, err = capsys.readouterr()
     assert _ok(out + err), (out, err)
     assert "\\x1b[2Jb\\nc.arch" in out + err
+
+
+def test_a_line_break_in_a_named_file_cannot_forge_a_report_line(capsys, tmp_path: Path):
+    forged = str(tmp_path / "nope\nerror: forged line")
+    darts = str(Path(__file__).parents[1] / "examples" / "darts.arch")
+    assert main(["compile", darts, "--config", forged]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.count("error:") == 2, err
+    assert "nope\\nerror: forged line" in err
