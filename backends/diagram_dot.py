@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from archdsl.errors import ArchDSLError
+from archdsl.errors import ArchDSLError, printable
 
 __all__ = ["Cluster", "Dot", "glyph", "wire", "FONT", "TILE", "WIRE", "FADED"]
 
@@ -32,7 +32,9 @@ NORMS = {"batchnorm": "BN", "layernorm": "LN", "groupnorm": "GN"}
 def _quote(v: str) -> str:
     if v.startswith("<") and v.endswith(">"):
         return v  # an HTML-like label
-    return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    # a line break becomes DOT's \n; any other non-printable character (an escape sequence,
+    # an undecodable byte of a file name) is written as its escape, so the text always encodes
+    return '"' + printable(v.replace("\\", "\\\\").replace('"', '\\"'), False) + '"'
 
 
 def _attrs(a: dict[str, str]) -> str:

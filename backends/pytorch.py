@@ -43,7 +43,7 @@ def _seeded(seed: int | None) -> Iterator[None]:
         return
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ArchValueError(f"the seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):  # layers are made on the CPU: wake no GPU
         torch.manual_seed(seed)
         yield
 

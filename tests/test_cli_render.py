@@ -147,3 +147,16 @@ def test_readme_pictures_are_what_their_commands_draw(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     shutil.copytree(ROOT / "docs" / "img", tmp_path / "docs" / "img")
     assert script.differing(readme, tmp_path) == ["docs/img/nb201.svg"]
+
+
+@pytest.mark.parametrize("space", [False, True])
+def test_a_file_name_that_is_not_utf8_or_holds_escapes_draws(tmp_path: Path, capsys,
+                                                             space: bool) -> None:
+    # os.fsdecode gives '\udcff' for the byte 0xff: the title must still encode as UTF-8
+    src = tmp_path / "a\udcff\x1b[2J.arch"
+    src.write_text("input x: [4]\nnetwork { x -> one_of { relu | gelu } }\n")
+    out = tmp_path / "out.dot"
+    assert main(["render", str(src), "-o", str(out), *(["--space"] if space else [])]) == 0
+    text = out.read_text("utf-8")
+    assert "a\\udcff\\x1b[2J.arch" in text and "\x1b" not in text
+    assert "Traceback" not in capsys.readouterr().err
