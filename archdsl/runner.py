@@ -267,6 +267,7 @@ def _replay(study: Study, space: Space, s: Searcher,
     finished: set[str] = set()
     interrupted: list[Trial] = []
     skipped = 0
+    current = space_hash(space.ir.files)
     for t in study.trials():
         if t.status == "interrupted":
             interrupted.append(t)
@@ -277,7 +278,7 @@ def _replay(study: Study, space: Space, s: Searcher,
         try:
             cand = s.candidate(space.validate(t.config))
         except ArchDSLError as e:
-            if t.space_hash == space_hash(space.ir.files):
+            if t.space_hash == current:
                 raise study.misfit(t, e) from None  # run on this very space: a corrupt row
             skipped += 1  # the space changed (resumed with --allow-changed)
             continue
