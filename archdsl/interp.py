@@ -1205,14 +1205,14 @@ class Interp:
             c = self.count_net(self.closure(e.body, env))  # type: ignore[attr-defined]
             outcomes = self.count_outcomes(e.count, env)  # type: ignore[attr-defined]
             total, power, k = 0, 1, 0
-            for n, mult in sorted((self._count_n(n, e), m) for n, m in outcomes):  # type: ignore
+            for n in sorted(self._count_n(n, e) for n in outcomes):  # type: ignore
                 if c.bit_length() * n > MAX_COUNT_BITS:
                     raise ArchLimitError(
                         f"this repeat alone gives more than 2**{MAX_COUNT_BITS:,} architectures, "
                         "too many to count exactly", e.span)
                 power *= c ** (n - k)  # c**n, built up from the previous power
                 k = n
-                total += mult * power
+                total += power
             return total
         if t is A.OneOf:
             return sum(self._count_stage(a.expr, env) for a in e.alts)  # type: ignore
@@ -1256,9 +1256,9 @@ class Interp:
                 self.value(a.value, env, Scope("$count"), a.name or "arg")
         return sizes.mult
 
-    def count_outcomes(self, e: A.Expr, env: dict) -> list[tuple[Any, int]]:
-        """The values an expression can take, each with its multiplicity."""
-        return [(v, 1) for _, v, _ in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
+    def count_outcomes(self, e: A.Expr, env: dict) -> list[Any]:
+        """The values an expression can take, one per combination of its decisions."""
+        return [v for _, v, _ in self.outcomes(lambda: self.value(e, env, Scope("$c"), ""))]
 
     def count_block(self, blk: A.BlockDecl, call: A.Call | None, caller_env: dict) -> int:
         if blk.max_depth is not None and _depth(caller_env, blk) + 1 > blk.max_depth:
