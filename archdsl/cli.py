@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from .cli_render import register as register_render
 from .errors import ArchDSLError, ArchLimitError, amount, printable
-from .quoting import escape_text
 from .sources import add_import_path_option
 from .space import load, read_config
 
@@ -174,13 +173,13 @@ def _summary_table(p: Any) -> None:
     from rich.table import Table
 
     # rich reads [...] in text as markup: a file name is escaped
-    name = escape(escape_text(Path(p.source_file).name)) or "architecture"
+    name = escape(printable(Path(p.source_file).name, False)) or "architecture"
     t = Table(title=f"{name}: {p.params:,} parameters, {p.flops:,} MACs", title_justify="left")
     for col, just in [("layer", "left"), ("op", "left"), ("output shape", "left"),
                       ("params", "right"), ("MACs", "right"), ("source", "left")]:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in p.steps.values():
-        where = f"{escape_text(Path(s.span.file).name)}:{s.span.line}" if s.span else ""
+        where = f"{printable(Path(s.span.file).name, False)}:{s.span.line}" if s.span else ""
         t.add_row(*(escape(c) for c in (s.name, s.op, str(list(s.out.shape)), f"{s.params:,}",
                                          f"{s.flops:,}", where)))
     Console(width=max(100, Console().width), soft_wrap=False).print(t)

@@ -92,9 +92,10 @@ def _bracket_hint(text: str, tok: Token, line: int, col: int) -> str | None:
 
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 _OPENER = {v: k for k, v in _CLOSER.items()}
-TOP_LEVEL_LINE = re.compile(r"\s*(import|from|block|cell|op|network|train)\b")
 # tokens that stand only at the top level of a file: met inside brackets, a bracket is open
 TOP_LEVEL = frozenset({"IMPORT", "FROM", "BLOCK", "CELL", "OP", "NETWORK", "TRAIN"})
+_KEYWORDS = "|".join(sorted(k.lower() for k in TOP_LEVEL))
+TOP_LEVEL_LINE = re.compile(rf"\s*({_KEYWORDS})\b")
 
 
 _PUNCT_HINTS = {
