@@ -79,10 +79,11 @@ def build(arch: Architecture | Plan, class_name: str = "Net", seed: int | None =
     code = generate(p, comments=False)
     cls = module_class(class_name, code.signature, tuple(stmt for stmt, _ in code.body))
     env = {"torch": torch, "nn": nn, "F": torch.nn.functional}
-    for s in code.owners:  # user operations: `from M import C as _name` in the file
-        op = OPS.get(s.op)
-        if op is not None and op.user_class is not None:
-            env[f"_{s.op}"] = op.user_class  # the class itself, importable or not
+    if code.imports:  # user operations: `from M import C as _name` in the file
+        for s in code.owners:
+            op = OPS.get(s.op)
+            if op is not None and op.user_class is not None:
+                env[f"_{s.op}"] = op.user_class  # the class itself, importable or not
     dtype = torch.get_default_dtype() if copies_allowed() else None
     with _seeded(seed):
         layers = [(a, _make_layer(ctor, env, (ctor, dtype) if dtype is not None and own else None,
