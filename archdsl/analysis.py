@@ -240,7 +240,11 @@ class Analysis:
     # ---- value-only block parameters ------------------------------------------------------
     def _block_args(self, call: A.Call) -> list[tuple[str, A.Expr]]:
         """(parameter name, argument) of a block call's non-tensor arguments."""
-        names = [p.name for p in call.ref[1].params]
+        return self.named_args(call, [p.name for p in call.ref[1].params])
+
+    def named_args(self, call: A.Call, names: list[str]) -> list[tuple[str, A.Expr]]:
+        """(parameter name, argument) of a call's non-tensor arguments, positional ones named
+        from `names` in order ("" past its end)."""
         out: list[tuple[str, A.Expr]] = []
         i = 0
         for a in call.args:

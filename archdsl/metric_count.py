@@ -99,16 +99,10 @@ def _graphs(space: Space, free: set[int]) -> Iterator[tuple[Any, int]]:
 def _metric_free_spans(space: Space) -> set[int]:
     """Ids of the spans of decision calls that are a built-in layer's rate argument."""
     out: set[int] = set()
-    for x in space._interp.an.all_nodes():
+    an = space._interp.an
+    for x in an.all_nodes():
         if isinstance(x, A.Call) and x.ref and x.ref[0] == "layer" and x.func in _BUILTIN_LAYERS:
-            names = [a.name for a in x.ref[1].args]
-            i = 0
-            for a in x.args:
-                if a.name is None and space.ir.kinds.get(id(a.value)) == "tensor":
-                    continue
-                name = a.name if a.name is not None else (names[i] if i < len(names) else "")
-                i += a.name is None
-                v = a.value
+            for name, v in an.named_args(x, [a.name for a in x.ref[1].args]):
                 if (x.func, name) in _RATES and isinstance(v, A.Call) and v.ref \
                         and v.ref[0] == "decision":
                     out.add(id(v.span))
