@@ -34,7 +34,8 @@ from .errors import (
 from .layers import MERGES, LayerSig, check_arg_value, type_name
 from .naming import Scope
 from .rows import Row, Table, default_row, draw_per_decision, draw_uniform, make_row
-from .semantics import SpaceIR, net_arity, stage_segment
+from .semantics import SpaceIR, net_arity
+from .shared_names import stage_segment
 from .values import Decision, Net, Record, Subsets, Sym, Tensor, arith, describe, to_json
 
 __all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LAYERS", "MAX_NESTING",

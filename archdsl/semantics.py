@@ -29,6 +29,14 @@ from .layers import LAYERS, MERGES, LayerSig
 from .naming import Scope
 from .parser import parse
 from .printer import format_expr
+from .shared_names import (
+    drop_shared,
+    first_decision,
+    first_shared,
+    static_names,
+    static_stage,
+    walk,
+)
 from .sources import find_import, import_roots, read_source
 
 __all__ = ["SpaceIR", "resolve_file", "resolve_text", "MAX_IMPORTS", "block_arity", "net_arity"]
@@ -299,7 +307,7 @@ class _Resolver:
         ctx.metrics = saved
         if kind not in (VALUE, ANY):
             raise ArchTypeError(f"`{c.kind}` needs a condition", c.expr.span)
-        d = _first_decision(c.expr)
+        d = first_decision(c.expr)
         if d is not None:
             raise ArchTypeError(f"a decision cannot stand in a `{c.kind}` condition", d.span,
                                 hint="make it a param and name the param in the condition")
@@ -688,7 +696,7 @@ class _Resolver:
         return kind
 
     def _no_decision(self, x: A.Expr, what: str) -> None:
-        for sub in _walk(x):
+        for sub in walk(x):
             if isinstance(sub, A.Call) and sub.ref and sub.ref[0] == "decision":
                 raise ArchTypeError(f"{what} cannot itself be a decision", sub.span,
                                     hint="declare it as a param first")
@@ -728,7 +736,7 @@ class _Resolver:
         seen: set[int] = set()
         for blk in blocks.values():
             for p in blk.params:
-                sh = _first_shared(p.default) if p.default is not None else None
+                sh = first_shared(p.default) if p.default is not None else None
                 if sh is not None:
                     raise ArchSyntaxError(
                         "`shared` cannot stand in a block parameter's default", sh.span,
@@ -740,15 +748,15 @@ class _Resolver:
         if mod.network is not None:
             self._shared_body(mod.network)
         for inp in mod.inputs:
-            d = _first_decision(inp.shape)
+            d = first_decision(inp.shape)
             if d is not None:
                 raise ArchTypeError("an input's shape is fixed: it cannot hold a decision", d.span)
         for pd in mod.params:
-            _drop_shared(pd)
+            drop_shared(pd)
         for te in mod.train:
-            _drop_shared(te)
+            drop_shared(te)
         for c in mod.constraints:
-            _drop_shared(c)
+            drop_shared(c)
 
     def _shared_body(self, body: A.Body) -> None:
         found: list[tuple[A.Shared, str]] = []
@@ -761,48 +769,16 @@ class _Resolver:
             return
         sc = Scope("")
         for pd in body.params:
-            _static_names(pd.value, sc, pd.name, found)
+            static_names(pd.value, sc, pd.name, found)
         if body.is_graph:
             for st in body.nodes:
-                _static_names(st.value, sc.child(st.name), None, found)
-            _static_names(body.result, sc.child("return"), None, found)
+                static_names(st.value, sc.child(st.name), None, found)
+            static_names(body.result, sc.child("return"), None, found)
         elif isinstance(body.result, A.Pipeline):
-            _static_names(body.result, sc, None, found)
+            static_names(body.result, sc, None, found)
         else:
-            _static_stage(body.result, sc, found, own=True)
+            static_stage(body.result, sc, found, own=True)
         self.shared_in[id(body)] = found
-
-
-def _first_shared(e: A.Node) -> A.Shared | None:
-    """The first inline `shared` decision inside `e`, if any."""
-    return next((x for x in _walk(e) if isinstance(x, A.Shared)), None)
-
-
-def _first_decision(e: A.Node) -> A.Node | None:
-    """The first decision (a decision call or an inline `shared` one) inside `e`, if any."""
-    return next((x for x in _walk(e) if isinstance(x, A.Shared) or (
-        isinstance(x, A.Call) and x.ref and x.ref[0] == "decision")), None)
-
-
-def _drop_shared(node: A.Node) -> None:
-    """Replace every `shared X` below `node` by `X` (in place)."""
-    for k, v in vars(node).items():
-        if isinstance(v, A.Shared):
-            while isinstance(v, A.Shared):
-                v = v.expr
-            setattr(node, k, v)
-        elif isinstance(v, list):
-            for i, x in enumerate(v):
-                while isinstance(x, A.Shared):
-                    x = v[i] = x.expr
-    for x in A.children(node):
-        _drop_shared(x)
-
-
-def _walk(e: A.Node):
-    yield e
-    for x in A.children(e):
-        yield from _walk(x)
 
 
 def block_arity(blk: A.BlockDecl) -> int:
@@ -825,114 +801,3 @@ def _call_example(x: A.Expr, n: int) -> str:
                          else f"{a.name} = {format_expr(a.value)}" for a in x.args)
         return f"{x.func}({nodes}{', ' + rest if rest else ''})"
     return f"{x.id}({nodes})" if isinstance(x, A.Name) else nodes
-
-
-def stage_segment(e: A.Expr) -> str | None:
-    """The name segment a pipeline stage adds to decision paths (None: adds none)."""
-    if isinstance(e, A.Call):
-        return e.func
-    if isinstance(e, A.Name):
-        return e.id
-    if isinstance(e, A.Repeat):
-        return "repeat"
-    if isinstance(e, A.OneOf):
-        return "one_of"
-    if isinstance(e, A.Optional):
-        return "optional"
-    if isinstance(e, A.Residual):
-        return "residual"
-    if isinstance(e, A.Parallel):
-        return "parallel"
-    if isinstance(e, A.Shared):
-        return stage_segment(e.expr)
-    return None
-
-
-def _static_stage(e: A.Expr, sc: Scope, found: list, own: bool = False) -> None:
-    """Mirror of the interpreter's naming, with copies written [*]."""
-    if isinstance(e, A.Pipeline):
-        for st in e.stages:
-            _static_stage(st, sc, found)
-        return
-    seg = stage_segment(e)
-    inner = sc if (own or seg is None) else sc.child(seg)
-    if isinstance(e, A.Call):
-        _static_call_args(e, inner, found)
-    elif isinstance(e, A.Repeat):
-        _static_names(e.count, inner, "", found)
-        _static_stage(e.body, inner.index("*"), found)  # type: ignore[arg-type]
-    elif isinstance(e, (A.OneOf, A.Parallel)):
-        for i, alt in enumerate(e.alts):
-            _static_stage(alt.expr, inner.index(i), found)
-    elif isinstance(e, A.Optional):
-        _static_stage(e.body, inner, found)
-    elif isinstance(e, A.Residual):
-        _static_stage(e.body, inner, found)
-        if e.skip is not None:
-            _static_stage(e.skip, inner.child("skip"), found)
-    elif isinstance(e, (A.BinOp,)):
-        _static_names(e, sc, None, found)
-
-
-def _static_call_args(e: A.Call, sc: Scope, found: list) -> None:
-    names: list[str] = []
-    if e.ref and e.ref[0] == "block":
-        names = [p.name for p in e.ref[1].params]
-    elif e.ref and e.ref[0] == "layer":
-        names = [a.name for a in e.ref[1].args]
-    i = 0
-    for a in e.args:
-        key = a.name
-        if key is None:
-            if isinstance(a.value, (A.Name, A.Call)) and _is_tensorish(a.value):
-                key = "in"
-            else:
-                key = names[i] if i < len(names) else "arg"
-                i += 1
-        _static_names(a.value, sc, key, found)
-
-
-def _is_tensorish(e: A.Expr) -> bool:
-    """Whether `e` is a tensor (mirrors the checker's kinds, which these helpers do not see)."""
-    if isinstance(e, A.Name):
-        return bool(e.ref) and e.ref[0] == "node"
-    if isinstance(e, A.Pipeline):
-        return _is_tensorish(e.stages[0])
-    if isinstance(e, A.BinOp):
-        return _is_tensorish(e.left) or _is_tensorish(e.right)
-    if isinstance(e, A.Call) and e.ref:
-        if e.ref[0] == "decision":
-            return e.func in ("choice", "some") and all(_is_tensorish(x) for x in e.positional)
-        if e.ref[0] == "apply":
-            return True
-        return e.ref[0] in ("layer", "block") and any(_is_tensorish(x) for x in e.positional)
-    return False
-
-
-def _static_names(e: A.Expr, sc: Scope, key: str | None, found: list) -> None:
-    """Name the shared decisions inside an expression evaluated in scope `sc`."""
-    if isinstance(e, A.Shared):
-        k = key if key is not None else e.expr.func  # type: ignore[attr-defined]
-        found.append((e, sc.key(k) if k else sc.path))
-        return
-    if isinstance(e, A.Call) and e.ref and e.ref[0] in ("block", "layer", "apply"):
-        _static_call_args(e, sc.child(e.func), found)
-        return
-    if isinstance(e, A.Pipeline):
-        first = e.stages[0]
-        _static_names(first, sc, key, found)
-        for st in e.stages[1:]:
-            _static_stage(st, sc, found)
-        return
-    if isinstance(e, (A.Repeat, A.OneOf, A.Optional, A.Residual, A.Parallel)):
-        _static_stage(e, sc, found)
-        return
-    for v in vars(e).values():
-        if isinstance(v, A.Expr):
-            _static_names(v, sc, key, found)
-        elif isinstance(v, list):
-            for x in v:
-                if isinstance(x, A.Expr):
-                    _static_names(x, sc, key, found)
-                elif isinstance(x, A.Arg):
-                    _static_names(x.value, sc, key, found)

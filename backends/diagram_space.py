@@ -19,7 +19,8 @@ from typing import Any
 from archdsl import ast as A
 from archdsl.naming import Scope
 from archdsl.printer import format_expr
-from archdsl.semantics import net_arity, stage_segment
+from archdsl.semantics import net_arity
+from archdsl.shared_names import stage_segment
 from archdsl.space import Space
 
 from .diagram_dot import FADED, TILE, WIRE, Cluster, Dot, _h, _small, glyph
