@@ -28,9 +28,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Span:
-    """Where a construct stands in its source: 1-based line and column, end exclusive."""
+    """Where a construct stands in its source: 1-based line and column, end exclusive.
+
+    A value: never changed once made (not frozen only because a frozen dataclass takes four
+    times as long to make, and parsing a large file makes hundreds of thousands)."""
 
     file: str
     line: int

@@ -24,6 +24,8 @@ except ImportError:  # pragma: no cover - older lark
 
 __all__ = ["Driver"]
 
+_MAX_MEMO = 200_000  # names whose keyword check is remembered, per lark callback
+
 # a parse action: (0, state) shift or go to; (1, rule name) a renaming reduction;
 # (2, size, callback, rule name) a reduction
 Action = tuple
@@ -68,6 +70,7 @@ class Driver:
         self.climbs: dict[tuple[int, str, str], int] = {}
         self.contextual = lark.parser.lexer
         self.scanners: dict[int, tuple] = {}  # parser state -> its lexer's patterns and sets
+        self.retypes: dict[int, dict[str, Any]] = {}  # id(lark's callback) -> its memo
 
     def _climb(self, below: int, name: str, ttype: str) -> int:
         """The state after a chain of renaming reductions over `below`, starting with the rule
@@ -86,11 +89,18 @@ class Driver:
         one loop, without their per-token bookkeeping: the lexer reads the next token with the
         patterns of the state on top of the stack."""
         actions, climbs, end, scanners = self.actions, self.climbs, self.end, self.scanners
+        for retype in self.retypes.values():  # the memos stay small across many parses
+            if len(retype) > _MAX_MEMO:
+                callback = retype["\0"]
+                retype.clear()
+                retype["\0"] = callback
         stack, values = [self.start], []
         new_str = str.__new__
         i, n, line, line_start = 0, len(text), 1, 0
         tok, ttype = Token("$END", "", 0, 1, 1), ""
         while True:
+            if i < n and text[i] == " ":  # one space, the commonest gap: ignored without
+                i += 1  # a match (a longer gap's rest is matched as ignored as before)
             if i < n:
                 state = stack[-1]
                 mres, ignore, newline, callbacks = scanners.get(state) or self._scanner(state)
@@ -115,9 +125,12 @@ class Driver:
                 tok.line, tok.column = line, start - line_start + 1
                 tok.end_line, tok.end_column = end_line, i - end_start + 1
                 line, line_start = end_line, end_start
-                if ttype in callbacks:
-                    tok = callbacks[ttype](tok)
-                    ttype = tok.type
+                if ttype in callbacks:  # a name that may be a keyword: its type, memoized
+                    retype = callbacks[ttype]
+                    kind = retype.get(value)
+                    if kind is None:
+                        kind = retype[value] = retype["\0"](tok).type
+                    ttype = tok.type = kind
             elif ttype != "$END":
                 tok, ttype = Token.new_borrow_pos("$END", "", tok), "$END"
             else:  # pragma: no cover - $END always ends the start rule or is an error
@@ -161,7 +174,11 @@ class Driver:
         scanner = lexer.scanner  # built on first use
         # compiled patterns, one named group per terminal (before lark 1.2: (pattern, names))
         mres = tuple(m[0] if isinstance(m, tuple) else m for m in scanner._mres)
-        spec = (mres, lexer.ignore_types, lexer.newline_types, dict(lexer.callback))
+        # per terminal with a callback (lark's keyword check of a name, which depends on the
+        # name only): the type of each text seen, and the callback under "\0" (never a token)
+        retypes = {ttype: self.retypes.setdefault(id(cb), {"\0": cb})
+                   for ttype, cb in lexer.callback.items()}
+        spec = (mres, lexer.ignore_types, lexer.newline_types, retypes)
         self.scanners[state] = spec
         return spec
 
