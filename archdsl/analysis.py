@@ -34,6 +34,7 @@ class Analysis:
         self.global_structural: set[str] = set()
         self._all: list[A.Node] | None = None  # _nodes()
         self._consulted: set[str] = set()  # blocks whose structural set _refs read
+        self._body_names: dict[int, set[str]] = {}  # id(body) -> what _body_refs gave last
         self._calls: list[A.Call] = []  # the Call nodes among them, in the same order
         self._compute_structural()
         self.value_only: dict[str, set[str]] = self._value_only_params()
@@ -335,10 +336,13 @@ class Analysis:
         # and the blocks' bodies (a block may read a global param anywhere)
         glob: set[str] = set()
         out: set[str] = set()
-        if ir.network is not None:
-            self._body_refs(ir.network, glob, out)
-        for blk in ir.blocks.values():
-            self._body_refs(blk.body, glob, out, locals_only=False)
+        for body in ([ir.network] if ir.network is not None else []) + \
+                [blk.body for blk in ir.blocks.values()]:
+            known = self._body_names.get(id(body))
+            if known is None:
+                self._body_refs(body, glob)
+            else:  # the same walk, made last in the fixed point
+                glob |= known
             for p in blk.params:
                 if p.default is not None:
                     self._refs(p.default, p.name in self.structural[blk.name], glob)
@@ -367,7 +371,9 @@ class Analysis:
 
     def _block_structural(self, blk: A.BlockDecl) -> set[str]:
         s: set[str] = set()
-        self._body_refs(blk.body, s, set())
+        self._body_refs(blk.body, s)
+        # kept for the globals' pass: at the fixed point, the last of these saw every final set
+        self._body_names[id(blk.body)] = set(s)
         decl = {p.name: p.default for p in blk.params}
         decl.update({p.name: p.value for p in blk.body.params})
         done: set[str] = set()
@@ -384,8 +390,7 @@ class Analysis:
                 self._refs(e, False, s)
         return s
 
-    def _body_refs(self, body: A.Body, acc: set[str], _out: set[str],
-                   locals_only: bool = True) -> None:
+    def _body_refs(self, body: A.Body, acc: set[str]) -> None:
         for n in body.nodes:
             self._refs(n.value, True, acc)
         self._refs(body.result, True, acc)

@@ -32,6 +32,8 @@ MAX_DEPTH = 256
 # (`- - - ... 1`, reduced only at its end) before the rest of the file is read.
 _MAX_STACK = 8 * MAX_DEPTH
 _MAX_INT_DIGITS = math.ceil(MAX_INT_BITS * math.log10(2))  # the digits of 2**MAX_INT_BITS
+_SHORT_INT = 1_000  # digits: 10**1000 < 2**MAX_INT_BITS
+assert 10 ** _SHORT_INT < 2 ** MAX_INT_BITS
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{0,4}")
 
@@ -291,6 +293,8 @@ class _ToAst:
 
     def _int(self, tok: Token) -> int:
         """An integer literal, held to the limit of computed integers (2**MAX_INT_BITS)."""
+        if len(tok) <= _SHORT_INT and "_" not in tok:  # the common case: surely in bounds
+            return int(tok)
         digits = _num(tok).lstrip("0") or "0"
         if len(digits) > _MAX_INT_DIGITS or int(digits).bit_length() > MAX_INT_BITS:
             raise ArchLimitError(f"an integer literal larger than 2**{MAX_INT_BITS}",
