@@ -16,6 +16,8 @@ __all__ = ["MAX_NESTING", "TOP_LEVEL", "check_nesting", "syntax_error"]
 
 MAX_NESTING = 100  # brackets nested deeper than this are refused before parsing
 _NESTING_CHARS = re.compile(r'[\n#"\\()\[\]{}]')  # what check_nesting looks at
+_COMMENT = re.compile(r"#[^\n]*")
+_NOT_BRACKET = re.compile(r"[^()\[\]{}]+")
 
 
 def _brackets(text: str) -> Iterator[tuple[str, int, int]]:
@@ -42,7 +44,27 @@ def _brackets(text: str) -> Iterator[tuple[str, int, int]]:
             yield ch, line, i - line_start + 1
 
 
+def _deep_at_most(text: str, limit: int) -> bool:
+    """Whether the text's brackets surely nest at most `limit` deep: a quick look for text
+    with no strings (their brackets do not count) whose comments a pattern can remove."""
+    if '"' in text:
+        return False
+    if "#" in text:
+        text = _COMMENT.sub("", text)
+    depth = 0
+    for ch in _NOT_BRACKET.sub("", text):
+        if ch in "([{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif depth:
+            depth -= 1
+    return True
+
+
 def check_nesting(text: str, file: str) -> None:
+    if _deep_at_most(text, MAX_NESTING):
+        return
     depth = 0
     for ch, line, col in _brackets(text):
         if ch in "([{":

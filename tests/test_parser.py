@@ -208,3 +208,25 @@ def test_a_loaded_space_joins_the_oldest_gc_generation():
     young = {id(o) for g in (0, 1) for o in gc.get_objects(generation=g)}
     nodes = [*space.ir.blocks.values(), *(b.body for b in space.ir.blocks.values())]
     assert not any(id(n) in young for n in nodes)
+
+
+def _exact_depth(text: str) -> int:
+    """The deepest bracket nesting, strings and comments left out (check_nesting's rule)."""
+    from archdsl.syntax_errors import _brackets
+
+    depth = deepest = 0
+    for ch, _, _ in _brackets(text):
+        depth = depth + 1 if ch in "([{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='([{}])#"\\\n a', max_size=60), st.integers(0, 6))
+def test_quick_nesting_check_never_passes_a_deeper_text(text: str, limit: int) -> None:
+    from archdsl.syntax_errors import _deep_at_most
+
+    if _deep_at_most(text, limit):
+        assert _exact_depth(text) <= limit
+    if '"' not in text:  # where it looks, it is exact
+        assert _deep_at_most(text, limit) == (_exact_depth(text) <= limit)
