@@ -154,3 +154,55 @@ def static_names(e: A.Expr, sc: Scope, key: str | None, found: list) -> None:
                     static_names(x, sc, key, found)
                 elif isinstance(x, A.Arg):
                     static_names(x.value, sc, key, found)
+
+
+def name_shared(mod: A.Module, blocks: dict[str, A.BlockDecl]) -> dict[int, list[tuple[A.Shared,
+                                                                                         str]]]:
+    """Name each body's inline `shared` decisions (made once per instance of the body): id of
+    the body -> its decisions with their body-relative names. Outside bodies, at the top level,
+    every value is decided once per architecture, so `shared` there is dropped (the checks that
+    it stands nowhere else come first: `resolve_checks.check_shared_placement`)."""
+    shared_in: dict[int, list[tuple[A.Shared, str]]] = {}
+    may_share: dict[int, bool] = {}  # id of a file's text -> it holds the word `shared`
+    seen: set[int] = set()
+    for blk in blocks.values():
+        if id(blk.body) not in seen:
+            seen.add(id(blk.body))
+            shared_in[id(blk.body)] = _shared_body(blk.body, may_share)
+    if mod.network is not None:
+        shared_in[id(mod.network)] = _shared_body(mod.network, may_share)
+    if _may_share(mod.span.text, may_share):
+        for pd in mod.params:
+            drop_shared(pd)
+        for te in mod.train:
+            drop_shared(te)
+        for c in mod.constraints:
+            drop_shared(c)
+    return shared_in
+
+
+def _may_share(text: str, cache: dict[int, bool]) -> bool:
+    """Whether a file's `text` may hold a `shared` decision (only the parser makes a Shared,
+    from the word `shared`; no text: not known, so it may)."""
+    may = cache.get(id(text))
+    if may is None:
+        may = cache[id(text)] = not text or "shared" in text
+    return may
+
+
+def _shared_body(body: A.Body, may_share: dict[int, bool]) -> list[tuple[A.Shared, str]]:
+    found: list[tuple[A.Shared, str]] = []
+    if not _may_share(body.span.text, may_share):
+        return found  # no `shared` in its file: nothing to name
+    sc = Scope("")
+    for pd in body.params:
+        static_names(pd.value, sc, pd.name, found)
+    if body.is_graph:
+        for st in body.nodes:
+            static_names(st.value, sc.child(st.name), None, found)
+        static_names(body.result, sc.child("return"), None, found)
+    elif isinstance(body.result, A.Pipeline):
+        static_names(body.result, sc, None, found)
+    else:
+        static_stage(body.result, sc, found, own=True)
+    return found
