@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import ast as A
 from .errors import ArchLimitError, ShapeError, amount
 from .graph import Architecture
-from .interp import _Replay, replays
+from .interp import Replay, replays
 from .layers import LAYERS
 from .values import Decision
 
@@ -71,8 +71,8 @@ def caveat(space: Space) -> str | None:
             "on them")
 
 
-class _Enumerate(_Replay):
-    """_Replay over the decisions that can change the metrics; the others take their first
+class _Enumerate(Replay):
+    """Replay over the decisions that can change the metrics; the others take their first
     option and multiply `mult` by their number of options."""
 
     def __init__(self, prefix: list[int], free: set[int]):

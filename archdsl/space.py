@@ -22,13 +22,13 @@ from .gc_pause import no_gc
 from .graph import Architecture
 from .interp import (
     Chooser,
+    Default,
+    FromConfig,
     Interp,
+    PerDecision,
     Reject,
-    _Default,
-    _FromConfig,
-    _PerDecision,
-    _Replay,
-    _Uniform,
+    Replay,
+    Uniform,
     needs_metrics,
     replays,
     sample_float,
@@ -117,7 +117,7 @@ class Space:
     def decisions(self, config: Config | None = None) -> list[Decision]:
         """The decisions a configuration makes (the default one when none is given)."""
         it = self._interp
-        it.walk(_FromConfig(config if config is not None else self.default()))
+        it.walk(FromConfig(config if config is not None else self.default()))
         return list(it.seen.values())
 
     def continuous_decisions(self) -> list[Decision]:
@@ -143,7 +143,7 @@ class Space:
             rng = seed
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
-        chooser = _Uniform(rng) if uniform else _PerDecision(rng)
+        chooser = Uniform(rng) if uniform else PerDecision(rng)
         it = self._interp
         if self.count() == 0:  # the table every walk reads: no draw can succeed
             raise EmptySpaceError("no configuration satisfies the constraints",
@@ -248,7 +248,7 @@ class Space:
             return copy.deepcopy(self._default)
         it = self._interp
         try:
-            decided = dict(it.walk(_Default()))
+            decided = dict(it.walk(Default()))
             if self.metric_constraints:
                 # a default whose shapes do not fit is reported, not searched around
                 failure = self._metric_failure(self._build(_jsonify(decided)))
@@ -364,12 +364,12 @@ def _jsonify(decided: dict) -> Config:
 
 def _dfs(it: Interp) -> Iterator[dict]:
     """Every configuration, depth first over the option indices (by replay)."""
-    for _ in replays(it, _Replay):
+    for _ in replays(it, Replay):
         yield dict(it.decided)
 
 
 def _walk_config(it: Interp, config: Config, build: bool = False, fill: bool = False) -> dict:
-    ch = _FromConfig(config, fill_defaults=fill)
+    ch = FromConfig(config, fill_defaults=fill)
     try:
         decided = it.walk(ch, build=build)
     except Reject as r:

@@ -11,7 +11,7 @@ from test_sample_cache import _draw  # noqa: E402 - the tests folder is on the p
 
 import archdsl
 from archdsl import ArchLimitError
-from archdsl.interp import _PerDecision
+from archdsl.interp import PerDecision as _PerDecision
 
 # ------------------------------------------------------------------ 1. value-only parameters
 APPLIED_PARAM = """
@@ -123,7 +123,7 @@ def test_a_block_body_returning_its_input_is_not_taped() -> None:
     input the first build had" as its output's name (which `some` labels options by). Such a
     body is not taped; and the space that showed it, an option of some(...) that decides, is
     now refused when loaded (its decision would be made whichever option is chosen)."""
-    from archdsl.interp import _tape
+    from archdsl.interp.caches import record_tape as _tape
     from archdsl.values import Tensor
 
     assert _tape([("relu", {}, None, "p")], [[0]], 1, [Tensor(0, "a")], Tensor(0, "a"), 0, 0) \

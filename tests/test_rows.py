@@ -92,7 +92,7 @@ def test_per_decision_sampling_under_a_constraint_is_rejection_sampling(in_block
 def test_per_decision_probability_is_what_the_sampler_draws() -> None:
     import random
 
-    from archdsl.interp import _PerDecision
+    from archdsl.interp import PerDecision as _PerDecision
 
     span = archdsl.loads("input x: [4]\nnetwork { x -> relu }").ir.network_span
     cases = [Decision("a", "choice", span, options=[1, 2, 3], prior=(1.0, 0.0, 3.0)),

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 import archdsl
-from archdsl.interp import Reject, _PerDecision, _Uniform
+from archdsl.interp import PerDecision as _PerDecision
+from archdsl.interp import Reject
+from archdsl.interp import Uniform as _Uniform
 from archdsl.values import to_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
