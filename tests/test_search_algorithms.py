@@ -7,15 +7,18 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import networkx as nx
 import pytest
 from scipy.stats import mannwhitneyu
 
 import archdsl
 from archdsl.errors import ArchDSLError
+from archdsl.graph import canonical_graph
 from archdsl.search import make_searcher
 from archdsl.search.evolution import Evolution
 from archdsl.search.mcts import MCTS
 from archdsl.search.smbo import SMBO, encode
+from archdsl.search.smbo_features import graph_features
 
 # four widths in a row: 625 architectures, no structure shared between the decisions
 FLAT = """
@@ -76,6 +79,55 @@ def test_smbo_encodes_decisions_and_the_graph(flat: archdsl.Space) -> None:
     assert f["graph:log_params"] > 0 and f["graph:log_flops"] > 0
     d = flat.decisions(config)[0]
     assert f[f"{d.name}#0"] == 1.0 and f[d.name] == 0.0  # one-hot, and 4 scaled to 0
+
+
+def canonical_features(g: nx.MultiDiGraph) -> dict[str, float]:
+    """SMBO's graph features counted over `canonical_graph`, independently of smbo_features."""
+    h = canonical_graph(g)
+    f: dict[str, float] = {}
+    for _, a in h.nodes(data=True):
+        if a["op"] not in ("input", "output"):
+            k = a.get("args", {}).get("kernel")
+            name = f"op:{a['op']}" + (f"/k{k}" if k is not None else "")
+            f[name] = f.get(name, 0.0) + 1.0
+    f["graph:depth"] = float(nx.dag_longest_path_length(h))
+    f["graph:layers"] = float(h.number_of_nodes())
+    return f
+
+
+@pytest.mark.parametrize("name", ["nb201.arch", "nb101.arch", "darts.arch", "digits.arch",
+                                  "transformer.arch"])
+def test_smbo_graph_features_are_those_of_the_canonical_graph(name: str) -> None:
+    # the one-pass count gives the same features, in the same order (the order of the
+    # surrogate's columns), as counting over canonical_graph
+    space = archdsl.load(str(Path(__file__).resolve().parents[1] / "examples" / name))
+    rng = random.Random(0)
+    for _ in range(25):
+        g = space.materialize(space.sample(rng)).graph
+        assert list(graph_features(g).items()) == list(canonical_features(g).items())
+
+
+def test_smbo_graph_features_of_zero_branches_and_pass_throughs() -> None:
+    # 0 input; zero -> identity -> avg_pool (all zero); add(zero, linear) is the linear;
+    # add(zero, zero) is zero; x + x stays a sum; concat of one input and identity drop out;
+    # a dead linear; nodes listed in another order than a topological one
+    nodes = [(0, "input", {}), (1, "zero", {}), (2, "identity", {}), (3, "avg_pool",
+             {"kernel": 3}), (4, "linear", {}), (5, "add", {}), (6, "add", {}), (7, "relu", {}),
+             (8, "add", {}), (9, "concat", {}), (10, "linear", {}), (11, "add", {}),
+             (12, "output", {})]
+    edges = [(0, 1), (1, 2), (2, 3), (3, 5), (0, 4), (4, 5), (3, 6), (3, 6), (6, 7), (5, 8),
+             (5, 8), (8, 9), (0, 10), (9, 11), (7, 11), (11, 12)]
+    for order in (nodes, nodes[::-1]):
+        g = nx.MultiDiGraph()
+        g.add_nodes_from((n, {"op": op, "args": args}) for n, op, args in order)
+        ports: dict[int, int] = {}
+        for u, v in edges:
+            g.add_edge(u, v, port=ports.setdefault(v, 0))
+            ports[v] += 1
+        f = graph_features(g)
+        assert list(f.items()) == list(canonical_features(g).items())
+        assert f["op:add"] == 3 and "op:linear" in f and f["op:linear"] == 1
+        assert "op:avg_pool/k3" not in f and "op:concat" not in f
 
 
 def test_mcts_virtual_loss_spreads_concurrent_proposals(flat: archdsl.Space) -> None:

@@ -4,60 +4,16 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 import numpy as np
 
 from ..errors import ArchDSLError
-from ..graph import canonical_graph
 from ..space import Config, Space
 from .base import Candidate, Searcher, config_text, space_cache
+from .smbo_features import encode
 
 __all__ = ["SMBO", "encode"]
 
-
-def encode(space: Space, config: Config) -> dict[str, float]:
-    """Features of a configuration, all known without training it.
-
-    The decisions: one column per option of a discrete decision (1 where taken), plus the
-    option's position scaled to [0, 1] where the options are numbers in order; a continuous
-    decision's value scaled to [0, 1] (on its log scale where it has one). Decisions the
-    configuration does not reach are 0. The architecture: how many layers of each operation
-    (with its kernel size, where it has one) the canonical graph holds (the graph with zero
-    branches, dead nodes and identities dropped, so that an operation on a path that is never
-    used does not count), its depth (longest path) and size, and log10 of the parameter count
-    and the FLOPs (static shapes: -1 where the shapes do not fit)."""
-    f: dict[str, float] = {}
-    for d in space.decisions(config):
-        value = config[d.name]
-        if d.continuous:
-            lo, hi = (math.log(d.lo), math.log(d.hi)) if d.log else (d.lo, d.hi)
-            x = math.log(value) if d.log else value
-            f[d.name] = (x - lo) / (hi - lo) if hi > lo else 0.0
-            continue
-        if d.size < 2:
-            continue
-        i = d.index_of_json(value)
-        f[f"{d.name}#{i}"] = 1.0
-        labels = d.labels()
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
-            f[d.name] = i / (d.size - 1)
-    arch = space.materialize(config)
-    g = canonical_graph(arch.graph)
-    for _, a in g.nodes(data=True):
-        if a["op"] in ("input", "output"):
-            continue
-        k = a.get("args", {}).get("kernel")
-        name = f"op:{a['op']}" + (f"/k{k}" if k is not None else "")
-        f[name] = f.get(name, 0.0) + 1.0
-    f["graph:depth"] = float(nx.dag_longest_path_length(g))
-    f["graph:layers"] = float(g.number_of_nodes())
-    try:
-        m = space.metrics(arch)
-        f["graph:log_params"] = math.log10(1 + m["params"])
-        f["graph:log_flops"] = math.log10(1 + m["flops"])
-    except ArchDSLError:
-        f["graph:log_params"] = f["graph:log_flops"] = -1.0
-    return f
+Item = tuple[str, Config]  # a configuration and its JSON text (`config_text`)
 
 
 class SMBO(Searcher):
@@ -92,32 +48,48 @@ class SMBO(Searcher):
         self.initial, self.candidates, self.parents, self.trees = \
             initial, candidates, parents, trees
         self._codes: dict[str, dict[str, float]] = space_cache(space, "smbo-encode")
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> columns, values
         self.columns: dict[str, int] = {}  # feature name -> column
         self.data: list[tuple[Config, float | None]] = []  # every result told
+        self._told: list[Item] = []  # the same configurations, with their JSON text
         self.taken: set[str] = set()  # configurations proposed or told (JSON text)
-        self.queue: list[Config] = []  # the pool, best first, for the current model
-        self.reserve: list[Config] = []  # uniform samples kept in the pool
-        self.children: dict[str, list[Config]] = {}  # parent (JSON text) -> its mutations
+        self.queue: list[Item] = []  # the pool, best first, for the current model
+        self.reserve: list[Item] = []  # uniform samples kept in the pool
+        self.children: dict[str, list[Item]] = {}  # parent (JSON text) -> its mutations
         self.fresh = False  # the queue was ranked with every result told so far
         self.started = False  # the default configuration was proposed
 
     # ---- features -------------------------------------------------------------------------
-    def encode(self, config: Config) -> dict[str, float]:
-        text = config_text(config)
+    def encode(self, config: Config, text: str | None = None) -> dict[str, float]:
+        """`encode(space, config)`, cached per space and configuration (`text` is the
+        configuration's `config_text`, where the caller has it)."""
+        if text is None:
+            text = config_text(config)
         code = self._codes.get(text)
         if code is None:
             code = self._codes[text] = encode(self.space, config)
         return code
 
     def matrix(self, configs: list[Config]) -> np.ndarray:
-        codes = [self.encode(c) for c in configs]
-        for code in codes:
-            for name in code:
-                self.columns.setdefault(name, len(self.columns))
-        x = np.zeros((len(codes), len(self.columns)), dtype=np.float32)
-        for row, code in zip(x, codes, strict=True):
-            for name, v in code.items():
-                row[self.columns[name]] = v
+        """The feature matrix of some configurations (columns in order of first appearance)."""
+        return self._matrix([(config_text(c), c) for c in configs])
+
+    def _matrix(self, items: list[Item]) -> np.ndarray:
+        rows = []
+        for text, config in items:
+            row = self._rows.get(text)
+            if row is None:  # columns are only ever added: a row's columns stay as they are
+                code = self.encode(config, text)
+                cols = [self.columns.setdefault(name, len(self.columns)) for name in code]
+                row = self._rows[text] = (np.array(cols, dtype=np.intp),
+                                          np.array(list(code.values()), dtype=np.float32))
+            rows.append(row)
+        x = np.zeros((len(rows), len(self.columns)), dtype=np.float32)
+        if rows:
+            lengths = [len(cols) for cols, _ in rows]
+            at = np.repeat(np.arange(len(rows)), lengths)
+            x[at, np.concatenate([cols for cols, _ in rows])] = \
+                np.concatenate([values for _, values in rows])
         return x
 
     # ---- the contract ---------------------------------------------------------------------
@@ -134,8 +106,8 @@ class SMBO(Searcher):
             self.queue = self.rank()
             self.fresh = True
         while self.queue:
-            config = self.queue.pop(0)
-            if config_text(config) not in self.taken:
+            text, config = self.queue.pop(0)
+            if text not in self.taken:
                 return config
         return self.space.sample(self.rng)  # every candidate taken: a tiny space
 
@@ -146,8 +118,10 @@ class SMBO(Searcher):
         self.taken.add(config_text(cand.config))
 
     def observe(self, cand: Candidate, value: float | None) -> None:
-        self.taken.add(config_text(cand.config))
+        text = config_text(cand.config)
+        self.taken.add(text)
         self.data.append((cand.config, value))
+        self._told.append((text, cand.config))
         self.fresh = False
 
     # ---- the model ------------------------------------------------------------------------
@@ -155,7 +129,7 @@ class SMBO(Searcher):
         """Enough successful results to fit a model (two different values)."""
         return len({v for _, v in self.data if v is not None}) >= 2
 
-    def rank(self) -> list[Config]:
+    def rank(self) -> list[Item]:
         """The candidate pool, highest expected improvement first."""
         from scipy.special import ndtr
 
@@ -163,8 +137,8 @@ class SMBO(Searcher):
         if not pool:
             return []
         y = _ranks([v for _, v in self.data])
-        x = self.matrix([c for c, _ in self.data])
-        xc = self.matrix(pool)
+        x = self._matrix(self._told)
+        xc = self._matrix(pool)
         x = np.pad(x, ((0, 0), (0, xc.shape[1] - x.shape[1])))
         preds = _forest(x, y, xc, self.trees, self.rng.randrange(2**31))
         mu, sd = preds.mean(axis=0), preds.std(axis=0) + 1e-9
@@ -173,31 +147,31 @@ class SMBO(Searcher):
         order = np.lexsort((-mu, -ei))  # highest EI; ties (EI 0) by the higher mean
         return [pool[i] for i in order]
 
-    def pool(self) -> list[Config]:
+    def pool(self) -> list[Item]:
         """The candidates, none taken before: uniform samples (`candidates / 2` of them, a
         quarter renewed at each refit) and mutations of the best `parents` configurations
         (made when a configuration becomes a parent)."""
         rng, space, half = self.rng, self.space, self.candidates // 2
         taken = self.taken
-        self.reserve = [c for c in self.reserve if config_text(c) not in taken]
+        self.reserve = [item for item in self.reserve if item[0] not in taken]
         for _ in range(max(half - len(self.reserve), half // 4, 1)):
             self.reserve.append(self.fresh_code(space.sample(rng)))
         self.reserve = self.reserve[-half:]
-        best = sorted((d for d in self.data if d[1] is not None), key=lambda d: -d[1])
-        parents = {config_text(c): c for c, _ in best[:self.parents]}
+        best = sorted((i for i, d in enumerate(self.data) if d[1] is not None),
+                      key=lambda i: -self.data[i][1])  # type: ignore[operator]
+        parents = {self._told[i][0]: self._told[i][1] for i in best[:self.parents]}
         self.children = {t: kids for t, kids in self.children.items() if t in parents}
         for text, parent in parents.items():
             if text not in self.children:
                 self.children[text] = self.mutations(parent, max(1, half // self.parents))
         pool, seen = [], set(taken)
-        for c in self.reserve + [c for kids in self.children.values() for c in kids]:
-            text = config_text(c)
-            if text not in seen:
-                seen.add(text)
-                pool.append(c)
+        for item in self.reserve + [item for kids in self.children.values() for item in kids]:
+            if item[0] not in seen:
+                seen.add(item[0])
+                pool.append(item)
         return pool
 
-    def mutations(self, parent: Config, n: int) -> list[Config]:
+    def mutations(self, parent: Config, n: int) -> list[Item]:
         """n neighbours of a configuration: one decision changed, or (every other) two."""
         out = []
         for j in range(n):
@@ -210,11 +184,12 @@ class SMBO(Searcher):
             out.append(self.fresh_code(child))
         return out
 
-    def fresh_code(self, config: Config) -> Config:
+    def fresh_code(self, config: Config) -> Item:
         """Encode a configuration just made: in a space with params/flops constraints the
         architecture the space has just built and checked is reused."""
-        self.encode(config)
-        return config
+        text = config_text(config)
+        self.encode(config, text)
+        return text, config
 
 
 def _forest(x: np.ndarray, y: np.ndarray, xc: np.ndarray, trees: int,
