@@ -1,17 +1,16 @@
 """Syntax tree -> search-space IR: the resolver's front door and its last stage.
 
-`resolve_file` and `resolve_text` run the stages in order: the imports are read
-(`resolve_imports`), the main file's sections are resolved in the order of the text (here, each
-expression by `resolve_names`, which hands every construct to `resolve_checks`), recursion is
-checked, the inline `shared` decisions are named (`shared_names`), and the result is assembled
-into a `SpaceIR`. After it, every `Name` and `Call` in the tree carries a `ref` saying what it
+`resolve_file` and `resolve_text` run the stages of `archdsl.resolve` in order: the imports are
+read (`resolve.imports`), the main file's sections are resolved in the order of the text (here,
+each expression by `resolve.names`, which hands every construct to `resolve.checks`), recursion
+is checked, the inline `shared` decisions are named (`shared_names`), and the result is
+assembled into a `SpaceIR`. After it, every `Name` and `Call` in the tree carries a `ref` saying what it
 denotes, every `one_of` knows its labels, every `shared` decision knows its name, and the whole
 space has been checked for unknown names, wrong argument counts, misplaced tensors or layers,
 and unbounded recursion. Values that depend on decisions are checked later, when they are known.
 
-May import: `ast`, `errors`, `layers`, `parser`, `sources` and the resolver's stages
-(`resolve_kinds`, `resolve_imports`, `resolve_names`, `resolve_checks`, `shared_names`); not the
-interpreter or anything after it.
+May import: archdsl.ast, errors, layers, parser, sources, shared_names and archdsl.resolve's
+modules; not the interpreter or anything after it.
 """
 
 from __future__ import annotations
@@ -25,16 +24,16 @@ from . import ast as A
 from .errors import ArchNameError, ArchSyntaxError, ArchTypeError
 from .layers import LAYERS
 from .parser import parse
-from .resolve_checks import (
+from .resolve.checks import (
     check_recursion,
     check_shared_placement,
     check_top_param,
     check_train_entry,
     once,
 )
-from .resolve_imports import MAX_IMPORTS, Loader
-from .resolve_kinds import METRICS_BLOCK, METRICS_TOP, NET, TENSOR, Ctx, block_arity, net_arity
-from .resolve_names import Resolver
+from .resolve.imports import MAX_IMPORTS, Loader
+from .resolve.kinds import METRICS_BLOCK, METRICS_TOP, NET, TENSOR, Ctx, block_arity, net_arity
+from .resolve.names import Resolver
 from .shared_names import name_shared
 from .sources import import_roots, read_source
 

@@ -1,15 +1,15 @@
 """The vocabulary the resolver's stages share: the kinds of expressions, the context a name is
 resolved in (what is in scope where), and how many tensors a sub-network takes.
 
-May import: `ast` only (it is the bottom of the resolver: `resolve_checks`, `resolve_names` and
-`semantics` import it, never the other way round).
+May import: archdsl.ast only (it is the bottom of the resolver: .checks, .names and
+archdsl.semantics import it, never the other way round).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import ast as A
+from .. import ast as A
 
 __all__ = ["VALUE", "NET", "TENSOR", "ANY", "METRICS_TOP", "METRICS_BLOCK", "Ctx",
            "block_arity", "net_arity"]

@@ -4,8 +4,8 @@ files, and build each file's table of blocks (its own and those it imports).
 The blocks of an imported file are handed to a `check_blocks` callback as soon as its table is
 built (before the importing file goes on), so errors come in the order the files are read.
 
-May import: `ast`, `errors`, `parser`, `sources` (not the name resolution or the checks: it
-receives the check as a callback).
+May import: archdsl.ast, errors, parser, sources (not .names or .checks: it receives the
+check as a callback).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import ast as A
-from .errors import ArchDSLError, ArchImportError, ArchNameError, ArchSyntaxError, did_you_mean
-from .parser import parse
-from .sources import find_import, read_source
+from .. import ast as A
+from ..errors import ArchDSLError, ArchImportError, ArchNameError, ArchSyntaxError, did_you_mean
+from ..parser import parse
+from ..sources import find_import, read_source
 
 __all__ = ["MAX_IMPORTS", "Loader"]
 

@@ -3,10 +3,10 @@ what it denotes (its `ref`: a node, a param, a block, a layer, a decision, a met
 `one_of`'s labels, and the kind of every expression (`kinds`, read by the interpreter). One small
 method per construct (`e_Name`, `e_Call`, ...), dispatched on the node's type.
 
-It raises no error of its own: each construct, once resolved, is handed to `resolve_checks`,
+It raises no error of its own: each construct, once resolved, is handed to `.checks`,
 at the point of the walk where the check's error belongs (errors come in the order of the text).
 
-May import: `ast`, `layers`, `resolve_kinds`, `resolve_checks`; not `semantics` (which drives it)
+May import: archdsl.ast, layers, and .kinds, .checks; not archdsl.semantics (which drives it)
 or the interpreter.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import ast as A
-from . import resolve_checks as C
-from .layers import LAYERS, LayerSig
-from .resolve_kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
+from .. import ast as A
+from ..layers import LAYERS, LayerSig
+from . import checks as C
+from .kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
 
 __all__ = ["Resolver"]
 

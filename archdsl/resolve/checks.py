@@ -1,23 +1,23 @@
 """The resolver's static checks: given a node whose names are resolved and the kinds of its parts,
 raise the error it deserves (a misplaced tensor or layer, a wrong argument or tensor count,
 labels given twice, an unknown train entry, recursion without a bound...). The functions here
-neither walk nor resolve: `resolve_names` calls each where the node is resolved, so errors come
+neither walk nor resolve: `.names` calls each where the node is resolved, so errors come
 in the order of the text.
 
-May import: `ast`, `errors`, `layers`, `printer`, `resolve_kinds`, `shared_names` (its walks);
-not `resolve_names` or `semantics` (they import this).
+May import: archdsl.ast, errors, layers, printer, shared_names (its walks), and .kinds; not
+.names or archdsl.semantics (they import this).
 """
 
 from __future__ import annotations
 
 import networkx as nx
 
-from . import ast as A
-from .errors import ArchNameError, ArchRecursionError, ArchSyntaxError, ArchTypeError, did_you_mean
-from .layers import LAYERS, MERGES
-from .printer import format_expr
-from .resolve_kinds import ANY, NET, TENSOR, VALUE, Ctx
-from .shared_names import first_decision, first_shared, walk
+from .. import ast as A
+from ..errors import ArchNameError, ArchRecursionError, ArchSyntaxError, ArchTypeError, did_you_mean
+from ..layers import LAYERS, MERGES
+from ..printer import format_expr
+from ..shared_names import first_decision, first_shared, walk
+from .kinds import ANY, NET, TENSOR, VALUE, Ctx
 
 __all__ = ["TRAIN_KEYS", "OPTIMIZERS", "DECISION_OPTIONS", "unknown", "check_value", "check_binop",
            "check_block_name", "once", "check_list_item", "check_negated", "check_compared",
