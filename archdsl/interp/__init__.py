@@ -5,16 +5,16 @@
     draws     the random draws of the sampling choosers
     choosers  who answers decisions: Uniform, PerDecision, Default, FromConfig, Replay, Sizes
     domains   the Decision a choice/some/bool/int/float call makes
+    caches    the sample tree and the tapes, which the walk consults
     evaluate  values of expressions; decisions; constraints        (Evaluator)
     build     applying sub-networks, construct by construct; graph  (Builder(Evaluator))
     blocks    applying blocks and shared sub-networks               (Blocks(Builder))
     count     architectures counted; joint tables; option weights   (Counter, beside the walk)
-    caches    the sample tree and the tapes the walk consults
     walk      the entry points: walk, sample, globals, train         (Interp(Blocks))
 
-A module imports only the ones above it in this list (count: build and evaluate for helpers;
-walk: all), and the language's modules (ast, analysis, semantics, values, rows, errors...).
-This package re-exports what the rest of archdsl uses.
+A module imports only modules above it in this list (type hints aside), and the language's
+modules (ast, analysis, semantics, values, rows, errors...). This package re-exports what the
+rest of archdsl uses.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ sub-networks. In a build, both consult the tapes (archdsl.interp.caches) to copy
 an application met before instead of walking it again: the cache decides nothing here, it only
 stands in for a walk whose result is known.
 
-May import: archdsl.ast, errors, naming, semantics, values, and .build, .evaluate, .caches,
-.choosers, .keys and .limits of this package.
+May import: archdsl.ast, analysis, errors, naming, semantics, values, and .build, .evaluate,
+.caches, .choosers, .keys and .limits of this package.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from ..naming import Scope
 from ..semantics import SpaceIR
 from ..values import Tensor, describe
 from .build import Builder
-from .caches import Tape, pattern, record_tape
+from .caches import BlockTapes, Tape, pattern, record_tape
 from .choosers import PerDecision, Reject, Uniform
 from .evaluate import SharedKey, depth_of, mentions_edges, with_depth
-from .keys import Unkeyed, memo_key
-from .limits import MAX_NESTING, MAX_TAPES
+from .keys import memo_key
+from .limits import MAX_NESTING
 
 __all__ = ["Blocks"]
 
@@ -34,7 +34,7 @@ class Blocks(Builder):
     def __init__(self, ir: SpaceIR, an: Analysis):
         super().__init__(ir, an)
         self._items: dict = {}  # binding_items'
-        self._block_tapes: dict[tuple, Tape] = {}  # run_body_taped's, for every build walk
+        self._block_tapes = BlockTapes()  # run_body_taped's, for every build walk
         # whether a block's joint table can rule a row out (else per-decision sampling of a
         # block's arguments needs no table: archdsl.rows)
         bodies = [b.body for b in ir.blocks.values()] + ([ir.network] if ir.network else [])
@@ -75,24 +75,21 @@ class Blocks(Builder):
         that consults no decision adds layers that depend only on its bound values, the
         top-level values, its scope (path and counters) and which of its inputs are the same
         tensor: when all of those were met before, in any walk, the layers are copied."""
-        try:
-            key = (id(blk), tuple([(k, memo_key(v)) for k, v in env.items()]),
-                   self._genv_key(), type(self.chooser), pattern(xs), sc.path,
-                   tuple(sc._counts.items()) if sc._counts else ())
-        except Unkeyed:
+        tapes = self._block_tapes
+        key = tapes.key(blk, env, self._genv_key(), self.chooser, xs, sc)
+        if key is None:
             return self.run_body(blk.body, env, xs, sc, span, block=blk)
-        tape = self._block_tapes.get(key)
+        tape = tapes.get(key)
         if tape is not None and self.nesting + tape.deep <= MAX_NESTING:
             sc._counts = dict(tape.counts) if tape.counts else None
             return self._copy_tape(tape, xs)
         start, consults, peak = len(self._nodes), self.consults, self._enter_peak()
         out = self.run_body(blk.body, env, xs, sc, span, block=blk)
         deep = self._leave_peak(peak)
-        if self.consults == consults and len(self._block_tapes) < MAX_TAPES:
+        if self.consults == consults and tapes.has_room():
             t = record_tape(self._nodes, self._ins, start, xs, out, 0, deep)
             if t is not False:
-                self._block_tapes[key] = t._replace(
-                    counts=dict(sc._counts) if sc._counts else None)
+                tapes.keep(key, t, sc)
         return out
 
     def _genv_key(self) -> tuple:
@@ -220,7 +217,7 @@ class Blocks(Builder):
         deep = self._leave_peak(peak)
         if tape is None:  # False: it reads a tensor other than its inputs, walk it every time
             self._tapes[key] = record_tape(self._nodes, self._ins, start, xs, out,
-                                     self.edges - edges, deep)
+                                           self.edges - edges, deep)
         return out
 
     def _enter_peak(self) -> int:

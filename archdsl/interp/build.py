@@ -6,8 +6,8 @@ does not build only makes the decisions: layers are not evaluated past what deci
 Blocks (binding arguments, running bodies, shared sub-networks) are the next stage
 (archdsl.interp.blocks), which this class calls through `apply_block` and `apply_shared`.
 
-May import: archdsl.ast, errors, layers, naming, shared_names, values, and .evaluate,
-.choosers and .limits of this package.
+May import: archdsl.ast, analysis, errors, layers, naming, semantics, shared_names, values, and
+.evaluate, .choosers and .limits of this package.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The caches a walk consults, apart from the walk itself: the sample tree (`SampleTree`: the
 calls a random chooser made, so that drawing the same answers again gives the configuration
 without walking), and tapes (`Tape`: the layers one application added, to copy onto other
-inputs instead of walking it again). What may be cached where is the walk's call (archdsl.interp
-.blocks consults the tapes); this module only stores and replays.
+inputs instead of walking it again; `BlockTapes`: those of block bodies, with what their key
+holds). When a tape may be recorded or copied is the walk's call (archdsl.interp.blocks); this
+module only keys, stores and replays.
 
-May import: archdsl.values, archdsl.rows, and .choosers and .limits of this package.
+May import: archdsl.ast, naming, rows, values, and .choosers, .keys and .limits of this package.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import copy
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .. import ast as A
+from ..naming import Scope
 from ..rows import Row
 from ..values import Decision, Tensor, to_json
 from .choosers import Chooser, Reject
-from .limits import MAX_TRIE
+from .keys import Unkeyed, memo_key
+from .limits import MAX_TAPES, MAX_TRIE
 
-__all__ = ["SampleTree", "Tape", "record_tape", "pattern"]
+__all__ = ["SampleTree", "BlockTapes", "Tape", "record_tape", "pattern"]
 
 _T_LEAF, _T_REJECT, _T_PICK, _T_INERT, _T_ROW, _T_OPAQUE = range(6)
 
@@ -189,6 +193,37 @@ def _recorder(cls: type) -> type:
         r = _RECORDERS[cls] = type(f"_Recorder{cls.__name__}", (_Recorder, cls), {})
     return r
 
+
+
+class BlockTapes:
+    """The tapes of block applications that consulted no decision, kept across build walks.
+    Such a body's layers depend only on its bound values, the top-level values, the chooser's
+    type, which of its inputs are the same tensor, and its scope (path and counters): the key."""
+
+    def __init__(self) -> None:
+        self._tapes: dict[tuple, Tape] = {}
+
+    @staticmethod
+    def key(blk: A.BlockDecl, env: dict, genv_key: tuple, chooser: Chooser, xs: list[Tensor],
+            sc: Scope) -> tuple | None:
+        """The key of an application; None where a bound value cannot be part of one."""
+        try:
+            return (id(blk), tuple([(k, memo_key(v)) for k, v in env.items()]), genv_key,
+                    type(chooser), pattern(xs), sc.path,
+                    tuple(sc._counts.items()) if sc._counts else ())
+        except Unkeyed:
+            return None
+
+    def get(self, key: tuple) -> Tape | None:
+        return self._tapes.get(key)
+
+    def has_room(self) -> bool:
+        """Whether another tape may be kept (MAX_TAPES)."""
+        return len(self._tapes) < MAX_TAPES
+
+    def keep(self, key: tuple, tape: Tape, sc: Scope) -> None:
+        """Keep `tape`, with the segment counters its application left in `sc`."""
+        self._tapes[key] = tape._replace(counts=dict(sc._counts) if sc._counts else None)
 
 
 def pattern(xs: list[Tensor]) -> tuple[int, ...]:

@@ -6,7 +6,8 @@ prior), `Default` (the default configuration), `FromConfig` (a configuration's v
 `Sizes` (counting: multiplies domain sizes) and `Replay` (depth-first enumeration, with
 `next_prefix` and `replays`).
 
-May import: archdsl.values, archdsl.rows, archdsl.errors, and .draws and .limits of this package.
+May import: archdsl.values, archdsl.rows, archdsl.errors, and .draws and .limits of this package
+(.walk for type hints only).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ constraints are checked here. Applying a sub-network to tensors is the walk's (`
 The state of one walk lives here (chooser, decisions made, top-level values, edges read), since
 every later stage reads it; counting is a separate object (`counter`, archdsl.interp.count).
 
-May import: archdsl.ast, analysis, errors, naming, semantics, shared_names, values, and
-.choosers, .domains, .keys and .limits of this package (.count for type hints only).
+May import: archdsl.ast, analysis, errors, layers, naming, printer (an error's text), semantics,
+shared_names, values, and .choosers, .domains, .keys and .limits of this package (.count for
+type hints only).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ choosers give the different operations (sampling, reading a configuration, enume
 `sample` through the sample tree), binds the top-level params and shared sub-networks, and
 evaluates the train section; the stages it runs are the classes it extends.
 
-May import: archdsl.ast, analysis, errors, naming, semantics, values, and every module of this
-package.
+May import: archdsl.ast, analysis, errors, naming, rows, semantics, values, and every module of
+this package.
 """
 
 from __future__ import annotations
