@@ -40,7 +40,7 @@ def _brackets(text: str) -> Iterator[tuple[str, int, int]]:
             continue
         elif ch == "#":
             in_comment = True
-        else:
+        elif ch != "\\":  # a backslash outside a string is no bracket (a syntax error)
             yield ch, line, i - line_start + 1
 
 

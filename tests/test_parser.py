@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_printer import module_text
 
@@ -223,6 +223,7 @@ def _exact_depth(text: str) -> int:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet='([{}])#"\\\n a', max_size=60), st.integers(0, 6))
+@example("[\\[", 1)  # a backslash outside a string is no bracket
 def test_quick_nesting_check_never_passes_a_deeper_text(text: str, limit: int) -> None:
     from archdsl.syntax_errors import _deep_at_most
 
