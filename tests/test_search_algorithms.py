@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
@@ -17,7 +18,7 @@ from archdsl.graph import canonical_graph
 from archdsl.search import make_searcher
 from archdsl.search.evolution import Evolution
 from archdsl.search.mcts import MCTS
-from archdsl.search.smbo import SMBO, encode
+from archdsl.search.smbo import SMBO, _forest, encode
 from archdsl.search.smbo_features import graph_features
 
 # four widths in a row: 625 architectures, no structure shared between the decisions
@@ -128,6 +129,22 @@ def test_smbo_graph_features_of_zero_branches_and_pass_throughs() -> None:
         assert list(f.items()) == list(canonical_features(g).items())
         assert f["op:add"] == 3 and "op:linear" in f and f["op:linear"] == 1
         assert "op:avg_pool/k3" not in f and "op:concat" not in f
+
+
+def test_smbo_forest_is_scikit_learns_trees() -> None:
+    # the trees fitted through scikit-learn's builder predict what DecisionTreeRegressor's do
+    from sklearn.tree import DecisionTreeRegressor
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 4, (120, 30)).astype(np.float32)
+    y, xc = rng.random(120), rng.integers(0, 4, (200, 30)).astype(np.float32)
+    got = _forest(x, y, xc, 6, 11)
+    draw = np.random.default_rng(11)
+    for row in got:
+        weight = np.bincount(draw.integers(0, 120, 120), minlength=120).astype(np.float64)
+        tree = DecisionTreeRegressor(max_features=0.5, random_state=int(draw.integers(2**31)))
+        tree.fit(x, y, sample_weight=weight)
+        assert np.array_equal(row, tree.predict(xc))
 
 
 def test_mcts_virtual_loss_spreads_concurrent_proposals(flat: archdsl.Space) -> None:
