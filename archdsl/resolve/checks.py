@@ -23,7 +23,7 @@ __all__ = ["TRAIN_KEYS", "OPTIMIZERS", "DECISION_OPTIONS", "unknown", "check_val
            "check_block_name", "once", "check_list_item", "check_negated", "check_compared",
            "misplaced_range", "check_shared_form", "check_shared_kind", "check_train_value",
            "unknown_layer", "check_stage", "check_net_body", "check_pipeline_body",
-           "check_parallel", "check_stage_arity", "check_pipeline_stage", "Labels", "ArgCheck",
+           "check_parallel", "check_stage_arity", "check_pipeline_stage", "Labels", "Signature", "ArgCheck",
            "check_merge", "check_merged", "check_apply_param", "check_applied_node",
            "check_applied_count", "check_decision_options", "check_range_form", "check_bool_form",
            "check_has_options", "check_choice_kinds", "no_decision", "check_top_param",
@@ -238,23 +238,33 @@ class Labels:
 
 
 # ---- calls ------------------------------------------------------------------------------------
-class ArgCheck:
-    """The arguments of a call of a block or layer `what`, given one by one with their kinds:
-    tensor inputs first, then values by position or by name (`names`), each once, the
-    `required` ones all given, and as many tensors as the callee takes (`arity`)."""
+class Signature:
+    """What a block or layer takes: argument `names` (the `required` ones without a default) and
+    `arity` tensors; `what` names it in messages ("layer 'linear'")."""
 
-    __slots__ = ("names", "required", "what", "arity", "layer", "tensors", "positional",
-                 "given")
+    __slots__ = ("names", "required", "what", "arity", "layer")
 
     def __init__(self, names: list[str], required: set[str], what: str, arity: int) -> None:
         self.names, self.required, self.what, self.arity = names, required, what, arity
-        self.layer = what.startswith("layer")
+        self.layer = what.startswith("layer")  # a layer's arguments are values, never layers
+
+
+class ArgCheck:
+    """The arguments of one call of `sig`, given one by one with their kinds: tensor inputs
+    first, then values by position or by name, each once, the required ones all given, and as
+    many tensors as the callee takes."""
+
+    __slots__ = ("sig", "tensors", "positional", "given")
+
+    def __init__(self, sig: Signature) -> None:
+        self.sig = sig
         self.tensors = 0
         self.positional = 0
         self.given: set[str] = set()
 
     def add(self, a: A.Arg, kind: str) -> None:
-        names, what = self.names, self.what
+        sig = self.sig
+        names, what = sig.names, sig.what
         if a.name is None:
             if kind == TENSOR:
                 if self.positional:
@@ -279,19 +289,20 @@ class ArgCheck:
             if a.name in self.given:
                 raise ArchTypeError(f"argument '{a.name}' is given twice", a.span)
             self.given.add(a.name)
-        if kind == NET and self.layer:
+        if kind == NET and sig.layer:
             raise ArchTypeError(f"{what} expects values, not a layer", a.value.span)
 
     def finish(self, e: A.Call) -> str:
         """The kind of the call: a tensor where it is applied to tensors, else a sub-network."""
-        missing = [n for n in self.names if n in self.required and n not in self.given]
-        if missing:
-            raise ArchTypeError(f"{self.what} needs argument{'s' if len(missing) > 1 else ''} "
+        sig, given = self.sig, self.given
+        if not sig.required <= given:
+            missing = [n for n in sig.names if n in sig.required and n not in given]
+            raise ArchTypeError(f"{sig.what} needs argument{'s' if len(missing) > 1 else ''} "
                                 + ", ".join(f"'{m}'" for m in missing), e.span)
         if self.tensors:
-            if self.tensors != self.arity:
-                raise ArchTypeError(f"{self.what} takes {self.arity} tensor input"
-                                    f"{_s(self.arity)}, got {self.tensors}", e.span)
+            if self.tensors != sig.arity:
+                raise ArchTypeError(f"{sig.what} takes {sig.arity} tensor input"
+                                    f"{_s(sig.arity)}, got {self.tensors}", e.span)
             return TENSOR
         return NET
 

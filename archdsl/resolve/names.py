@@ -32,8 +32,8 @@ class Resolver:
         self.calls: list[Call] = []  # every use of a block, for the recursion check
         self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
         self.current_block: A.BlockDecl | None = None
-        # per callee (by id; they live as long as the resolver): argument names, required ones
-        self._signatures: dict[int, tuple[list[str], set[str]]] = {}
+        # per callee (by id; they live as long as the resolver): what it takes
+        self._signatures: dict[int, C.Signature] = {}
 
     # ---- blocks and bodies ----------------------------------------------------------------
     def block(self, blk: A.BlockDecl, ctx: Ctx) -> None:
@@ -158,8 +158,10 @@ class Resolver:
     def _stage(self, x: A.Expr, ctx: Ctx) -> str:
         """Resolve `x`, a stage of a pipeline (or an alternative, or a body of one)."""
         kind = self.expr(x, ctx)
-        C.check_stage(x, kind, ctx)
-        self._single_input(x, kind)
+        if kind == VALUE:
+            C.check_stage(x, kind, ctx)
+        elif kind == NET:
+            self._single_input(x, kind)
         return kind
 
     def arity_of(self, x: A.Expr, kind: str) -> int | None:
@@ -223,9 +225,7 @@ class Resolver:
             blk = ctx.blocks[f]
             e.ref = ("block", blk)
             self.calls.append((self.current_block, blk, e.func_span))
-            names, required = self._signature(blk)
-            return self._args(e, ctx, C.ArgCheck(names, required, f"block '{f}'",
-                                                 block_arity(blk)))
+            return self._args(e, ctx, self._signature(blk))
         if f in A.DECISION_FUNCS:
             e.ref = ("decision", f)
             return self._decision(e, ctx)
@@ -234,8 +234,7 @@ class Resolver:
             e.ref = ("layer", sig)
             if sig.inputs is None:
                 return self._merge(e, ctx)
-            names, required = self._signature(sig)
-            return self._args(e, ctx, C.ArgCheck(names, required, f"layer '{f}'", sig.inputs))
+            return self._args(e, ctx, self._signature(sig))
         if f in ctx.locals or f in ctx.gparams:
             return self._apply_param(e, ctx)
         if ctx.in_train:
@@ -245,19 +244,23 @@ class Resolver:
             return VALUE
         raise C.unknown_layer(e, ctx)
 
-    def _signature(self, callee: A.BlockDecl | LayerSig) -> tuple[list[str], set[str]]:
-        """The argument names a block or layer takes, and the required ones."""
-        found = self._signatures.get(id(callee))
-        if found is None:
+    def _signature(self, callee: A.BlockDecl | LayerSig) -> C.Signature:
+        """What a block or a layer (a merge excepted) takes, made once per callee."""
+        sig = self._signatures.get(id(callee))
+        if sig is None:
             if isinstance(callee, A.BlockDecl):
-                found = ([p.name for p in callee.params],
-                         {p.name for p in callee.params if p.default is None})
+                ps = callee.params
+                sig = C.Signature([p.name for p in ps], {p.name for p in ps if p.default is None},
+                                  f"block '{callee.name}'", block_arity(callee))
             else:
-                found = [a.name for a in callee.args], {a.name for a in callee.args if a.required}
-            self._signatures[id(callee)] = found
-        return found
+                sig = C.Signature([a.name for a in callee.args],
+                                  {a.name for a in callee.args if a.required},
+                                  f"layer '{callee.name}'", callee.inputs)  # type: ignore[arg-type]
+            self._signatures[id(callee)] = sig
+        return sig
 
-    def _args(self, e: A.Call, ctx: Ctx, check: C.ArgCheck) -> str:
+    def _args(self, e: A.Call, ctx: Ctx, sig: C.Signature) -> str:
+        check = C.ArgCheck(sig)
         for a in e.args:
             check.add(a, self.expr(a.value, ctx))
         return check.finish(e)
