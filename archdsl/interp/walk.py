@@ -89,12 +89,8 @@ class Interp(Blocks):
         return Tensor(nid, decl.name)
 
     def eval_train(self) -> None:
-        sc = Scope("train")
-        for te in self.ir.train:
-            if isinstance(te.value, A.Call) and te.value.ref and te.value.ref[0] == "record":
-                self.value(te.value, {}, sc.child(te.name), None)
-            else:
-                self.value(te.value, {}, sc, te.name)
+        """Make the train section's decisions."""
+        self.train_values()
 
     def train_values(self) -> dict[str, Any]:
         """The train section evaluated with the decisions already made."""
