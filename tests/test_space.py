@@ -553,7 +553,7 @@ def _plain_graph(space: archdsl.Space, config: dict) -> object:
     saved = cls.apply_shared, cls._graph, cls.run_body_taped
     cls.apply_shared, cls._graph, cls.run_body_taped = walk_shared, public, walk_body  # type: ignore
     try:
-        it.walk(interp._FromConfig(config), build=True)
+        it.walk(interp.FromConfig(config), build=True)
         return it.graph
     finally:
         cls.apply_shared, cls._graph, cls.run_body_taped = saved  # type: ignore

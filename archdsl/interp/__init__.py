@@ -39,4 +39,3 @@ __all__ = ["Interp", "Chooser", "Reject", "needs_metrics", "MAX_REPEAT", "MAX_LA
            "MAX_DECISIONS", "Uniform", "PerDecision", "Default", "FromConfig", "Replay", "replays",
            "sample_float", "Scope"]
 
-_FromConfig = FromConfig  # the name tests/test_space.py's plain walk reads (the module's before)
