@@ -1,6 +1,10 @@
 """Names of inline `shared` decisions, found statically: the interpreter's naming of stages
 mirrored over the syntax tree (copies written [*]), and the walks that find, or drop, `shared`
-and decisions below a node."""
+and decisions below a node. The resolver's last stage (`name_shared`), run by
+`archdsl.semantics` once names are resolved; the interpreter and the diagrams use its walks.
+
+May import: archdsl.ast and naming only.
+"""
 
 from __future__ import annotations
 

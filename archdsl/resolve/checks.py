@@ -103,11 +103,13 @@ def once(name: str, seen: set[str] | dict[str, str], message: str, span: A.Span)
 
 
 def check_list_item(x: A.Expr, kind: str) -> None:
+    """An item of a list literal is a value."""
     if kind not in (VALUE, ANY):
         raise ArchTypeError("a list holds values, not layers or tensors", x.span)
 
 
 def check_negated(e: A.Neg, kind: str) -> None:
+    """`-x`: `x` (already checked to be a value or unknown) is no tensor."""
     if kind == TENSOR:
         raise ArchTypeError("a tensor cannot be negated", e.span)
 
@@ -196,6 +198,7 @@ def check_stage_arity(x: A.Expr, n: int | None) -> None:
 
 
 def _call_example(x: A.Expr, n: int) -> str:
+    """`x` written as a call on `n` graph nodes, for a hint."""
     nodes = ", ".join(f"n{i}" for i in range(n))
     if isinstance(x, A.Call):
         rest = ", ".join(format_expr(a.value) if a.name is None
@@ -336,7 +339,8 @@ def check_apply_param(e: A.Call, kind: str) -> None:
                             f"`{f}(n0)`, or use it as a stage, `-> {f}`", e.span)
 
 
-def check_applied_node(e: A.Call, a: A.Arg, kind: str) -> None:
+def check_applied_node(e: A.Call, a: A.Arg, kind: str | None) -> None:
+    """An argument of an applied sub-network param: a graph node (`kind`: None if named)."""
     if a.name is not None or kind != TENSOR:
         raise ArchTypeError(
             f"'{e.func}' holds a sub-network: its arguments are the graph nodes it is "
@@ -345,6 +349,7 @@ def check_applied_node(e: A.Call, a: A.Arg, kind: str) -> None:
 
 
 def check_applied_count(e: A.Call, arity: int | None) -> None:
+    """An applied sub-network param gets as many nodes as it takes (`arity`, if known)."""
     if arity is not None and arity != len(e.args):
         raise ArchTypeError(f"'{e.func}' takes {arity} tensor input{_s(arity)}, "
                             f"got {len(e.args)}", e.span)
@@ -372,6 +377,7 @@ def check_range_form(e: A.Call, pos: list[A.Expr]) -> None:
 
 
 def check_bool_form(pos: list[A.Expr]) -> None:
+    """bool(...) has named options only."""
     if pos:
         raise ArchTypeError("bool() takes no options; it is true or false", pos[0].span)
 
@@ -414,6 +420,7 @@ def check_top_param(pd: A.ParamDecl | A.SharedDecl, kind: str) -> None:
 
 
 def check_max_depth(blk: A.BlockDecl) -> None:
+    """A block's `max_depth` bound is between 1 and 64."""
     if blk.max_depth is not None and not 1 <= blk.max_depth <= 64:
         raise ArchTypeError("max_depth must be between 1 and 64", blk.span)
 

@@ -21,7 +21,7 @@ from .kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
 
 __all__ = ["Resolver"]
 
-Call = tuple[A.BlockDecl | None, A.BlockDecl, A.Span]  # caller (None: top level), callee, site
+CallSite = tuple[A.BlockDecl | None, A.BlockDecl, A.Span]  # caller (None: top level), callee, where
 
 
 class Resolver:
@@ -29,7 +29,7 @@ class Resolver:
 
     def __init__(self) -> None:
         self.kinds: dict[int, str] = {}  # id(expr) -> value / net / tensor / any
-        self.calls: list[Call] = []  # every use of a block, for the recursion check
+        self.calls: list[CallSite] = []  # every use of a block, for the recursion check
         self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
         self.current_block: A.BlockDecl | None = None
         # per callee (by id; they live as long as the resolver): what it takes
@@ -37,6 +37,7 @@ class Resolver:
 
     # ---- blocks and bodies ----------------------------------------------------------------
     def block(self, blk: A.BlockDecl, ctx: Ctx) -> None:
+        """Resolve a block: its parameters' defaults, then its body (`ctx`: the file's)."""
         names: set[str] = set()
         for p in blk.params:
             C.once(p.name, names, "parameter '{}' is declared twice", p.span)
@@ -51,6 +52,7 @@ class Resolver:
         self.current_block = None
 
     def body(self, body: A.Body, ctx: Ctx, where: str) -> None:
+        """Resolve a body (of a block, or the network: `where`) in `ctx`, which it extends."""
         for pd in body.params:
             C.once(pd.name, ctx.locals, "'{}' is declared twice in " + where, pd.span)
             self.expr(pd.value, ctx)
@@ -67,6 +69,7 @@ class Resolver:
             self.constraint(c, ctx)
 
     def _graph(self, body: A.Body, ctx: Ctx) -> None:
+        """A graph body: its inputs, its nodes in order (each sees those before it), `return`."""
         nodes: set[str] = set(ctx.inputs)
         for n in body.inputs:
             C.once(n, nodes, "input '{}' is declared twice", body.span)
@@ -79,6 +82,7 @@ class Resolver:
         C.check_return(body.result, self.expr(body.result, ctx))
 
     def constraint(self, c: A.Constraint, ctx: Ctx) -> None:
+        """Resolve a `require`/`forbid` condition."""
         saved = ctx.metrics
         kind = self.expr(c.expr, ctx)
         ctx.metrics = saved
