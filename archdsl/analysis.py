@@ -52,19 +52,23 @@ class Analysis:
         return r
 
     def _free_into(self, e: A.Node, acc: set[str]) -> None:
-        if e.__class__ is A.Lit:  # the most common leaf
-            return
-        if isinstance(e, A.Name):
-            if e.ref and e.ref[0] in ("local", "node"):
-                acc.add(e.id if e.ref[0] == "local" else "@" + e.id)
-            return
-        if isinstance(e, A.Shared):
-            acc.add(f"$s{id(e)}")
-            return
-        if isinstance(e, A.Call) and e.ref and e.ref[0] == "apply":
-            self._free_into(e.ref[1], acc)  # the param applied: not among the call's fields
-        for x in A.children(e):
-            self._free_into(x, acc)
+        stack: list[A.Node] = [e]
+        pop, push, children = stack.pop, stack.extend, A.children
+        while stack:
+            x = pop()
+            t = x.__class__
+            if t is A.Lit:  # the most common leaf
+                continue
+            if t is A.Name:
+                if x.ref and x.ref[0] in ("local", "node"):
+                    acc.add(x.id if x.ref[0] == "local" else "@" + x.id)
+                continue
+            if t is A.Shared:
+                acc.add(f"$s{id(x)}")
+                continue
+            if t is A.Call and x.ref and x.ref[0] == "apply":
+                stack.append(x.ref[1])  # the param applied: not among the call's fields
+            push(children(x))
 
     def gfree(self, e: A.Node) -> tuple[str, ...]:
         """The top-level params an expression reads."""
@@ -105,46 +109,58 @@ class Analysis:
     def stage_decides(self, e: A.Node) -> bool:
         """decides(), for an expression applied as a stage (a param there may hold a
         sub-network with decisions)."""
-        if isinstance(e, A.Name) and e.ref and e.ref[0] == "local":
+        if e.__class__ is A.Name and e.ref and e.ref[0] == "local":
             return True
         return self.decides(e)
 
     def _decides_impl(self, e: A.Node) -> bool:
-        if isinstance(e, (A.OneOf, A.Optional)):
-            return True
-        if isinstance(e, A.Pipeline):
-            return any(self.stage_decides(x) for x in e.stages)
-        if isinstance(e, (A.Repeat, A.Residual)):
-            parts = [e.body] + ([e.skip] if isinstance(e, A.Residual) and e.skip else [])
-            count = [e.count] if isinstance(e, A.Repeat) else []
-            return any(self.stage_decides(x) for x in parts) or any(
-                self.decides(x) for x in count)
-        if isinstance(e, A.Parallel):
-            return any(self.stage_decides(a.expr) for a in e.alts)
-        if isinstance(e, A.Shared):
-            return False  # bound with its body, not where it stands
-        if isinstance(e, A.Name):
-            if not e.ref:
-                return False
-            kind = e.ref[0]
-            if kind == "local":
-                return False  # as a value; in a stage position see stage_decides
-            if kind == "block":
-                return self.block_decides(e.ref[1])
-            if kind == "gparam":  # a param may hold a sub-network with decisions inside
-                shared = any(isinstance(p, A.SharedDecl) and p.name == e.id
-                             for p in self.ir.params)
-                return not shared and self.ir.param_kinds.get(e.id) in ("net", "any")
+        rule = _DECIDES.get(e.__class__)
+        if rule is None:
+            return any(self.decides(x) for x in A.children(e))
+        return rule(self, e)
+
+    # one small rule per construct whose answer is not "any of its children decides"
+    def _d_always(self, e: A.Node) -> bool:
+        return True
+
+    def _d_pipeline(self, e: A.Pipeline) -> bool:
+        return any(self.stage_decides(x) for x in e.stages)
+
+    def _d_repeat(self, e: A.Repeat) -> bool:
+        return self.stage_decides(e.body) or self.decides(e.count)
+
+    def _d_residual(self, e: A.Residual) -> bool:
+        return self.stage_decides(e.body) or (e.skip is not None and self.stage_decides(e.skip))
+
+    def _d_parallel(self, e: A.Parallel) -> bool:
+        return any(self.stage_decides(a.expr) for a in e.alts)
+
+    def _d_shared(self, e: A.Shared) -> bool:
+        return False  # bound with its body, not where it stands
+
+    def _d_name(self, e: A.Name) -> bool:
+        if not e.ref:
             return False
-        if isinstance(e, A.Call):
-            if e.ref and e.ref[0] == "decision":
+        kind = e.ref[0]
+        if kind == "block":
+            return self.block_decides(e.ref[1])
+        if kind == "gparam":  # a param may hold a sub-network with decisions inside
+            shared = any(isinstance(p, A.SharedDecl) and p.name == e.id
+                         for p in self.ir.params)
+            return not shared and self.ir.param_kinds.get(e.id) in ("net", "any")
+        return False  # a local as a value; in a stage position see stage_decides
+
+    def _d_call(self, e: A.Call) -> bool:
+        ref = e.ref
+        if ref:
+            kind = ref[0]
+            if kind == "decision":
                 return True
-            if e.ref and e.ref[0] == "apply" and self.stage_decides(e.ref[1]):
+            if kind == "apply" and self.stage_decides(ref[1]):
                 return True
-            if e.ref and e.ref[0] == "block" and self.block_decides(e.ref[1]):
+            if kind == "block" and self.block_decides(ref[1]):
                 return True
-            return any(self.decides(a.value) for a in e.args)
-        return any(self.decides(x) for x in A.children(e))
+        return any(self.decides(a.value) for a in e.args)
 
     # ---- inert decisions ------------------------------------------------------------------
     def _inert_decisions(self) -> set[int]:
@@ -302,3 +318,9 @@ class Analysis:
                 return
         for x in A.children(e):
             self._reads(x, vo, acc)
+
+
+_DECIDES = {A.OneOf: Analysis._d_always, A.Optional: Analysis._d_always,
+            A.Pipeline: Analysis._d_pipeline, A.Repeat: Analysis._d_repeat,
+            A.Residual: Analysis._d_residual, A.Parallel: Analysis._d_parallel,
+            A.Shared: Analysis._d_shared, A.Name: Analysis._d_name, A.Call: Analysis._d_call}
