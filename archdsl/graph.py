@@ -1,23 +1,20 @@
-"""The chosen architecture as a graph, its canonical hash, and its .arch text with no decisions."""
+"""The chosen architecture as a graph, its canonical hash (from canonical.py), and its .arch
+text with no decisions."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
+from .canonical import canonical_graph, canonical_hash
 from .printer import format_comment, format_value_literal
 
 __all__ = ["Architecture", "canonical_graph", "canonical_hash", "graph_to_arch"]
 
-_COMMUTATIVE = {"add", "multiply"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a .arch name
-_ZERO_THROUGH = {"identity", "avg_pool", "max_pool", "zero"}
 
 
 @dataclass
@@ -73,75 +70,6 @@ class Architecture:
         from .backends.diagram import architecture_dot, to_svg
 
         return to_svg(architecture_dot(self))
-
-
-def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
-    """Drop what cannot change the output (zero branches, dead nodes, identities,
-    one-input sums), so that architectures computing the same function compare equal.
-
-    The result is a MultiDiGraph whose edges keep `port`; a tensor used twice by one node
-    (`x + x`) stays two parallel edges."""
-    h = nx.MultiDiGraph()
-    h.add_nodes_from((n, dict(d)) for n, d in g.nodes(data=True))
-    h.add_edges_from((u, v, {"port": d.get("port", 0)}) for u, v, d in g.edges(data=True))
-    out = max(h.nodes)
-    # zero tensors: through identity/pooling they stay zero; in a sum they vanish
-    changed = True
-    while changed:
-        changed = False
-        for n in list(nx.topological_sort(h)):
-            d = h.nodes[n]
-            if d["op"] == "zero" or d.get("_zero"):
-                for s in list(h.successors(n)):
-                    op = h.nodes[s]["op"]
-                    if op == "add":
-                        h.remove_edges_from([(n, s, k) for k in list(h[n][s])])
-                        changed = True
-                        if h.in_degree(s) == 0:
-                            h.nodes[s]["_zero"] = True
-                    elif op in _ZERO_THROUGH and not h.nodes[s].get("_zero"):
-                        h.nodes[s]["_zero"] = True
-                        changed = True
-    alive = nx.ancestors(h, out) | {out}
-    h.remove_nodes_from([n for n in list(h.nodes) if n not in alive])
-    # contract pass-throughs: identity, and sums of one input (x + x has two)
-    for n in list(nx.topological_sort(h)):
-        op = h.nodes[n]["op"]
-        if h.in_degree(n) != 1 or op not in ("identity", "add", "concat", "multiply"):
-            continue
-        (p,) = h.predecessors(n)
-        h.add_edges_from((p, s, {"port": port})
-                         for _, s, port in h.out_edges(n, data="port", default=0))
-        h.remove_node(n)
-    return h
-
-
-def _label(d: dict, named_inputs: bool = False) -> str:
-    args = {k: v for k, v in d.get("args", {}).items()}
-    if d["op"] == "input":  # by name too where there are several: they are not interchangeable
-        args = {"shape": args.get("shape"), **({"name": args.get("name")} if named_inputs else {})}
-    if d.get("_zero"):
-        return "zero"
-    return d["op"] + json.dumps(args, sort_keys=True)
-
-
-def canonical_hash(g: nx.DiGraph) -> str:
-    """Equal for architectures that compute the same function up to node order."""
-    h = canonical_graph(g)
-    named = sum(1 for _, d in g.nodes(data=True) if d["op"] == "input") > 1
-    lab = nx.DiGraph()  # parallel edges become one labelled edge: the ports, and how many
-    for n, d in h.nodes(data=True):
-        lab.add_node(n, label=_label(d, named))
-    for u, nbrs in h.adj.items():
-        for v, keyed in nbrs.items():
-            ports = sorted(d["port"] for d in keyed.values())
-            port = "" if h.nodes[v]["op"] in _COMMUTATIVE else ",".join(map(str, ports))
-            lab.add_edge(u, v, label=f"{port}x{len(ports)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # networkx notes a past change of hashes
-        wl = nx.weisfeiler_lehman_graph_hash(lab, node_attr="label", edge_attr="label",
-                                             iterations=max(3, min(lab.number_of_nodes(), 64)))
-    return hashlib.sha256(wl.encode()).hexdigest()[:16]
 
 
 def _lit(v: Any, symbolic: bool = False) -> str:

@@ -1,0 +1,353 @@
+"""The canonical form of an architecture graph, and its hash.
+
+First the simplifications that keep what the network computes: zero branches dropped from sums,
+nodes that cannot reach the output dropped, identities and one-input merges contracted. Then
+an exact canonical labelling of what is left, a DAG with labelled nodes (the layer and its
+arguments) and labelled edges (the input ports, unordered for commutative merges, and how
+many times one tensor is used): colour refinement in both directions (each node's colour from
+its inputs' colours, in topological order, then from its consumers'), individualisation where
+nodes are still tied, and the least serialisation over the ties that are not symmetries. Two
+graphs get the same hash exactly when they are isomorphic as such labelled DAGs (up to the
+hash's 64 bits): a layer used twice (one set of weights) and two copies of it differ.
+
+May import: the standard library, and networkx for `canonical_graph`'s result. Nothing else of
+archdsl: this is a function of the graph alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import networkx as nx
+
+__all__ = ["canonical_graph", "canonical_hash"]
+
+_COMMUTATIVE = frozenset({"add", "multiply"})
+_ZERO_THROUGH = frozenset({"identity", "avg_pool", "max_pool", "zero"})
+_CONTRACT = frozenset({"identity", "add", "concat", "multiply"})
+_LABELS: dict[tuple[str, str], str] = {}  # (op, repr(args)) -> the node's label
+_LABELS_MAX = 50_000
+_PORT_NAMES = [f"{p}x1" for p in range(64)]  # the edge label of one input at port p
+
+Edge = tuple[int, str]  # (the other node, the edge's label)
+
+
+class Simplified:
+    """An architecture graph after the simplifications, its nodes numbered 0..n-1 in a
+    topological order.
+
+    `ids[i]`: node i's name in the graph; `ops[i]`: its op; `kept`: the nodes kept, in order;
+    `ins[i]`: the inputs of a kept node as (port, node) pairs, a contracted node replaced by
+    the node it passed on; `zero`: the kept nodes known to compute a zero tensor."""
+
+    def __init__(self, g: nx.DiGraph) -> None:
+        node, pred = g._node, g._pred  # read directly: this runs for every architecture hashed
+        ids = list(node)
+        n = len(ids)
+        multi = g.is_multigraph()
+        if ids == list(range(n)):  # as the interpreter makes them
+            ins = [[(d.get("port", 0), u) for u, keyed in pred[v].items() for d in keyed.values()]
+                   for v in ids] if multi else \
+                  [[(d.get("port", 0), u) for u, d in pred[v].items()] for v in ids]
+            forward = all(u < v for v in ids for _, u in ins[v])
+        else:
+            forward = False
+        if not forward:
+            ids, ins = _renumbered(g)
+        self.ids = ids
+        self.ops = ops = [node[k]["op"] for k in ids]
+        zero: set[int] = set()  # marked zero: through identity / pooling, or a sum of zeros
+        zeroish: set[int] = set()  # zero ops and marked nodes
+        for v, op in enumerate(ops):
+            xs = ins[v]
+            if xs and zeroish:
+                if op == "add":
+                    kept = [x for x in xs if x[1] not in zeroish]
+                    if len(kept) < len(xs):
+                        ins[v] = kept
+                        if not kept:
+                            zero.add(v)
+                elif op in _ZERO_THROUGH and any(u in zeroish for _, u in xs):
+                    zero.add(v)
+            if op == "zero" or v in zero:
+                zeroish.add(v)
+        out = ids.index(max(ids)) if not forward else n - 1
+        alive = [False] * n
+        alive[out] = True
+        stack = [out]
+        while stack:
+            for _, u in ins[stack.pop()]:
+                if not alive[u]:
+                    alive[u] = True
+                    stack.append(u)
+        rep = list(range(n))  # a contracted node -> the node it passes on
+        kept_nodes = []
+        contracted = False
+        for v in range(n):
+            if not alive[v]:
+                continue
+            xs = ins[v]
+            if len(xs) == 1 and ops[v] in _CONTRACT:
+                rep[v] = rep[xs[0][1]]
+                contracted = True
+                continue
+            if contracted:
+                ins[v] = [(port, rep[u]) for port, u in xs]
+            kept_nodes.append(v)
+        self.kept = kept_nodes
+        self.ins = ins
+        self.zero = {v for v in zero if alive[v] and rep[v] == v}
+
+
+def _renumbered(g: nx.DiGraph) -> tuple[list[Any], list[list[tuple[int, int]]]]:
+    """The nodes in a topological order (their sorted order where that is one), and each
+    node's inputs as (port, position) pairs."""
+    try:
+        order = sorted(g)
+    except TypeError:
+        order = list(g)
+    pos = {k: i for i, k in enumerate(order)}
+    if not all(pos[u] < pos[v] for u, v in g.edges()):
+        order = list(nx.lexicographical_topological_sort(g, key=pos.__getitem__))
+        pos = {k: i for i, k in enumerate(order)}
+    ins = [[(d.get("port", 0), pos[u]) for u, _, d in g.in_edges(v, data=True)] for v in order]
+    return order, ins
+
+
+def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
+    """Drop what cannot change the output (zero branches, dead nodes, identities,
+    one-input sums), so that architectures computing the same function compare equal.
+
+    The result is a MultiDiGraph whose edges keep `port`; a tensor used twice by one node
+    (`x + x`) stays two parallel edges. Nodes keep their attributes; those known to compute
+    zero have `_zero` set."""
+    s = Simplified(g)
+    h = nx.MultiDiGraph()
+    ids = s.ids
+    for v in s.kept:
+        h.add_node(ids[v], **g.nodes[ids[v]], **({"_zero": True} if v in s.zero else {}))
+    h.add_edges_from((ids[u], ids[v], {"port": port}) for v in s.kept for port, u in s.ins[v])
+    return h
+
+
+def _label(d: dict, named_inputs: bool) -> str:
+    """A node's label: its op and arguments (an input: its shape, and its name where there
+    are several inputs, which are not interchangeable)."""
+    op, args = d["op"], d.get("args", {})
+    if op == "input":
+        args = {"shape": args.get("shape"), **({"name": args.get("name")} if named_inputs else {})}
+        return op + json.dumps(args, sort_keys=True)
+    if not args:
+        return op + "{}"
+    key = (op, repr(args))  # repr tells 1, 1.0, True and -0.0 apart, as the JSON does
+    label = _LABELS.get(key)
+    if label is None:
+        if len(_LABELS) >= _LABELS_MAX:
+            _LABELS.clear()
+        label = _LABELS[key] = op + json.dumps(args, sort_keys=True)
+    return label
+
+
+def canonical_hash(g: nx.DiGraph) -> str:
+    """Equal for architectures that compute the same function up to node order: 16 hex
+    digits of the SHA-256 of the canonical form of `canonical_graph(g)`."""
+    s = Simplified(g)
+    node, ids = g._node, s.ids
+    named = s.ops.count("input") > 1
+    labels: list[str] = [""] * len(ids)
+    for v in s.kept:
+        labels[v] = "zero" if v in s.zero else _label(node[ids[v]], named)
+    return hashlib.sha256(_Canon(s, labels).text().encode()).hexdigest()[:16]
+
+
+class _Canon:
+    """The canonical order of a simplified graph's kept nodes, and its serialisation.
+
+    Colours are ranks of sorted signatures (never hashes: equal colours mean equal
+    signatures, and the ranks do not depend on how the nodes are numbered)."""
+
+    def __init__(self, s: Simplified, labels: list[str]) -> None:
+        n = len(s.ids)
+        self.kept = kept = s.kept
+        self.labels = labels
+        preds: list[list[Edge]] = [[] for _ in range(n)]
+        succs: list[list[Edge]] = [[] for _ in range(n)]
+        depth = [0] * n
+        up_levels: list[list[int]] = [[]]
+        ins, ops = s.ins, s.ops
+        for v in kept:
+            xs = ins[v]
+            if not xs:
+                up_levels[0].append(v)
+                continue
+            es = preds[v] = _edges(xs, ops[v] in _COMMUTATIVE)
+            d = 0
+            for u, e in es:
+                succs[u].append((v, e))
+                if depth[u] >= d:
+                    d = depth[u] + 1
+            depth[v] = d
+            if d == len(up_levels):
+                up_levels.append([])
+            up_levels[d].append(v)
+        height = [0] * n
+        down_levels: list[list[int]] = [[]]
+        for v in reversed(kept):
+            h = 0
+            for u, _ in succs[v]:
+                if height[u] >= h:
+                    h = height[u] + 1
+            height[v] = h
+            while h >= len(down_levels):
+                down_levels.append([])
+            down_levels[h].append(v)
+        self.preds, self.succs = preds, succs
+        self.up_levels, self.down_levels = up_levels, down_levels
+        self._keys: list[tuple[int, tuple[Edge, ...]]] | None = None
+
+    # ---- refinement ------------------------------------------------------------------------
+    def _pass(self, colors: list, levels: list[list[int]],
+              nbrs: list[list[Edge]]) -> tuple[list[int], int]:
+        """New colours from `colors` and the new colours of each node's neighbours on the
+        side `levels` starts from (ranked level by level: a level's neighbours come first),
+        and how many there are."""
+        new = [0] * len(colors)
+        k = 0
+        for level in levels:
+            if len(level) == 1:
+                new[level[0]] = k
+                k += 1
+                continue
+            sigs = [(colors[v], sorted([(new[u], e) for u, e in nbrs[v]])) for v in level]
+            order = sorted(range(len(level)), key=sigs.__getitem__)
+            last = None
+            for i in order:
+                if sigs[i] != last:
+                    last = sigs[i]
+                    k += 1
+                new[level[i]] = k - 1
+        return new, k
+
+    def _round(self, colors: list) -> tuple[list[int], int]:
+        up, _ = self._pass(colors, self.up_levels, self.preds)
+        return self._pass(up, self.down_levels, self.succs)
+
+    # ---- ties --------------------------------------------------------------------------------
+    def _cells(self, colors: list[int]) -> list[list[int]]:
+        """The classes of more than one node, in colour order."""
+        by: dict[int, list[int]] = {}
+        for v in self.kept:
+            by.setdefault(colors[v], []).append(v)
+        return [by[c] for c in sorted(by) if len(by[c]) > 1]
+
+    def _swappable(self) -> list[tuple[int, tuple[Edge, ...]]]:
+        """Per node, a key that two nodes share when swapping them (with their branches) is
+        a symmetry of the graph: the same consumers, and branches that are the same tree
+        over the same outside nodes. A node's branch is itself and, recursively, those of
+        its inputs it is the only consumer of; nodes of one class (same depth) have disjoint
+        branches. Keys are interned (equal ids for equal branches), never ordered."""
+        if self._keys is None:
+            ids: dict[tuple, int] = {}
+            branch = [0] * len(self.labels)
+            succs, labels = self.succs, self.labels
+            for v in self.kept:
+                sig = (labels[v], tuple(sorted([(branch[u] if len(succs[u]) == 1 else -1 - u, e)
+                                               for u, e in self.preds[v]])))
+                branch[v] = ids.setdefault(sig, len(ids))
+            self._keys = [(branch[v], tuple(sorted(succs[v]))) for v in range(len(branch))]
+        return self._keys
+
+    def _symmetric(self, colors: list[int], cells: list[list[int]]) -> tuple[list[int] | None,
+                                                                                bool]:
+        """Colours with the nodes of every class whose nodes can all be swapped with each
+        other (so that any order of them gives the same form) put in node order, None where
+        there is no such class; and whether every class was one."""
+        keys = self._swappable()
+        new: list[int] | None = None
+        every = True
+        for cell in cells:
+            k0 = keys[cell[0]]
+            if all(keys[v] == k0 for v in cell):
+                if new is None:
+                    new = [(len(colors) + 1) * c for c in colors]
+                for k, v in enumerate(cell):
+                    new[v] += k
+            else:
+                every = False
+        return new, every
+
+    def _settle(self, colors: list) -> tuple[list[int], list[list[int]]]:
+        """`colors` refined in both directions and symmetric classes ordered, until what is
+        left tied (if anything) is an equitable partition with no such class."""
+        m = len(self.kept)
+        k = -1
+        while True:
+            colors, k2 = self._round(colors)
+            if k2 == m:
+                return colors, []
+            cells = self._cells(colors)
+            ordered, every = self._symmetric(colors, cells)
+            if every:
+                return ordered, []  # type: ignore[return-value]
+            if ordered is not None:
+                colors, k2 = ordered, -1
+            elif k2 == k:
+                return colors, cells
+            k = k2
+
+    @staticmethod
+    def _individualise(colors: list[int], v: int) -> list[int]:
+        new = [2 * c + 1 for c in colors]
+        new[v] -= 1
+        return new
+
+    def _form(self, colors: list[int]) -> tuple[list[int], tuple]:
+        """The node order of `colors` (ties in node order), and each node's inputs in it
+        (positions, and edge labels)."""
+        order = sorted(self.kept, key=colors.__getitem__)
+        pos = [0] * len(colors)
+        for i, v in enumerate(order):
+            pos[v] = i
+        preds = self.preds
+        return order, tuple(tuple(sorted([(pos[u], e) for u, e in preds[v]])) for v in order)
+
+    def _search(self, colors: list) -> tuple[list[int], tuple]:
+        """The least form over the individualisations of the ties that are not symmetries.
+
+        Each node of the first tie is individualised and the colours refined; where the
+        forms with the remaining ties in node order are all the same, the tie is one orbit
+        of the graph's symmetries that fix what was individualised before (the refinement
+        keeps the order of classes, so equal forms map the one node onto the other), and
+        any of its nodes does; else each distinct one is searched and the least form kept."""
+        colors, cells = self._settle(colors)
+        while cells:
+            children: dict[tuple, tuple[list[int], list[list[int]]]] = {}
+            for v in cells[0]:
+                child = self._settle(self._individualise(colors, v))
+                children.setdefault(self._form(child[0])[1], child)
+            if len(children) > 1:
+                return min((self._search(c) for c, _ in children.values()),
+                           key=lambda found: found[1])
+            colors, cells = next(iter(children.values()))
+        return self._form(colors)
+
+    def text(self) -> str:
+        """The canonical serialisation: the labels in canonical order, then the inputs."""
+        order, form = self._search(self.labels)
+        return "\n".join([self.labels[v] for v in order]) + "\n" + repr(form)
+
+
+def _edges(xs: list[tuple[int, int]], commutative: bool) -> list[Edge]:
+    """A node's inputs as (node, label) pairs, one per input node: the label is the ports
+    it is used at (none for a commutative op) and how many times."""
+    if len(xs) == 1:
+        port, u = xs[0]
+        return [(u, "x1" if commutative else
+                 _PORT_NAMES[port] if 0 <= port < 64 else f"{port}x1")]
+    by: dict[int, list[int]] = {}
+    for port, u in xs:
+        by.setdefault(u, []).append(port)
+    return [(u, ("" if commutative else ",".join(map(str, sorted(ps)))) + f"x{len(ps)}")
+            for u, ps in by.items()]
