@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from . import ast as A
 from .quoting import escape_text
@@ -18,6 +20,8 @@ _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, 
 
 
 def format_value_literal(v: object) -> str:
+    if v.__class__ is int:  # the commonest
+        return str(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -75,54 +79,66 @@ def _wrap(e: A.Expr, min_prec: int) -> str:
 
 
 def format_expr(e: A.Expr) -> str:
-    if isinstance(e, A.Lit):
-        if _negative_number(e.value):
-            return f"-{format_value_literal(-e.value)}"
-        return format_value_literal(e.value)
-    if isinstance(e, A.Name):
-        return e.id
-    if isinstance(e, A.ListLit):
-        return "[" + ", ".join(format_expr(x) for x in e.items) + "]"
-    if isinstance(e, A.Range):
-        return f"{_wrap(e.lo, 1)} .. {_wrap(e.hi, 1)}"
-    if isinstance(e, A.Call):
-        parts = []
-        for a in e.args:
-            v = format_expr(a.value)
-            parts.append(f"{a.name} = {v}" if a.name else v)
-        return f"{e.func}({', '.join(parts)})"
-    if isinstance(e, A.BinOp):
-        p = _PREC[e.op]
-        if e.op == "**":  # right-associative; the left side is an atom
-            return f"{_wrap(e.left, p + 1)} ** {_wrap(e.right, _PREC['neg'])}"
-        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
-    if isinstance(e, A.Neg):
-        return f"-{_wrap(e.operand, _PREC['neg'])}"
-    if isinstance(e, A.Compare):
-        return f"{_wrap(e.left, _PREC['+'])} {e.op} {_wrap(e.right, _PREC['+'])}"
-    if isinstance(e, A.BoolOp):
-        p = _PREC[e.op]
-        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
-    if isinstance(e, A.Not):
-        return f"not {_wrap(e.operand, _PREC['not'])}"
-    if isinstance(e, A.Pipeline):
-        return " -> ".join(_wrap(s, 1) for s in e.stages)
-    if isinstance(e, A.Shared):
-        return f"shared {_wrap(e.expr, _ATOM)}"  # `shared` takes an atom
-    if isinstance(e, A.Repeat):
-        return f"repeat({format_expr(e.count)}) {{ {format_expr(e.body)} }}"
-    if isinstance(e, A.OneOf):
-        return "one_of { " + " | ".join(_alt(a) for a in e.alts) + " }"
-    if isinstance(e, A.Optional):
-        return f"optional {{ {format_expr(e.body)} }}"
-    if isinstance(e, A.Residual):
-        s = f"residual {{ {format_expr(e.body)} }}"
-        if e.skip is not None:
-            s += f" skip {{ {format_expr(e.skip)} }}"
-        return s
-    if isinstance(e, A.Parallel):
-        return f"parallel({e.merge}) {{ " + " | ".join(_alt(a) for a in e.alts) + " }"
-    raise TypeError(f"cannot print {type(e).__name__}")
+    rule = _FORMAT.get(e.__class__)
+    if rule is None:
+        raise TypeError(f"cannot print {type(e).__name__}")
+    return rule(e)
+
+
+# one small function per construct
+def _lit(e: A.Lit) -> str:
+    if _negative_number(e.value):
+        return f"-{format_value_literal(-e.value)}"
+    return format_value_literal(e.value)
+
+
+def _call(e: A.Call) -> str:
+    parts = []
+    for a in e.args:
+        v = format_expr(a.value)
+        parts.append(f"{a.name} = {v}" if a.name else v)
+    return f"{e.func}({', '.join(parts)})"
+
+
+def _binop(e: A.BinOp) -> str:
+    p = _PREC[e.op]
+    if e.op == "**":  # right-associative; the left side is an atom
+        return f"{_wrap(e.left, p + 1)} ** {_wrap(e.right, _PREC['neg'])}"
+    return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+
+
+def _boolop(e: A.BoolOp) -> str:
+    p = _PREC[e.op]
+    return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
+
+
+def _residual(e: A.Residual) -> str:
+    s = f"residual {{ {format_expr(e.body)} }}"
+    if e.skip is not None:
+        s += f" skip {{ {format_expr(e.skip)} }}"
+    return s
+
+
+_FORMAT: dict[type, Callable[[Any], str]] = {
+    A.Lit: _lit,
+    A.Name: lambda e: e.id,
+    A.ListLit: lambda e: "[" + ", ".join(format_expr(x) for x in e.items) + "]",
+    A.Range: lambda e: f"{_wrap(e.lo, 1)} .. {_wrap(e.hi, 1)}",
+    A.Call: _call,
+    A.BinOp: _binop,
+    A.Neg: lambda e: f"-{_wrap(e.operand, _PREC['neg'])}",
+    A.Compare: lambda e: f"{_wrap(e.left, _PREC['+'])} {e.op} {_wrap(e.right, _PREC['+'])}",
+    A.BoolOp: _boolop,
+    A.Not: lambda e: f"not {_wrap(e.operand, _PREC['not'])}",
+    A.Pipeline: lambda e: " -> ".join(_wrap(s, 1) for s in e.stages),
+    A.Shared: lambda e: f"shared {_wrap(e.expr, _ATOM)}",  # `shared` takes an atom
+    A.Repeat: lambda e: f"repeat({format_expr(e.count)}) {{ {format_expr(e.body)} }}",
+    A.OneOf: lambda e: "one_of { " + " | ".join(_alt(a) for a in e.alts) + " }",
+    A.Optional: lambda e: f"optional {{ {format_expr(e.body)} }}",
+    A.Residual: _residual,
+    A.Parallel: lambda e: f"parallel({e.merge}) {{ " + " | ".join(_alt(a) for a in e.alts)
+    + " }",
+}
 
 
 def _alt(a: A.Alt) -> str:
