@@ -44,9 +44,17 @@ def drop_shared(node: A.Node) -> None:
 
 
 def walk(e: A.Node) -> Iterator[A.Node]:
-    yield e
-    for x in A.children(e):
-        yield from walk(x)
+    """`e` and every node inside it, in pre-order (a node, then its children in field order);
+    by an explicit stack, not nested generators (one frame per level cost a walk of a deep
+    tree its depth at every node)."""
+    stack = [e]
+    children = A.children
+    while stack:
+        x = stack.pop()
+        yield x
+        kids = children(x)
+        if kids:
+            stack.extend(kids[::-1])  # type: ignore[index]  # children are lists or tuples
 
 
 def stage_segment(e: A.Expr) -> str | None:
