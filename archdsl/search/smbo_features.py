@@ -1,25 +1,23 @@
 """SMBO's features of a configuration: what is known of it without training it.
 
 `encode(space, config)` gives the decisions and the architecture's graph features;
-`graph_features(graph)` computes the graph part in one pass over the layer graph, with the
-same result as counting over `archdsl.graph.canonical_graph` (a test compares the two), without
-building that graph. Imports: networkx, archdsl.errors and archdsl.space only.
+`graph_features(graph)` computes the graph part from the canonical hash's simplifications
+(`archdsl.canonical.Simplified`), with the same result as counting over `canonical_graph` (a
+test compares the two) without building that graph. Imports: networkx (types),
+archdsl.canonical, archdsl.errors and archdsl.space only.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import networkx as nx
 
+from ..canonical import Simplified
 from ..errors import ArchDSLError
 from ..space import Config, Space
 
 __all__ = ["encode", "graph_features"]
-
-_ZERO_THROUGH = frozenset({"identity", "avg_pool", "max_pool", "zero"})  # zero in, zero out
-_PASS = frozenset({"identity", "add", "concat", "multiply"})  # one input: the input itself
 
 
 def encode(space: Space, config: Config) -> dict[str, float]:
@@ -60,60 +58,21 @@ def encode(space: Space, config: Config) -> dict[str, float]:
 
 
 def graph_features(g: nx.MultiDiGraph) -> dict[str, float]:
-    """`op:NAME[/kK]` counts of the canonical graph's layers (in node order), then
+    """`op:NAME[/kK]` counts of the canonical graph's layers (in its node order), then
     `graph:depth` (its longest path, in edges) and `graph:layers` (its nodes, the input and
-    output included).
-
-    The rules of `canonical_graph`, applied in one topological pass over the layer graph
-    instead of building the canonical graph (a test compares the two): a `zero` layer is zero,
-    and so is an identity or pooling of zero; zero terms drop out of a sum, and a sum left
-    with none is zero; nodes that do not reach the output are dropped; an identity, or a
-    sum/concat/product of one input, is its input."""
-    nodes: dict[Any, dict] = g._node
-    order = _topological(g)
-    ins: dict[Any, list] = {}
-    zero: set = set()
-    for v in order:
-        inputs = [u for u, keys in g._pred[v].items() for _ in keys]  # x + x: x twice
-        op = nodes[v]["op"]
-        if op == "add":
-            kept = [u for u in inputs if u not in zero]
-            if len(kept) < len(inputs) and not kept:
-                zero.add(v)
-            inputs = kept
-        elif op in _ZERO_THROUGH and (op == "zero" or any(u in zero for u in inputs)):
-            zero.add(v)
-        ins[v] = inputs
-    alive = {max(nodes)}  # the output
-    for v in reversed(order):
-        if v in alive:
-            alive.update(ins[v])
-    same: dict = {}  # a pass-through node -> the node it stands for
-    depth: dict = {}  # a node of the canonical graph -> its longest path from a source
-    for v in order:
-        if v not in alive:
-            continue
-        inputs = ins[v]
-        if len(inputs) == 1 and nodes[v]["op"] in _PASS:
-            u = inputs[0]
-            same[v] = same.get(u, u)
-        else:
-            depth[v] = max((depth[same.get(u, u)] + 1 for u in inputs), default=0)
+    output included): counted on `canonical.Simplified`, the simplifications that
+    `canonical_graph` makes, without building the canonical graph itself."""
+    s = Simplified(g)
+    node, ids, ins = g._node, s.ids, s.ins
+    depth: dict[int, int] = {}  # a kept node -> its longest path from a source
     counts: dict[str, float] = {}
-    for v, data in nodes.items():
-        if v in depth and data["op"] not in ("input", "output"):
-            k = data.get("args", {}).get("kernel")
-            name = f"op:{data['op']}" + (f"/k{k}" if k is not None else "")
+    for v in s.kept:
+        depth[v] = max((depth[u] + 1 for _, u in ins[v]), default=0)
+        op = s.ops[v]
+        if op not in ("input", "output"):
+            k = node[ids[v]].get("args", {}).get("kernel")
+            name = f"op:{op}" + (f"/k{k}" if k is not None else "")
             counts[name] = counts.get(name, 0.0) + 1.0
     counts["graph:depth"] = float(max(depth.values()))
     counts["graph:layers"] = float(len(depth))
     return counts
-
-
-def _topological(g: nx.MultiDiGraph) -> list:
-    """The nodes in topological order: their own order (an architecture's nodes are made in
-    one), unless an edge runs backwards."""
-    pos = {n: i for i, n in enumerate(g._node)}
-    if all(pos[u] < pos[v] for u, v in g.edges()):
-        return list(pos)
-    return list(nx.topological_sort(g))
