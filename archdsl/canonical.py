@@ -38,50 +38,41 @@ class Simplified:
     """An architecture graph after the simplifications, its nodes numbered 0..n-1 in a
     topological order.
 
-    `ids[i]`: node i's name in the graph; `ops[i]`: its op; `kept`: the nodes kept, in order;
+    `ids[i]`: node i's name in the graph; `attrs[i]`: its attributes; `ops[i]`: its op; `kept`: the nodes kept, in order;
     `ins[i]`: the inputs of a kept node as (port, node) pairs, a contracted node replaced by
     the node it passed on; `zero`: the kept nodes known to compute a zero tensor."""
 
     def __init__(self, g: nx.DiGraph) -> None:
-        node, pred = g._node, g._pred  # read directly: this runs for every architecture hashed
-        ids = list(node)
+        ids, ins = _read(g)
         n = len(ids)
-        multi = g.is_multigraph()
-        if ids == list(range(n)):  # as the interpreter makes them
-            ins = [[(d.get("port", 0), u) for u, keyed in pred[v].items() for d in keyed.values()]
-                   for v in ids] if multi else \
-                  [[(d.get("port", 0), u) for u, d in pred[v].items()] for v in ids]
-            forward = all(u < v for v in ids for _, u in ins[v])
-        else:
-            forward = False
-        if not forward:
-            ids, ins = _renumbered(g)
+        node = g._node
         self.ids = ids
-        self.ops = ops = [node[k]["op"] for k in ids]
+        self.attrs = attrs = list(node.values()) if ids == list(node) else [node[k] for k in ids]
+        self.ops = ops = [d["op"] for d in attrs]
         zero: set[int] = set()  # marked zero: through identity / pooling, or a sum of zeros
-        zeroish: set[int] = set()  # zero ops and marked nodes
-        for v, op in enumerate(ops):
-            xs = ins[v]
-            if xs and zeroish:
-                if op == "add":
-                    kept = [x for x in xs if x[1] not in zeroish]
-                    if len(kept) < len(xs):
-                        ins[v] = kept
-                        if not kept:
-                            zero.add(v)
-                elif op in _ZERO_THROUGH and any(u in zeroish for _, u in xs):
-                    zero.add(v)
-            if op == "zero" or v in zero:
-                zeroish.add(v)
-        out = ids.index(max(ids)) if not forward else n - 1
+        if "zero" in ops:
+            zeroish: set[int] = set()  # zero ops and marked nodes
+            for v in range(ops.index("zero"), n):
+                op = ops[v]
+                xs = ins[v]
+                if xs and zeroish:
+                    if op == "add":
+                        kept = [x for x in xs if x[1] not in zeroish]
+                        if len(kept) < len(xs):
+                            ins[v] = kept
+                            if not kept:
+                                zero.add(v)
+                    elif op in _ZERO_THROUGH and any(u in zeroish for _, u in xs):
+                        zero.add(v)
+                if op == "zero" or v in zero:
+                    zeroish.add(v)
+        out = ids.index(max(ids))
         alive = [False] * n
         alive[out] = True
-        stack = [out]
-        while stack:
-            for _, u in ins[stack.pop()]:
-                if not alive[u]:
+        for v in range(out, -1, -1):
+            if alive[v]:
+                for _, u in ins[v]:
                     alive[u] = True
-                    stack.append(u)
         rep = list(range(n))  # a contracted node -> the node it passes on
         kept_nodes = []
         contracted = False
@@ -99,6 +90,27 @@ class Simplified:
         self.kept = kept_nodes
         self.ins = ins
         self.zero = {v for v in zero if alive[v] and rep[v] == v}
+
+
+def _read(g: nx.DiGraph) -> tuple[list[Any], list[list[tuple[int, int]]]]:
+    """The nodes in a topological order (as the interpreter makes them: 0..n-1 with every
+    edge forward; else their sorted order where that is one, else any), and each node's
+    inputs as (port, position) pairs."""
+    node, pred = g._node, g._pred  # read directly: this runs for every architecture hashed
+    n = len(node)
+    ids = list(node)
+    if g.is_multigraph() and ids == list(range(n)):
+        ins: list[list[tuple[int, int]]] = []
+        for v in ids:
+            xs = []
+            for u, keyed in pred[v].items():
+                if u >= v:
+                    return _renumbered(g)
+                for d in keyed.values():
+                    xs.append((d.get("port", 0), u))
+            ins.append(xs)
+        return ids, ins
+    return _renumbered(g)
 
 
 def _renumbered(g: nx.DiGraph) -> tuple[list[Any], list[list[tuple[int, int]]]]:
@@ -132,34 +144,39 @@ def canonical_graph(g: nx.DiGraph) -> nx.MultiDiGraph:
     return h
 
 
-def _label(d: dict, named_inputs: bool) -> str:
-    """A node's label: its op and arguments (an input: its shape, and its name where there
-    are several inputs, which are not interchangeable)."""
-    op, args = d["op"], d.get("args", {})
-    if op == "input":
-        args = {"shape": args.get("shape"), **({"name": args.get("name")} if named_inputs else {})}
-        return op + json.dumps(args, sort_keys=True)
-    if not args:
-        return op + "{}"
-    key = (op, repr(args))  # repr tells 1, 1.0, True and -0.0 apart, as the JSON does
-    label = _LABELS.get(key)
-    if label is None:
-        if len(_LABELS) >= _LABELS_MAX:
-            _LABELS.clear()
-        label = _LABELS[key] = op + json.dumps(args, sort_keys=True)
-    return label
+def _labels(s: Simplified) -> list[str]:
+    """The kept nodes' labels: the op and its arguments; an input's shape, and its name where
+    there are several inputs (they are not interchangeable); "zero" for a node known to be
+    zero. Labels of arguments are cached by the arguments' repr (which tells 1, 1.0, True
+    and -0.0 apart, as the JSON does)."""
+    named = s.ops.count("input") > 1
+    labels = [""] * len(s.ids)
+    attrs, zero, cache = s.attrs, s.zero, _LABELS
+    for v in s.kept:
+        if v in zero:
+            labels[v] = "zero"
+            continue
+        d = attrs[v]
+        op, args = d["op"], d.get("args", {})
+        if op == "input":
+            args = {"shape": args.get("shape"), **({"name": args.get("name")} if named else {})}
+            labels[v] = op + json.dumps(args, sort_keys=True)
+            continue
+        key = (op, repr(args))
+        label = cache.get(key)
+        if label is None:
+            if len(cache) >= _LABELS_MAX:
+                cache.clear()
+            label = cache[key] = op + json.dumps(args, sort_keys=True)
+        labels[v] = label
+    return labels
 
 
 def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order: 16 hex
     digits of the SHA-256 of the canonical form of `canonical_graph(g)`."""
     s = Simplified(g)
-    node, ids = g._node, s.ids
-    named = s.ops.count("input") > 1
-    labels: list[str] = [""] * len(ids)
-    for v in s.kept:
-        labels[v] = "zero" if v in s.zero else _label(node[ids[v]], named)
-    return hashlib.sha256(_Canon(s, labels).text().encode()).hexdigest()[:16]
+    return hashlib.sha256(_Canon(s, _labels(s)).text().encode()).hexdigest()[:16]
 
 
 class _Canon:
@@ -179,15 +196,23 @@ class _Canon:
         ins, ops = s.ins, s.ops
         for v in kept:
             xs = ins[v]
-            if not xs:
+            if len(xs) == 1:  # most nodes: one input
+                port, u = xs[0]
+                e = "x1" if ops[v] in _COMMUTATIVE else \
+                    _PORT_NAMES[port] if 0 <= port < 64 else f"{port}x1"
+                preds[v] = [(u, e)]
+                succs[u].append((v, e))
+                d = depth[u] + 1
+            elif not xs:
                 up_levels[0].append(v)
                 continue
-            es = preds[v] = _edges(xs, ops[v] in _COMMUTATIVE)
-            d = 0
-            for u, e in es:
-                succs[u].append((v, e))
-                if depth[u] >= d:
-                    d = depth[u] + 1
+            else:
+                es = preds[v] = _edges(xs, ops[v] in _COMMUTATIVE)
+                d = 0
+                for u, e in es:
+                    succs[u].append((v, e))
+                    if depth[u] >= d:
+                        d = depth[u] + 1
             depth[v] = d
             if d == len(up_levels):
                 up_levels.append([])
@@ -231,7 +256,10 @@ class _Canon:
         return new, k
 
     def _round(self, colors: list) -> tuple[list[int], int]:
-        up, _ = self._pass(colors, self.up_levels, self.preds)
+        """One pass from the inputs, then one from the output unless every node is apart."""
+        up, k = self._pass(colors, self.up_levels, self.preds)
+        if k == len(self.kept):
+            return up, k
         return self._pass(up, self.down_levels, self.succs)
 
     # ---- ties --------------------------------------------------------------------------------
@@ -311,7 +339,15 @@ class _Canon:
         for i, v in enumerate(order):
             pos[v] = i
         preds = self.preds
-        return order, tuple(tuple(sorted([(pos[u], e) for u, e in preds[v]])) for v in order)
+        form = []
+        for v in order:
+            es = preds[v]
+            if len(es) == 1:
+                u, e = es[0]
+                form.append(((pos[u], e),))
+            else:
+                form.append(tuple(sorted([(pos[u], e) for u, e in es])))
+        return order, tuple(form)
 
     def _search(self, colors: list) -> tuple[list[int], tuple]:
         """The least form over the individualisations of the ties that are not symmetries.
@@ -334,18 +370,18 @@ class _Canon:
         return self._form(colors)
 
     def text(self) -> str:
-        """The canonical serialisation: the labels in canonical order, then the inputs."""
+        """The canonical serialisation: the labels, each node's label (its index among them)
+        in canonical order, then each node's inputs (their positions in that order)."""
         order, form = self._search(self.labels)
-        return "\n".join([self.labels[v] for v in order]) + "\n" + repr(form)
+        labels = self.labels
+        names = sorted({labels[v] for v in order})
+        rank = {x: i for i, x in enumerate(names)}
+        return "\n".join(names) + "\n" + repr([rank[labels[v]] for v in order]) + repr(form)
 
 
 def _edges(xs: list[tuple[int, int]], commutative: bool) -> list[Edge]:
-    """A node's inputs as (node, label) pairs, one per input node: the label is the ports
-    it is used at (none for a commutative op) and how many times."""
-    if len(xs) == 1:
-        port, u = xs[0]
-        return [(u, "x1" if commutative else
-                 _PORT_NAMES[port] if 0 <= port < 64 else f"{port}x1")]
+    """A node's inputs (more than one) as (node, label) pairs, one per input node: the
+    label is the ports it is used at (none for a commutative op) and how many times."""
     by: dict[int, list[int]] = {}
     for port, u in xs:
         by.setdefault(u, []).append(port)
