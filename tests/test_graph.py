@@ -16,6 +16,9 @@ from archdsl.layers import ArgSpec, register_layer
 
 register_layer("str_op_for_fix", (ArgSpec("mode", "any"),))
 
+# words that are no symbol where a value goes: literals, and keywords that start an expression
+_NOT_SYMBOLS = frozenset({"true", "false", "none", "not", "one_of", "optional", "parallel",
+                          "repeat", "residual", "shared"})
 _WORDS = st.sampled_from(["true", "false", "none", "same", "valid", "depthwise", "x", "adam"])
 
 
@@ -30,7 +33,7 @@ def _text(s: str) -> str:
 def test_a_string_survives_fix(s: str, symbol: bool) -> None:
     # "true" or "none" as a string came back as a boolean / none (written bare)
     value = s if symbol and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s) \
-        and s not in ("true", "false", "none") else _text(s)
+        and s not in _NOT_SYMBOLS else _text(s)
     src = (f"input x: [4]\nnetwork {{ x -> str_op_for_fix(mode = {value}) -> relu }}\n"
            f"train {{ lr = {value}  optimizer = adam(lr = 0.1) }}\n")
     space = archdsl.loads(src)
