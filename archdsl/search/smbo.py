@@ -1,4 +1,7 @@
-"""Sequential model-based optimisation: a random-forest surrogate and expected improvement."""
+"""Sequential model-based optimisation: a random-forest surrogate and expected improvement.
+
+Imports: numpy; scikit-learn and scipy when a model is first fitted; archdsl.errors,
+archdsl.space, and base.py and smbo_features.py (the encoding) of this package."""
 
 from __future__ import annotations
 
