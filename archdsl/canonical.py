@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from array import array
 from typing import Any
 
 import networkx as nx
@@ -176,7 +178,7 @@ def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order: 16 hex
     digits of the SHA-256 of the canonical form of `canonical_graph(g)`."""
     s = Simplified(g)
-    return hashlib.sha256(_Canon(s, _labels(s)).text().encode()).hexdigest()[:16]
+    return hashlib.sha256(_Canon(s, _labels(s)).serialised()).hexdigest()[:16]
 
 
 class _Canon:
@@ -217,19 +219,9 @@ class _Canon:
             if d == len(up_levels):
                 up_levels.append([])
             up_levels[d].append(v)
-        height = [0] * n
-        down_levels: list[list[int]] = [[]]
-        for v in reversed(kept):
-            h = 0
-            for u, _ in succs[v]:
-                if height[u] >= h:
-                    h = height[u] + 1
-            height[v] = h
-            while h >= len(down_levels):
-                down_levels.append([])
-            down_levels[h].append(v)
         self.preds, self.succs = preds, succs
-        self.up_levels, self.down_levels = up_levels, down_levels
+        self.up_levels = up_levels
+        self._down_levels: list[list[int]] | None = None
         self._keys: list[tuple[int, tuple[Edge, ...]]] | None = None
 
     # ---- refinement ------------------------------------------------------------------------
@@ -260,7 +252,25 @@ class _Canon:
         up, k = self._pass(colors, self.up_levels, self.preds)
         if k == len(self.kept):
             return up, k
-        return self._pass(up, self.down_levels, self.succs)
+        return self._pass(up, self._down(), self.succs)
+
+    def _down(self) -> list[list[int]]:
+        """The kept nodes by their longest distance to the output (made when first needed)."""
+        if self._down_levels is None:
+            succs = self.succs
+            height = [0] * len(succs)
+            levels: list[list[int]] = [[]]
+            for v in reversed(self.kept):
+                h = 0
+                for u, _ in succs[v]:
+                    if height[u] >= h:
+                        h = height[u] + 1
+                height[v] = h
+                while h >= len(levels):
+                    levels.append([])
+                levels[h].append(v)
+            self._down_levels = levels
+        return self._down_levels
 
     # ---- ties --------------------------------------------------------------------------------
     def _cells(self, colors: list[int]) -> list[list[int]]:
@@ -331,11 +341,13 @@ class _Canon:
         new[v] -= 1
         return new
 
-    def _form(self, colors: list[int]) -> tuple[list[int], tuple]:
-        """The node order of `colors` (ties in node order), and each node's inputs in it
-        (positions, and edge labels)."""
-        order = sorted(self.kept, key=colors.__getitem__)
-        pos = [0] * len(colors)
+    def _order(self, colors: list[int]) -> list[int]:
+        """The kept nodes by colour (ties in node order)."""
+        return sorted(self.kept, key=colors.__getitem__)
+
+    def _form(self, order: list[int]) -> tuple:
+        """Each node's inputs in `order`: their positions, and the edge labels."""
+        pos = [0] * len(self.labels)
         for i, v in enumerate(order):
             pos[v] = i
         preds = self.preds
@@ -347,10 +359,11 @@ class _Canon:
                 form.append(((pos[u], e),))
             else:
                 form.append(tuple(sorted([(pos[u], e) for u, e in es])))
-        return order, tuple(form)
+        return tuple(form)
 
-    def _search(self, colors: list) -> tuple[list[int], tuple]:
-        """The least form over the individualisations of the ties that are not symmetries.
+    def _search(self, colors: list) -> list[int]:
+        """The order of the least form over the individualisations of the ties that are not
+        symmetries.
 
         Each node of the first tie is individualised and the colours refined; where the
         forms with the remaining ties in node order are all the same, the tie is one orbit
@@ -362,21 +375,40 @@ class _Canon:
             children: dict[tuple, tuple[list[int], list[list[int]]]] = {}
             for v in cells[0]:
                 child = self._settle(self._individualise(colors, v))
-                children.setdefault(self._form(child[0])[1], child)
+                children.setdefault(self._form(self._order(child[0])), child)
             if len(children) > 1:
-                return min((self._search(c) for c, _ in children.values()),
-                           key=lambda found: found[1])
+                return min((self._search(c) for c, _ in children.values()), key=self._form)
             colors, cells = next(iter(children.values()))
-        return self._form(colors)
+        return self._order(colors)
 
-    def text(self) -> str:
-        """The canonical serialisation: the labels, each node's label (its index among them)
-        in canonical order, then each node's inputs (their positions in that order)."""
-        order, form = self._search(self.labels)
-        labels = self.labels
+    def serialised(self) -> bytes:
+        """The canonical serialisation: the node labels and the edge labels (each sorted,
+        one a line), then for each node in canonical order its label's index, its number
+        of input nodes, and their positions and edge labels' indices (64-bit little-endian)."""
+        order = self._search(self.labels)
+        labels, preds = self.labels, self.preds
         names = sorted({labels[v] for v in order})
         rank = {x: i for i, x in enumerate(names)}
-        return "\n".join(names) + "\n" + repr([rank[labels[v]] for v in order]) + repr(form)
+        enames = sorted({e for v in order for _, e in preds[v]})
+        erank = {x: i for i, x in enumerate(enames)}
+        pos = [0] * len(labels)
+        for i, v in enumerate(order):
+            pos[v] = i
+        flat: list[int] = []
+        for v in order:
+            es = preds[v]
+            flat += (rank[labels[v]], len(es))
+            if len(es) == 1:
+                u, e = es[0]
+                flat += (pos[u], erank[e])
+            else:
+                for p, e in sorted([(pos[u], erank[e]) for u, e in es]):
+                    flat += (p, e)
+        numbers = array("q", flat)
+        if sys.byteorder == "big":
+            numbers.byteswap()
+        return ("\n".join(names) + "\n\n" + "\n".join(enames) + "\n\n").encode() + \
+            numbers.tobytes()
 
 
 def _edges(xs: list[tuple[int, int]], commutative: bool) -> list[Edge]:
