@@ -12,6 +12,7 @@ import functools
 import keyword
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,20 +149,52 @@ def plan(arch: Architecture) -> Plan:
     cached = arch.cache.get("plan")
     if cached is not None:
         return cached
+    steps: dict[int, Step] = {}
+    used: Counter[str] = Counter()
+    taken: set[str] = set()
+    out_node = arch.output()
+    for n, d, preds, t, params, flops, lowered in _typed(arch):
+        op, args, span = d["op"], d["args"], d.get("span")
+        if op == "output":
+            out_node = preds[0]
+        elif lowered is None:  # an input
+            steps[n] = Step(n, op, args, [], t, 0, 0, _module_name(args["name"]), args["name"],
+                            span, None)
+        else:
+            path = d.get("path", op)
+            base = name = _base_name(path, op, bool(lowered.modules))
+            suffixes = [k for k in lowered.modules if k]
+            while _name_taken(name, suffixes, taken):
+                used[base] += 1
+                name = f"{base}_{used[base]}"
+            taken.add(name)
+            taken.update(f"{name}_{k}" for k in suffixes)
+            steps[n] = Step(n, op, args, preds, t, params, flops, name, d.get("path", ""), span,
+                            lowered)
+    arch.cache["plan"] = result = Plan(steps, arch.inputs(), out_node, arch.space_file)
+    return result
+
+
+# one node of the graph, in topological order, as `_typed` gives it: (node, its attributes,
+# its inputs in port order, its output type, params, flops, lowering); the output node has no
+# type (None, 0, 0, None) and an input no lowering
+Typed = tuple[int, dict[str, Any], list[int], Any, int, int, Any]
+
+
+def _typed(arch: Architecture) -> Iterator[Typed]:
+    """Every node with its inferred type, parameters and FLOPs: what `plan` and `metrics`
+    share (the module names, which only the generated code needs, are `plan`'s). A shape
+    mismatch raises `ShapeError` at the layer's span."""
     g = arch.graph
     nodes = g._node  # networkx's own dicts: much cheaper than its views in this loop
     pred = g._pred
     multi = g.is_multigraph()
-    steps: dict[int, Step] = {}
-    used: Counter[str] = Counter()
-    taken: set[str] = set()
-    inputs = arch.inputs()
-    out_node = arch.output()
+    types: dict[int, TT] = {}
     rules = _RULES
     scalars = _JSON_SCALARS
     for n in sorted(nodes):
         d = nodes[n]
-        op, args, span = d["op"], d["args"], d.get("span")
+        op, args = d["op"], d["args"]
         nbrs = pred[n]
         if not nbrs:
             preds = []
@@ -171,19 +204,19 @@ def plan(arch: Architecture) -> Plan:
         else:
             preds = _predecessors(nbrs, multi)
         if op == "output":
-            out_node = preds[0]
+            yield n, d, preds, None, 0, 0, None
             continue
         if op == "input":
             long = any(nodes[s]["op"] == "embedding" for s in g._succ[n])
-            t = _input_type(list(args["shape"]), long)
-            steps[n] = Step(n, op, args, [], t, 0, 0, _module_name(args["name"]), args["name"],
-                            span, None)
+            t = types[n] = _input_type(list(args["shape"]), long)
+            yield n, d, preds, t, 0, 0, None
             continue
+        span = d.get("span")
         rule = OPS.get(op)
         if rule is None:
             raise ShapeError(f"the PyTorch backend has no operation '{op}'", span,
                              "register it with archdsl.backends.pytorch.register_op")
-        ins = [steps[p].out for p in preds]
+        ins = [types[p] for p in preds]
         if op != "embedding":
             for t in ins:
                 if t.dtype == "long":
@@ -211,18 +244,8 @@ def plan(arch: Architecture) -> Plan:
         if len(result) == 2:
             raise ShapeError(result[0], span, result[1]) from None
         t, params, flops, lowered = result
-        path = d.get("path", op)
-        base = name = _base_name(path, op, bool(lowered.modules))
-        suffixes = [k for k in lowered.modules if k]
-        while _name_taken(name, suffixes, taken):
-            used[base] += 1
-            name = f"{base}_{used[base]}"
-        taken.add(name)
-        taken.update(f"{name}_{k}" for k in suffixes)
-        steps[n] = Step(n, op, args, preds, t, params, flops, name, d.get("path", ""), span,
-                        lowered)
-    arch.cache["plan"] = result = Plan(steps, inputs, out_node, arch.space_file)
-    return result
+        types[n] = t
+        yield n, d, preds, t, params, flops, lowered
 
 
 def _name_taken(name: str, suffixes: list[str], taken: set[str]) -> bool:
@@ -249,9 +272,26 @@ def _predecessors(nbrs: dict, multi: bool) -> list[int]:
 
 
 def metrics(arch: Architecture) -> dict[str, Any]:
-    """{"params", "flops", "output_shape"} of an architecture, computed statically."""
-    p = plan(arch)
-    return {"params": p.params, "flops": p.flops, "output_shape": p.output_shape}
+    """{"params", "flops", "output_shape"} of an architecture, computed statically: what
+    `plan` gives, without naming the modules (the architecture's plan, where it has one, or a
+    pass of the shape rules, whose figures the architecture keeps)."""
+    p = arch.cache.get("plan")
+    if p is not None:
+        return {"params": p.params, "flops": p.flops, "output_shape": p.output_shape}
+    figures = arch.cache.get("metrics")
+    if figures is None:
+        params = flops = 0
+        types: dict[int, TT] = {}
+        out_node = arch.output()
+        for n, d, preds, t, p_, f_, _ in _typed(arch):
+            if d["op"] == "output":
+                out_node = preds[0]
+            else:
+                types[n] = t
+                params += p_
+                flops += f_
+        figures = arch.cache["metrics"] = (params, flops, types[out_node].shape)
+    return {"params": figures[0], "flops": figures[1], "output_shape": list(figures[2])}
 
 
 def check_size(p: Plan, max_params: int = MAX_PARAMS) -> None:
