@@ -32,6 +32,7 @@ _CONTRACT = frozenset({"identity", "add", "concat", "multiply"})
 _LABELS: dict[tuple[str, str], str] = {}  # (op, repr(args)) -> the node's label
 _LABELS_MAX = 50_000
 _PORT_NAMES = [f"{p}x1" for p in range(64)]  # the edge label of one input at port p
+_SEARCH_MOST = 24  # tied nodes the exact search takes on (see _Canon.serialised)
 
 Edge = tuple[int, str]  # (the other node, the edge's label)
 
@@ -178,7 +179,7 @@ def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order: 16 hex
     digits of the SHA-256 of the canonical form of `canonical_graph(g)`."""
     s = Simplified(g)
-    return hashlib.sha256(_Canon(s, _labels(s)).serialised()).hexdigest()[:16]
+    return hashlib.sha256(_Canon.of(s, _labels(s)).serialised()).hexdigest()[:16]
 
 
 class _Canon:
@@ -187,10 +188,22 @@ class _Canon:
     Colours are ranks of sorted signatures (never hashes: equal colours mean equal
     signatures, and the ranks do not depend on how the nodes are numbered)."""
 
-    def __init__(self, s: Simplified, labels: list[str]) -> None:
-        n = len(s.ids)
-        self.kept = kept = s.kept
+    def __init__(self, kept: list[int], labels: list[str], preds: list[list[Edge]],
+                 succs: list[list[Edge]], up_levels: list[list[int]]) -> None:
+        self.kept = kept  # the nodes, in a topological order
         self.labels = labels
+        self.preds, self.succs = preds, succs  # (node, edge label) pairs, one per neighbour
+        self.up_levels = up_levels  # the nodes by their longest distance from an input
+        self._down_levels: list[list[int]] | None = None
+        self._height: list[int] = []  # each node's longest distance to the output
+        self._keys: dict[int, tuple[bytes, tuple[Edge, ...]]] = {}
+        self._children: list[list[int]] | None = None  # in the post-dominator tree
+
+    @classmethod
+    def of(cls, s: Simplified, labels: list[str]) -> _Canon:
+        """The canonical order's state for a simplified graph: its edges with their labels."""
+        n = len(s.ids)
+        kept = s.kept
         preds: list[list[Edge]] = [[] for _ in range(n)]
         succs: list[list[Edge]] = [[] for _ in range(n)]
         depth = [0] * n
@@ -219,10 +232,26 @@ class _Canon:
             if d == len(up_levels):
                 up_levels.append([])
             up_levels[d].append(v)
-        self.preds, self.succs = preds, succs
-        self.up_levels = up_levels
-        self._down_levels: list[list[int]] | None = None
-        self._keys: list[tuple[int, tuple[Edge, ...]]] | None = None
+        return cls(kept, labels, preds, succs, up_levels)
+
+    @classmethod
+    def of_edges(cls, labels: list[str], preds: list[list[Edge]]) -> _Canon:
+        """The state for nodes 0..n-1 in a topological order with labelled input edges."""
+        n = len(labels)
+        succs: list[list[Edge]] = [[] for _ in range(n)]
+        depth = [0] * n
+        up_levels: list[list[int]] = [[]]
+        for v, es in enumerate(preds):
+            d = 0
+            for u, e in es:
+                succs[u].append((v, e))
+                if depth[u] >= d:
+                    d = depth[u] + 1
+            depth[v] = d
+            if d == len(up_levels):
+                up_levels.append([])
+            up_levels[d].append(v)
+        return cls(list(range(n)), labels, preds, succs, up_levels)
 
     # ---- refinement ------------------------------------------------------------------------
     def _pass(self, colors: list, levels: list[list[int]],
@@ -269,7 +298,7 @@ class _Canon:
                 while h >= len(levels):
                     levels.append([])
                 levels[h].append(v)
-            self._down_levels = levels
+            self._down_levels, self._height = levels, height
         return self._down_levels
 
     # ---- ties --------------------------------------------------------------------------------
@@ -280,38 +309,60 @@ class _Canon:
             by.setdefault(colors[v], []).append(v)
         return [by[c] for c in sorted(by) if len(by[c]) > 1]
 
-    def _swappable(self) -> list[tuple[int, tuple[Edge, ...]]]:
-        """Per node, a key that two nodes share when swapping them (with their branches) is
-        a symmetry of the graph: the same consumers, and branches that are the same tree
-        over the same outside nodes. A node's branch is itself and, recursively, those of
-        its inputs it is the only consumer of; nodes of one class (same depth) have disjoint
-        branches. Keys are interned (equal ids for equal branches), never ordered."""
-        if self._keys is None:
-            ids: dict[tuple, int] = {}
-            branch = [0] * len(self.labels)
-            succs, labels = self.succs, self.labels
-            for v in self.kept:
-                sig = (labels[v], tuple(sorted([(branch[u] if len(succs[u]) == 1 else -1 - u, e)
-                                               for u, e in self.preds[v]])))
-                branch[v] = ids.setdefault(sig, len(ids))
-            self._keys = [(branch[v], tuple(sorted(succs[v]))) for v in range(len(branch))]
-        return self._keys
+    def _swap_key(self, v: int) -> tuple[bytes, tuple[Edge, ...]]:
+        """A key that two nodes of one class share when swapping them, each with its region,
+        is a symmetry of the graph: the same consumers, and regions that are the same graph
+        over the same outside nodes. A node's region is itself and the nodes it
+        post-dominates (every path from them to the output passes through it: only the node
+        itself has consumers outside); nodes of one class (same depth and distance to the
+        output) post-dominate neither the other, so their regions are disjoint."""
+        key = self._keys.get(v)
+        if key is None:
+            key = self._keys[v] = (self._region_form(v), tuple(sorted(self.succs[v])))
+        return key
+
+    def _region(self, v: int) -> list[int]:
+        """v and the nodes it post-dominates: v's subtree of the post-dominator tree."""
+        if self._children is None:
+            self._children = [[] for _ in self.succs]
+            for u, p in zip(self.kept, _post_dominators(self.kept, self.succs), strict=True):
+                if p >= 0:
+                    self._children[p].append(u)
+        children = self._children
+        region = [v]
+        for r in region:  # grows while read
+            region.extend(children[r])
+        return region
+
+    def _region_form(self, v: int) -> bytes:
+        """The canonical serialisation of v's region, its outside inputs labelled by node."""
+        inside = set(self._region(v))
+        outside = {u for r in inside for u, _ in self.preds[r] if u not in inside}
+        nodes = sorted(inside | outside)  # node numbers are a topological order
+        local = {x: i for i, x in enumerate(nodes)}
+        labels = [self.labels[x] if x in inside else f"\0{x}" for x in nodes]
+        preds = [[(local[u], e) for u, e in self.preds[x]] if x in inside else [] for x in nodes]
+        return _Canon.of_edges(labels, preds).serialised()
 
     def _symmetric(self, colors: list[int], cells: list[list[int]]) -> tuple[list[int] | None,
                                                                                 bool]:
         """Colours with the nodes of every class whose nodes can all be swapped with each
         other (so that any order of them gives the same form) put in node order, None where
         there is no such class; and whether every class was one."""
-        keys = self._swappable()
         new: list[int] | None = None
         every = True
-        for cell in cells:
-            k0 = keys[cell[0]]
-            if all(keys[v] == k0 for v in cell):
+        covered: set[int] = set()  # the regions of classes ordered: their inner ties follow
+        for cell in sorted(cells, key=lambda c: self._height[c[0]]):  # outer regions first
+            if cell[0] in covered:
+                every = False
+                continue
+            k0 = self._swap_key(cell[0])
+            if all(self._swap_key(v) == k0 for v in cell[1:]):
                 if new is None:
                     new = [(len(colors) + 1) * c for c in colors]
                 for k, v in enumerate(cell):
                     new[v] += k
+                    covered.update(self._region(v))
             else:
                 every = False
         return new, every
@@ -361,39 +412,49 @@ class _Canon:
                 form.append(tuple(sorted([(pos[u], e) for u, e in es])))
         return tuple(form)
 
-    def _search(self, colors: list) -> list[int]:
-        """The order of the least form over the individualisations of the ties that are not
-        symmetries.
+    def _search(self, colors: list[int], cells: list[list[int]]) -> list[int]:
+        """The order of the least form over the individualisations of the ties (`cells`) of
+        settled `colors`.
 
         Each node of the first tie is individualised and the colours refined; where the
         forms with the remaining ties in node order are all the same, the tie is one orbit
         of the graph's symmetries that fix what was individualised before (the refinement
         keeps the order of classes, so equal forms map the one node onto the other), and
         any of its nodes does; else each distinct one is searched and the least form kept."""
-        colors, cells = self._settle(colors)
         while cells:
             children: dict[tuple, tuple[list[int], list[list[int]]]] = {}
             for v in cells[0]:
                 child = self._settle(self._individualise(colors, v))
                 children.setdefault(self._form(self._order(child[0])), child)
             if len(children) > 1:
-                return min((self._search(c) for c, _ in children.values()), key=self._form)
+                return min((self._search(*c) for c in children.values()), key=self._form)
             colors, cells = next(iter(children.values()))
         return self._order(colors)
 
     def serialised(self) -> bytes:
         """The canonical serialisation: the node labels and the edge labels (each sorted,
         one a line), then for each node in canonical order its label's index, its number
-        of input nodes, and their positions and edge labels' indices (64-bit little-endian)."""
-        order = self._search(self.labels)
+        of input nodes, and their positions and edge labels' indices (64-bit little-endian).
+
+        Where more than _SEARCH_MOST nodes are tied after refinement in ways that are no
+        swap of regions (many copies of a symmetric structure), the search could take very
+        long: the serialisation is then that of the refined colours (each node's colour
+        instead of its position, marked "~"), an invariant as strong as colour refinement
+        (which Weisfeiler-Lehman is) but not exact."""
+        colors, cells = self._settle(self.labels)
+        exact = sum(map(len, cells)) <= _SEARCH_MOST
+        order = self._search(colors, cells) if exact else self._order(colors)
         labels, preds = self.labels, self.preds
         names = sorted({labels[v] for v in order})
         rank = {x: i for i, x in enumerate(names)}
         enames = sorted({e for v in order for _, e in preds[v]})
         erank = {x: i for i, x in enumerate(enames)}
         pos = [0] * len(labels)
-        for i, v in enumerate(order):
-            pos[v] = i
+        if exact:
+            for i, v in enumerate(order):
+                pos[v] = i
+        else:
+            pos = colors
         flat: list[int] = []
         for v in order:
             es = preds[v]
@@ -407,8 +468,32 @@ class _Canon:
         numbers = array("q", flat)
         if sys.byteorder == "big":
             numbers.byteswap()
-        return ("\n".join(names) + "\n\n" + "\n".join(enames) + "\n\n").encode() + \
-            numbers.tobytes()
+        return ("" if exact else "~\n").encode() + \
+            ("\n".join(names) + "\n\n" + "\n".join(enames) + "\n\n").encode() + numbers.tobytes()
+
+
+def _post_dominators(kept: list[int], succs: list[list[Edge]]) -> list[int]:
+    """Each kept node's immediate post-dominator, in the order of `kept` (-1 for the output,
+    the one node with no consumer): the nearest node every path from it to the output
+    passes through."""
+    ipdom = [-1] * len(succs)
+    height = [0] * len(succs)  # depth in the post-dominator tree
+    for v in reversed(kept):
+        ss = succs[v]
+        if not ss:
+            continue
+        a = ss[0][0]
+        for s, _ in ss[1:]:
+            b = s
+            while height[a] > height[b]:
+                a = ipdom[a]
+            while height[b] > height[a]:
+                b = ipdom[b]
+            while a != b:
+                a, b = ipdom[a], ipdom[b]
+        ipdom[v] = a
+        height[v] = height[a] + 1
+    return [ipdom[v] for v in kept]
 
 
 def _edges(xs: list[tuple[int, int]], commutative: bool) -> list[Edge]:

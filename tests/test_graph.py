@@ -103,6 +103,21 @@ def test_the_hash_tells_regular_wirings_apart() -> None:
         _hash(_cycles(["a", "f", "c", "b", "e", "d"])) == hexagon
 
 
+def test_many_copies_of_a_symmetric_wiring() -> None:
+    # 40 hexagons in a row: too many ties for the exact search (each hexagon's 12 nodes are
+    # symmetric, but swapping no two of them with their regions is a symmetry), hashed by the
+    # refined colours instead; still the same for the same network made in another order
+    names = "abcdef"
+    cell = "".join(f"    {a} = n -> relu\n" for a in names) + \
+        "    return add(" + ", ".join(f"{a} + {b}" for a, b in zip(names, names[1:] + "a",
+                                                                strict=True)) + ")\n"
+    src = ("input x: [4]\ncell hexa {\n    input n\n" + cell + "}\n"
+           "network {\n    x -> repeat(40) { hexa } -> linear(2)\n}\n")
+    graph = archdsl.loads(src).materialize({}).graph
+    assert graph.number_of_nodes() > 500
+    assert canonical_hash(_renumbered(graph, [0.3, 0.9, 0.1, 0.5, 0.7])) == canonical_hash(graph)
+
+
 def test_a_shared_layer_is_not_two_copies() -> None:
     # one linear read by two branches has one set of weights; two linears of x have two
     shared = _hash("input x: [4]\nnetwork {\n    c = x -> linear(4)\n"
