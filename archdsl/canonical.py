@@ -202,48 +202,28 @@ class _Canon:
     @classmethod
     def of(cls, s: Simplified, labels: list[str]) -> _Canon:
         """The canonical order's state for a simplified graph: its edges with their labels."""
-        n = len(s.ids)
-        kept = s.kept
-        preds: list[list[Edge]] = [[] for _ in range(n)]
-        succs: list[list[Edge]] = [[] for _ in range(n)]
-        depth = [0] * n
-        up_levels: list[list[int]] = [[]]
+        preds: list[list[Edge]] = [[] for _ in s.ids]
         ins, ops = s.ins, s.ops
-        for v in kept:
+        for v in s.kept:
             xs = ins[v]
             if len(xs) == 1:  # most nodes: one input
                 port, u = xs[0]
-                e = "x1" if ops[v] in _COMMUTATIVE else \
-                    _PORT_NAMES[port] if 0 <= port < 64 else f"{port}x1"
-                preds[v] = [(u, e)]
-                succs[u].append((v, e))
-                d = depth[u] + 1
-            elif not xs:
-                up_levels[0].append(v)
-                continue
-            else:
-                es = preds[v] = _edges(xs, ops[v] in _COMMUTATIVE)
-                d = 0
-                for u, e in es:
-                    succs[u].append((v, e))
-                    if depth[u] >= d:
-                        d = depth[u] + 1
-            depth[v] = d
-            if d == len(up_levels):
-                up_levels.append([])
-            up_levels[d].append(v)
-        return cls(kept, labels, preds, succs, up_levels)
+                preds[v] = [(u, "x1" if ops[v] in _COMMUTATIVE else
+                             _PORT_NAMES[port] if 0 <= port < 64 else f"{port}x1")]
+            elif xs:
+                preds[v] = _edges(xs, ops[v] in _COMMUTATIVE)
+        return cls.linked(s.kept, labels, preds)
 
     @classmethod
-    def of_edges(cls, labels: list[str], preds: list[list[Edge]]) -> _Canon:
-        """The state for nodes 0..n-1 in a topological order with labelled input edges."""
+    def linked(cls, kept: list[int], labels: list[str], preds: list[list[Edge]]) -> _Canon:
+        """The state for the nodes `kept` (a topological order) with labelled input edges."""
         n = len(labels)
         succs: list[list[Edge]] = [[] for _ in range(n)]
         depth = [0] * n
         up_levels: list[list[int]] = [[]]
-        for v, es in enumerate(preds):
+        for v in kept:
             d = 0
-            for u, e in es:
+            for u, e in preds[v]:
                 succs[u].append((v, e))
                 if depth[u] >= d:
                     d = depth[u] + 1
@@ -251,7 +231,7 @@ class _Canon:
             if d == len(up_levels):
                 up_levels.append([])
             up_levels[d].append(v)
-        return cls(list(range(n)), labels, preds, succs, up_levels)
+        return cls(kept, labels, preds, succs, up_levels)
 
     # ---- refinement ------------------------------------------------------------------------
     def _pass(self, colors: list, levels: list[list[int]],
@@ -342,7 +322,7 @@ class _Canon:
         local = {x: i for i, x in enumerate(nodes)}
         labels = [self.labels[x] if x in inside else f"\0{x}" for x in nodes]
         preds = [[(local[u], e) for u, e in self.preds[x]] if x in inside else [] for x in nodes]
-        return _Canon.of_edges(labels, preds).serialised()
+        return _Canon.linked(list(range(len(nodes))), labels, preds).serialised()
 
     def _symmetric(self, colors: list[int], cells: list[list[int]]) -> tuple[list[int] | None,
                                                                                 bool]:
