@@ -165,7 +165,7 @@ def _labels(s: Simplified) -> list[str]:
             args = {"shape": args.get("shape"), **({"name": args.get("name")} if named else {})}
             labels[v] = op + json.dumps(args, sort_keys=True)
             continue
-        key = (op, repr(args))
+        key = (op, repr(args) if args else "")
         label = cache.get(key)
         if label is None:
             if len(cache) >= _LABELS_MAX:
