@@ -1,14 +1,17 @@
 """The canonical form of an architecture graph, and its hash.
 
-First the simplifications that keep what the network computes: zero branches dropped from sums,
-nodes that cannot reach the output dropped, identities and one-input merges contracted. Then
-an exact canonical labelling of what is left, a DAG with labelled nodes (the layer and its
-arguments) and labelled edges (the input ports, unordered for commutative merges, and how
-many times one tensor is used): colour refinement in both directions (each node's colour from
-its inputs' colours, in topological order, then from its consumers'), individualisation where
-nodes are still tied, and the least serialisation over the ties that are not symmetries. Two
-graphs get the same hash exactly when they are isomorphic as such labelled DAGs (up to the
-hash's 64 bits): a layer used twice (one set of weights) and two copies of it differ.
+First the simplifications that keep what the network computes (`Simplified`): zero branches
+dropped from sums, nodes that cannot reach the output dropped, identities and one-input merges
+contracted. Then a canonical labelling of what is left, a DAG with labelled nodes (the layer
+and its arguments) and labelled edges (the input ports, unordered for commutative merges, and
+how many times one tensor is used): colour refinement in both directions (each node's colour
+from its inputs' colours, in topological order, then from its consumers'); tied nodes that can
+be swapped with their post-dominated regions ordered at will; individualisation for other ties,
+keeping the least serialisation over those that are not symmetries. Two graphs get the same
+hash exactly when they are isomorphic as such labelled DAGs (up to the hash's 64 bits): a layer
+used twice (one set of weights) and two copies of it differ. The one exception bounds the time:
+a graph with more than _SEARCH_MOST nodes tied in other ways is hashed by its refined colours,
+which colour refinement (Weisfeiler-Lehman) cannot tell apart either.
 
 May import: the standard library, and networkx for `canonical_graph`'s result. Nothing else of
 archdsl: this is a function of the graph alone.
@@ -24,7 +27,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["canonical_graph", "canonical_hash"]
+__all__ = ["Simplified", "canonical_graph", "canonical_hash"]
 
 _COMMUTATIVE = frozenset({"add", "multiply"})
 _ZERO_THROUGH = frozenset({"identity", "avg_pool", "max_pool", "zero"})
