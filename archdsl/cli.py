@@ -108,15 +108,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     space = load(args.file, args.import_path)
     if args.n < 0:
         raise ArchDSLError("-n must be at least 0")
-    from .backends.plan import plan
+    from .backends.plan import metrics
 
     for i, cfg in enumerate(space.samples(args.n, seed=args.seed, uniform=not args.per_decision)):
         if args.json:  # only --json builds each architecture, for its figures and hash
             arch = space.materialize(cfg)
-            p = plan(arch)
             _out(json.dumps({"index": i, "config": cfg, "hash": arch.hash,
-                             "layers": len(arch.layers()), "params": p.params, "flops": p.flops,
-                             "output_shape": p.output_shape}))
+                             "layers": len(arch.layers()), **metrics(arch)}))
         else:
             _out(f"# sample {i}")
             for k, v in cfg.items():
