@@ -82,7 +82,7 @@ class Timers:
 
 
 TIMERS = Timers()
-smbo.encode = TIMERS.wrap("encode", smbo.encode)
+smbo.SMBO._encode_new = TIMERS.wrap("encode", smbo.SMBO._encode_new)  # type: ignore[method-assign]
 smbo._forest = TIMERS.wrap("forest", smbo._forest)
 Searcher.key = TIMERS.wrap("key", Searcher.key)  # type: ignore[method-assign]
 

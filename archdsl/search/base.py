@@ -45,6 +45,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..graph import Architecture
 from ..space import Config, Space
 from ..values import to_json
 
@@ -143,12 +144,17 @@ class Searcher:
         """A Candidate for a configuration found elsewhere (e.g. a stored trial)."""
         return Candidate(config, self.key(config))
 
+    def architecture(self, config: Config, text: str) -> Architecture:
+        """`space.materialize(config)` (`text`: the configuration's `config_text`), for its key;
+        an algorithm that has just built it may hand back its own."""
+        return self.space.materialize(config)
+
     def key(self, config: Config) -> str:
         """The identity of the architecture a configuration chooses (see the module doc)."""
         text = config_text(config)
         k = self._keys.get(text)
         if k is None:
-            arch = self.space.materialize(config)
+            arch = self.architecture(config, text)
             k = arch.hash
             if arch.train:
                 train = json.dumps({n: to_json(v) for n, v in arch.train.items()}, sort_keys=True)

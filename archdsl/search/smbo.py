@@ -1,7 +1,8 @@
 """Sequential model-based optimisation: a random-forest surrogate and expected improvement.
 
 Imports: numpy; scikit-learn and scipy when a model is first fitted; archdsl.errors,
-archdsl.space, and base.py and smbo_features.py (the encoding) of this package."""
+archdsl.gc_pause, archdsl.graph (types), archdsl.space, and base.py and smbo_features.py (the
+encoding) of this package."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArchDSLError
+from ..gc_pause import no_gc
+from ..graph import Architecture
 from ..space import Config, Space
 from .base import Candidate, Searcher, config_text, space_cache
 from .smbo_features import encode
@@ -20,6 +23,10 @@ from .smbo_features import encode
 __all__ = ["SMBO", "encode"]
 
 Item = tuple[str, Config]  # a configuration and its JSON text (`config_text`)
+# architectures of the new candidates kept for their keys, the last built up to this many
+# layers in all (about 25 of nb201.arch, 5 MB): a third of the proposals are among them, and
+# their keys then need no second build
+KEPT_LAYERS = 4000
 
 
 class SMBO(Searcher):
@@ -33,28 +40,34 @@ class SMBO(Searcher):
     of the results (so the objective's scale and outliers do not matter; failed trials rank
     lowest). Its mean and the spread of its trees give expected improvement over the best
     rank seen, which is maximised over a pool of about `candidates` configurations: half
-    uniform samples (exploration anywhere; a quarter of them drawn afresh at each refit, the
+    uniform samples (exploration anywhere; `renew` of them drawn afresh at each refit, the
     rest kept from before), half mutations (`Space.mutate`, one or two decisions) of the best
     `parents` configurations so far (refinement near the best; made once per parent).
     Configurations proposed or told before are left out of the pool. The pool's ranking is
     kept for proposals made before the next result (several outstanding proposals take the
     next best candidates). Encodings are cached per space and configuration.
 
-    Defaults: initial 10, candidates 256, parents 5, trees 24 (see docs/searchers.md).
+    Defaults: initial 10, candidates 128, renew 4, parents 5, trees 16 (see
+    docs/searchers.md).
     """
 
     name = "smbo"
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False,
-                 initial: int = 10, candidates: int = 256, parents: int = 5, trees: int = 24):
+                 initial: int = 10, candidates: int = 128, renew: int = 4, parents: int = 5,
+                 trees: int = 16):
         super().__init__(space, seed, repeats)
         if initial < 1 or candidates < 2 or parents < 1 or trees < 2:
             raise ArchDSLError("smbo: need initial >= 1, candidates >= 2, parents >= 1, "
                                "trees >= 2")
-        self.initial, self.candidates, self.parents, self.trees = \
-            initial, candidates, parents, trees
+        if renew < 1:
+            raise ArchDSLError("smbo: need renew >= 1")
+        self.initial, self.candidates, self.renew, self.parents, self.trees = \
+            initial, candidates, renew, parents, trees
         self._codes: dict[str, dict[str, float]] = space_cache(space, "smbo-encode")
         self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> columns, values
+        self._built: dict[str, Architecture] = {}  # text -> architecture, the last built
+        self._layers = 0  # the nodes of the architectures in _built
         self.columns: dict[str, int] = {}  # feature name -> column
         self.data: list[tuple[Config, float | None]] = []  # every result told
         self._told: list[Item] = []  # the same configurations, with their JSON text
@@ -73,8 +86,28 @@ class SMBO(Searcher):
             text = config_text(config)
         code = self._codes.get(text)
         if code is None:
-            code = self._codes[text] = encode(self.space, config)
+            code = self._codes[text] = self._encode_new(config, text)
         return code
+
+    def _encode_new(self, config: Config, text: str) -> dict[str, float]:
+        """The encoding of a configuration met for the first time; its architecture is kept
+        among the last built (`KEPT_LAYERS`), for its key where it is proposed."""
+        arch = self.space.materialize(config)
+        code = encode(self.space, config, arch)
+        built = self._built
+        built[text] = arch
+        self._layers += len(arch.graph)
+        while self._layers > KEPT_LAYERS and built:
+            self._layers -= len(built.pop(next(iter(built))).graph)
+        return code
+
+    def architecture(self, config: Config, text: str) -> Architecture:
+        arch = self._built.pop(text, None)
+        if arch is not None:
+            self._layers -= len(arch.graph)
+            return arch
+        with no_gc():  # a build makes many objects and no cycles
+            return self.space.materialize(config)
 
     def matrix(self, configs: list[Config]) -> np.ndarray:
         """The feature matrix of some configurations (columns in order of first appearance)."""
@@ -109,7 +142,8 @@ class SMBO(Searcher):
         if len(self.data) + len(self.outstanding) < self.initial or not self.scored():
             return self.space.sample(self.rng)
         if not self.fresh or not self.queue:
-            self.queue = self.rank()
+            with no_gc():  # the new candidates' graphs: many objects, no cycles to collect
+                self.queue = self.rank()
             self.fresh = True
         while self.queue:
             text, config = self.queue.pop(0)
@@ -154,13 +188,13 @@ class SMBO(Searcher):
         return [pool[i] for i in order]
 
     def pool(self) -> list[Item]:
-        """The candidates, none taken before: uniform samples (`candidates / 2` of them, a
-        quarter renewed at each refit) and mutations of the best `parents` configurations
-        (made when a configuration becomes a parent)."""
+        """The candidates, none taken before: uniform samples (`candidates / 2` of them,
+        `renew` drawn afresh at each refit, more where proposals took some) and mutations of
+        the best `parents` configurations (made when a configuration becomes a parent)."""
         rng, space, half = self.rng, self.space, self.candidates // 2
         taken = self.taken
         self.reserve = [item for item in self.reserve if item[0] not in taken]
-        for _ in range(max(half - len(self.reserve), half // 4, 1)):
+        for _ in range(max(half - len(self.reserve), self.renew)):
             self.reserve.append(self.fresh_code(space.sample(rng)))
         self.reserve = self.reserve[-half:]
         best = sorted((i for i, d in enumerate(self.data) if d[1] is not None),
@@ -264,14 +298,12 @@ def _fitter() -> Fit:
 def _ranks(values: list[float | None]) -> np.ndarray:
     """Each value's rank among the successful ones, scaled to [0, 1]; a failure gets 0 and
     the successes (0, 1]."""
-    ok = sorted(v for v in values if v is not None)
-    n = len(ok)
-    out = []
-    for v in values:
-        if v is None:
-            out.append(0.0)
-        else:
-            lo = np.searchsorted(ok, v, side="left")
-            hi = np.searchsorted(ok, v, side="right")
-            out.append((lo + hi + 1) / (2 * n) if n else 0.0)
-    return np.array(out)
+    at = [i for i, v in enumerate(values) if v is not None]
+    out = np.zeros(len(values))
+    if at:
+        got = np.array([values[i] for i in at])
+        ok = np.sort(got)
+        lo = np.searchsorted(ok, got, side="left")
+        hi = np.searchsorted(ok, got, side="right")
+        out[at] = (lo + hi + 1) / (2 * len(at))
+    return out

@@ -4,7 +4,7 @@
 `graph_features(graph)` computes the graph part from the canonical hash's simplifications
 (`archdsl.canonical.Simplified`), with the same result as counting over `canonical_graph` (a
 test compares the two) without building that graph. Imports: networkx (types),
-archdsl.canonical, archdsl.errors and archdsl.space only.
+archdsl.canonical, archdsl.errors, archdsl.graph (types) and archdsl.space only.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ import networkx as nx
 
 from ..canonical import Simplified
 from ..errors import ArchDSLError
+from ..graph import Architecture
 from ..space import Config, Space
 
 __all__ = ["encode", "graph_features"]
 
 
-def encode(space: Space, config: Config) -> dict[str, float]:
-    """Features of a configuration, all known without training it.
+def encode(space: Space, config: Config, arch: Architecture | None = None) -> dict[str, float]:
+    """Features of a configuration, all known without training it (`arch`: its architecture,
+    `space.materialize(config)`, where the caller has it).
 
     The decisions: one column per option of a discrete decision (1 where taken), plus the
     option's position scaled to [0, 1] where the options are numbers in order; a continuous
@@ -46,7 +48,8 @@ def encode(space: Space, config: Config) -> dict[str, float]:
         labels = d.labels()
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
             f[d.name] = i / (d.size - 1)
-    arch = space.materialize(config)
+    if arch is None:
+        arch = space.materialize(config)
     f.update(graph_features(arch.graph))
     try:
         m = space.metrics(arch)
