@@ -32,6 +32,7 @@ class Analysis:
         self.network = network
         self._free: dict[object, tuple[str, ...]] = {}
         self._decides: dict[int, bool] = {}
+        self._alternatives_decide: dict[int, bool] = {}  # id(one_of or parallel) -> any?
         names = StructuralNames(ir, network)
         self.structural: dict[str, set[str]] = names.blocks  # block -> structural locals
         self.global_structural: set[str] = names.globals
@@ -105,6 +106,15 @@ class Analysis:
         parts: list[A.Node] = [p.default for p in b.params if p.default is not None]
         parts += [p.value for p in body.params] + [n.value for n in body.nodes]
         return any(self.decides(x) for x in parts) or self.stage_decides(body.result)
+
+    def some_alternative_decides(self, e: A.OneOf | A.Parallel) -> bool:
+        """Whether applying any alternative (branch) of `e` can make a decision; if none
+        can, each counts as one architecture."""
+        r = self._alternatives_decide.get(id(e))
+        if r is None:
+            r = self._alternatives_decide[id(e)] = any(self.stage_decides(a.expr)
+                                                      for a in e.alts)
+        return r
 
     def stage_decides(self, e: A.Node) -> bool:
         """decides(), for an expression applied as a stage (a param there may hold a

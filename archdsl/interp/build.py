@@ -183,8 +183,7 @@ class Builder(Evaluator):
 
     def one_of(self, e: A.OneOf, env: dict, xs: list[Tensor], sc: Scope) -> Tensor:
         count = self.counter
-        w = self.counter.weights(e, env, lambda: [count.count_stage(a.expr, env)
-                                                  for a in e.alts]) \
+        w = count.weights(e, env, lambda: count.alternative_counts(e, env)) \
             if isinstance(self.chooser, Uniform) else None
         tpl = self._one_ofs.get(id(e))
         if tpl is None:

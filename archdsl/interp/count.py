@@ -195,7 +195,7 @@ class Counter:
                 total += power
             return total
         if t is A.OneOf:
-            return sum(self.count_stage(a.expr, env) for a in e.alts)  # type: ignore
+            return sum(self.alternative_counts(e, env))  # type: ignore[arg-type]
         if t is A.Optional:
             return 1 + self.count_net(it.closure(e.body, env))  # type: ignore[attr-defined]
         if t is A.Residual:
@@ -211,6 +211,12 @@ class Counter:
         if t is A.Shared:
             return 1
         return 1
+
+    def alternative_counts(self, e: A.OneOf, env: dict) -> list[int]:
+        """The count of each alternative of a one_of (one each where none decides)."""
+        if not self.an.some_alternative_decides(e):
+            return [1] * len(e.alts)
+        return [self.count_stage(a.expr, env) for a in e.alts]
 
     def count_stage(self, e: A.Expr, env: dict) -> int:
         """count_net of a stage, without making its closure where it decides nothing."""
