@@ -27,7 +27,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["Simplified", "canonical_graph", "canonical_hash"]
+__all__ = ["Simplified", "canonical_graph", "canonical_hash", "simplified_hash"]
 
 _COMMUTATIVE = frozenset({"add", "multiply"})
 _ZERO_THROUGH = frozenset({"identity", "avg_pool", "max_pool", "zero"})
@@ -181,7 +181,11 @@ def _labels(s: Simplified) -> list[str]:
 def canonical_hash(g: nx.DiGraph) -> str:
     """Equal for architectures that compute the same function up to node order: 16 hex
     digits of the SHA-256 of the canonical form of `canonical_graph(g)`."""
-    s = Simplified(g)
+    return simplified_hash(Simplified(g))
+
+
+def simplified_hash(s: Simplified) -> str:
+    """`canonical_hash` of the graph `s` simplifies."""
     return hashlib.sha256(_Canon.of(s, _labels(s)).serialised()).hexdigest()[:16]
 
 

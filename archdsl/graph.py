@@ -9,7 +9,7 @@ from typing import Any
 
 import networkx as nx
 
-from .canonical import canonical_graph, canonical_hash
+from .canonical import Simplified, canonical_graph, canonical_hash, simplified_hash
 from .printer import format_comment, format_value_literal
 
 __all__ = ["Architecture", "canonical_graph", "canonical_hash", "graph_to_arch"]
@@ -38,7 +38,18 @@ class Architecture:
 
     @property
     def hash(self) -> str:
-        return canonical_hash(self.graph)
+        """`canonical_hash(graph)`, kept: an architecture's graph is not changed once built."""
+        h = self.cache.get("hash")
+        if h is None:
+            h = self.cache["hash"] = simplified_hash(self.simplified())
+        return h
+
+    def simplified(self) -> Simplified:
+        """The canonical hash's simplifications of the graph (kept, as the hash is)."""
+        s = self.cache.get("simplified")
+        if s is None:
+            s = self.cache["simplified"] = Simplified(self.graph)
+        return s
 
     def layers(self) -> list[int]:
         return [n for n, d in self.graph.nodes(data=True) if d["op"] not in ("input", "output")]

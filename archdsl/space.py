@@ -293,8 +293,10 @@ class Space:
         decided = _walk_config(it, config, build=True)
         graph = it.graph
         train = it.train_values()
-        return Architecture(graph, {n: to_json(v) for n, v in decided.items()}, train,
+        arch = Architecture(graph, {n: to_json(v) for n, v in decided.items()}, train,
                             self.ir.file)
+        arch.cache["decisions"] = list(it.seen.values())  # what decisions(config) would walk
+        return arch
 
     def fix(self, config: Config) -> str:
         """The .arch text of the chosen architecture, with no decisions left."""

@@ -34,6 +34,7 @@ from typing import Any
 import archdsl
 from archdsl.errors import ArchDSLError
 from archdsl.evaluators.nb201 import table
+from archdsl.gc_pause import no_gc
 from archdsl.search import SEARCHERS, make_searcher
 from archdsl.search.base import config_text, space_memos
 
@@ -57,11 +58,14 @@ def _warm(args: tuple[list[int], list[str]]) -> dict[str, dict[str, Any]]:
     assert _space is not None
     searchers = [make_searcher(n, _space) for n in names if n in ("smbo",)]
     configs = _space_configs()
-    key = make_searcher("random", _space)
-    for i in indices:
-        key.key(configs[i])
-        for s in searchers:
-            s.encode(configs[i])  # type: ignore[attr-defined]
+    # keys are one cache per space, whichever searcher fills it: SMBO's key() reuses the
+    # architecture its encode() has just built, so each configuration is built once
+    key = searchers[0] if searchers else make_searcher("random", _space)
+    with no_gc():  # builds make many objects and no cycles: no collector walks
+        for i in indices:
+            for s in searchers:
+                s.encode(configs[i])  # type: ignore[attr-defined]
+            key.key(configs[i])
     texts = [config_text(configs[i]) for i in indices]
     return {name: {t: memo[t] for t in texts if t in memo}
             for name, memo in space_memos(_space).items() if name != "benchmark"}

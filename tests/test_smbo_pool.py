@@ -99,3 +99,20 @@ def test_ranks_are_mid_ranks_among_the_successes() -> None:
                 for v in values]
         got = _ranks(values)
         assert got.dtype == np.float64 and got.tolist() == want
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts", "digits", "transformer"])
+def test_encoding_from_a_built_architecture_is_the_encoding_walked_afresh(name: str) -> None:
+    # encode reads the decisions and the simplified graph an architecture kept when it was
+    # built; the same configuration encoded from scratch (a fresh space, nothing kept) agrees
+    from archdsl.search.smbo_features import encode
+
+    space, fresh = archdsl.load(f"examples/{name}.arch"), archdsl.load(f"examples/{name}.arch")
+    for config in space.samples(15, seed=4):
+        arch = space.materialize(config)
+        assert arch.cache["decisions"]
+        bare = fresh.materialize(config)
+        bare.cache.clear()
+        assert list(encode(space, config, arch).items()) == \
+            list(encode(fresh, config, bare).items())
+        assert arch.hash == bare.hash == archdsl.graph.canonical_hash(bare.graph)

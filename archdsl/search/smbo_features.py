@@ -34,7 +34,9 @@ def encode(space: Space, config: Config, arch: Architecture | None = None) -> di
     used does not count), its depth (longest path) and size, and log10 of the parameter count
     and the FLOPs (static shapes: -1 where the shapes do not fit)."""
     f: dict[str, float] = {}
-    for d in space.decisions(config):
+    if arch is None:
+        arch = space.materialize(config)
+    for d in arch.cache.get("decisions") or space.decisions(config):
         value = config[d.name]
         if d.continuous:
             lo, hi = (math.log(d.lo), math.log(d.hi)) if d.log else (d.lo, d.hi)
@@ -48,9 +50,7 @@ def encode(space: Space, config: Config, arch: Architecture | None = None) -> di
         labels = d.labels()
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
             f[d.name] = i / (d.size - 1)
-    if arch is None:
-        arch = space.materialize(config)
-    f.update(graph_features(arch.graph))
+    f.update(graph_features(arch.graph, arch.simplified()))
     try:
         m = space.metrics(arch)
         f["graph:log_params"] = math.log10(1 + m["params"])
@@ -60,12 +60,14 @@ def encode(space: Space, config: Config, arch: Architecture | None = None) -> di
     return f
 
 
-def graph_features(g: nx.MultiDiGraph) -> dict[str, float]:
+def graph_features(g: nx.MultiDiGraph, s: Simplified | None = None) -> dict[str, float]:
     """`op:NAME[/kK]` counts of the canonical graph's layers (in its node order), then
     `graph:depth` (its longest path, in edges) and `graph:layers` (its nodes, the input and
     output included): counted on `canonical.Simplified`, the simplifications that
-    `canonical_graph` makes, without building the canonical graph itself."""
-    s = Simplified(g)
+    `canonical_graph` makes (`s`, where the caller has it), without building the canonical
+    graph itself."""
+    if s is None:
+        s = Simplified(g)
     node, ids, ins = g._node, s.ids, s.ins
     depth: dict[int, int] = {}  # a kept node -> its longest path from a source
     counts: dict[str, float] = {}
