@@ -204,7 +204,7 @@ class Analysis:
         return out
 
     def all_nodes(self) -> list[A.Node]:
-        """_nodes() and the nodes of the train section."""
+        """_nodes() and the nodes of the train section (literals there too)."""
         nodes: list[A.Node] = list(self._nodes())
         stack: list[A.Node] = [te.value for te in self.ir.train]
         while stack:
@@ -239,7 +239,7 @@ class Analysis:
 
     def _nodes(self) -> list[A.Node]:
         """Every node of the blocks, their parameters' defaults, the params and the network,
-        once each."""
+        once each, literals left out (what is asked of these nodes is about calls and names)."""
         if self._all is None:
             ir = self.ir
             stack: list[A.Node] = [b.body for b in ir.blocks.values()]
@@ -251,10 +251,12 @@ class Analysis:
             seen: set[int] = set()
             self._all = out = []
             calls = self._calls
-            pop, push, add, keep, children = (
-                stack.pop, stack.extend, seen.add, out.append, A.children)
+            pop, push, add, keep, children, lit = (
+                stack.pop, stack.extend, seen.add, out.append, A.children, A.Lit)
             while stack:
                 x = pop()
+                if x.__class__ is lit:
+                    continue
                 i = id(x)
                 if i not in seen:
                     add(i)
