@@ -232,7 +232,10 @@ def _loop(study: Study, space: Space, sh: str, s: Searcher, ex: Executor,
                     best = t.objective
                 progress.update(done, best, t)
     except KeyboardInterrupt:
-        study.mark_interrupted(list(cands))
+        # every running trial: the search holds the folder's lock, so they are all its own,
+        # including one Ctrl-C caught between its start and its entry in `cands`, or between
+        # its result and its row
+        study.mark_interrupted()
         stopped = "interrupted"
         raise
     finally:

@@ -250,3 +250,30 @@ def test_import_paths_reach_the_workers(tmp_path: Path) -> None:
     with Study.open(tmp_path / "s") as st:
         assert sorted(t.objective for t in st.trials()) == [
             4 * w + w + w * 2 + 2 for w in (4, 8, 16)]
+
+
+@pytest.mark.parametrize("where", ["after start", "before finish"])
+def test_ctrl_c_at_any_moment_leaves_no_trial_running(tmp_path: Path, flat: Path, monkeypatch,
+                                                      where: str) -> None:
+    # Ctrl-C caught between a trial's row and the search's note of it, or between a result
+    # and its row: the trial is still marked interrupted, so --resume evaluates it again
+    calls = []
+    name = "start" if where == "after start" else "finish"
+    real = getattr(Study, name)
+
+    def interrupted(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            if name == "start":
+                real(self, *args, **kw)
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Study, name, interrupted)
+    folder = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        search(file=flat, budget=6, study_dir=folder, evaluator_object=lambda a: 1.0)
+    monkeypatch.setattr(Study, name, real)
+    with Study.open(folder) as st:
+        counts = st.counts()
+    assert "running" not in counts and counts.get("interrupted", 0) >= 1
