@@ -70,7 +70,8 @@ class Driver:
         self.climbs: dict[tuple[int, str, str], int] = {}
         self.contextual = lark.parser.lexer
         self.scanners: dict[int, tuple] = {}  # parser state -> its lexer's patterns and sets
-        self.retypes: dict[int, dict[str, Any]] = {}  # id(lark's callback) -> its memo
+        # id(lark's keyword check of a name) -> (the type it gave each text seen, the check)
+        self.retypes: dict[int, tuple[dict[str, str], Callable[[Token], Token]]] = {}
 
     def _climb(self, below: int, name: str, ttype: str) -> int:
         """The state after a chain of renaming reductions over `below`, starting with the rule
@@ -89,11 +90,9 @@ class Driver:
         one loop, without their per-token bookkeeping: the lexer reads the next token with the
         patterns of the state on top of the stack."""
         actions, climbs, end, scanners = self.actions, self.climbs, self.end, self.scanners
-        for retype in self.retypes.values():  # the memos stay small across many parses
-            if len(retype) > _MAX_MEMO:
-                callback = retype["\0"]
-                retype.clear()
-                retype["\0"] = callback
+        for memo, _ in self.retypes.values():  # the memos stay small across many parses
+            if len(memo) > _MAX_MEMO:
+                memo.clear()
         stack, values = [self.start], []
         new_str = str.__new__
         i, n, line, line_start = 0, len(text), 1, 0
@@ -126,10 +125,10 @@ class Driver:
                 tok.end_line, tok.end_column = end_line, i - end_start + 1
                 line, line_start = end_line, end_start
                 if ttype in callbacks:  # a name that may be a keyword: its type, memoized
-                    retype = callbacks[ttype]
-                    kind = retype.get(value)
+                    memo, check = callbacks[ttype]
+                    kind = memo.get(value)
                     if kind is None:
-                        kind = retype[value] = retype["\0"](tok).type
+                        kind = memo[value] = check(tok).type
                     ttype = tok.type = kind
             elif ttype != "$END":
                 tok, ttype = Token.new_borrow_pos("$END", "", tok), "$END"
@@ -175,8 +174,8 @@ class Driver:
         # compiled patterns, one named group per terminal (before lark 1.2: (pattern, names))
         mres = tuple(m[0] if isinstance(m, tuple) else m for m in scanner._mres)
         # per terminal with a callback (lark's keyword check of a name, which depends on the
-        # name only): the type of each text seen, and the callback under "\0" (never a token)
-        retypes = {ttype: self.retypes.setdefault(id(cb), {"\0": cb})
+        # name only): the type of each text seen, and the check
+        retypes = {ttype: self.retypes.setdefault(id(cb), ({}, cb))
                    for ttype, cb in lexer.callback.items()}
         spec = (mres, lexer.ignore_types, lexer.newline_types, retypes)
         self.scanners[state] = spec
