@@ -272,7 +272,7 @@ def test_resume_shows_the_best_so_far_at_once(tmp_path: Path, capsys) -> None:
 
 
 def test_progress_png_shows_every_value_with_whole_trial_numbers(tmp_path: Path) -> None:
-    from archdsl.cli_search import progress_figure
+    from archdsl.study_view import progress_figure
 
     with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
                                        "searcher": "random", "evaluator": "nb201",
@@ -291,7 +291,7 @@ def test_progress_png_shows_every_value_with_whole_trial_numbers(tmp_path: Path)
 
 
 def test_progress_png_title_shows_stored_names_as_text(tmp_path: Path) -> None:
-    from archdsl.cli_search import plot
+    from archdsl.study_view import plot
 
     name = "a$\\frac$\x1b[2J.arch"  # mathtext and a terminal escape in a stored file name
     with Study.create(tmp_path / "s", {"space_file": name, "space_hash": "h",
@@ -302,7 +302,7 @@ def test_progress_png_title_shows_stored_names_as_text(tmp_path: Path) -> None:
         assert plot(st, tmp_path / "p.png") == tmp_path / "p.png"  # no ValueError from mathtext
     import matplotlib.pyplot as plt
 
-    from archdsl.cli_search import progress_figure
+    from archdsl.study_view import progress_figure
 
     with Study.open(tmp_path / "s") as st:
         title = progress_figure(st)._suptitle.get_text()
@@ -339,7 +339,7 @@ def test_ctrl_c_before_the_search_starts_says_nothing_was_written(tmp_path: Path
 
 
 def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) -> None:
-    from archdsl.cli_search import write_results
+    from archdsl.study_view import write_results
 
     space = archdsl.loads("input x: [4]\nparam w = choice(8, 16)\nnetwork { x -> linear(w) }\n")
     with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
@@ -354,7 +354,7 @@ def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) 
 def test_a_full_disk_when_writing_results_says_so(tmp_path: Path, monkeypatch) -> None:
     import errno
 
-    from archdsl.cli_search import write_results
+    from archdsl.study_view import write_results
     from archdsl.errors import ArchDSLError
 
     space = archdsl.loads("input x: [4]\nnetwork { x -> linear(2) }\n")
