@@ -6,10 +6,14 @@
     DIR/space/      a copy of the .arch file searched and of every file it imports (see
                     study_sources); `export`, `status` and `--resume` read the copy
     DIR/.lock       held while a search runs (a second search on the folder is refused)
+    DIR/checkpoints/  what trials saved to continue from (see study_reports)
 
-A trial is `running` while it is evaluated, then `ok` or `failed`. A `running` row left by
-a search that was killed is marked `interrupted` when the study is opened again; its
-configuration is evaluated again (as a new trial) by a resumed search.
+A trial is `running` while it is evaluated, then `ok` or `failed`; under an early-stopping
+scheduler it may instead be `paused` (at a rung, its checkpoint kept: it may be promoted and run
+again from it) or `stopped` (ended early: its objective is its last reported value). A
+`running` row left by a search that was killed is marked `interrupted` when the study is opened
+again; its configuration is evaluated again by a resumed search. The intermediate results an
+evaluator reports (a value per step) are the `reports` table (see study_reports).
 
 A study folder is untrusted: `Study.open` checks the database (tables, columns, every row's
 JSON and types) and every fault is one StudyError naming the trial or the cause.
@@ -34,12 +38,14 @@ from .study_checks import (
     CORRUPT,
     EVALUATOR_NAME,
     STATUSES,
+    check_status,
     checked_meta,
     checked_row,
     db_error,
     delete_row_hint,
     text_factory,
 )
+from .study_reports import REPORTS_SCHEMA, Report, StudyReports
 from .study_sources import (
     SPACE_DIR,
     checked_copies,
@@ -50,7 +56,7 @@ from .study_sources import (
     space_hash,
 )
 
-__all__ = ["Study", "Trial", "space_hash", "SCHEMA_VERSION", "STATUSES"]
+__all__ = ["Study", "Trial", "Report", "space_hash", "SCHEMA_VERSION", "STATUSES"]
 
 SCHEMA_VERSION = 1
 
@@ -70,7 +76,7 @@ CREATE TABLE IF NOT EXISTS trials (
     searcher TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
-"""
+""" + REPORTS_SCHEMA + ";\n"
 _COLUMNS = ("id", "config", "arch_hash", "space_hash", "status", "objective", "metrics",
             "error", "started", "duration", "searcher")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM trials"
@@ -83,7 +89,7 @@ class Trial:
     config: dict[str, Any]
     arch_hash: str
     space_hash: str
-    status: str  # running, ok, failed, interrupted
+    status: str  # one of STATUSES: running, ok, failed, interrupted, paused, stopped
     objective: float | None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -99,8 +105,9 @@ class Trial:
                 "started": self.started}
 
 
-class Study:
-    """The trials of one search, in `folder/study.db`. Open with `Study.open` or `create`."""
+class Study(StudyReports):
+    """The trials of one search, in `folder/study.db`. Open with `Study.open` or `create`;
+    the reports and checkpoints are StudyReports'."""
 
     def __init__(self, folder: Path, db: sqlite3.Connection):
         self.folder = folder
@@ -213,6 +220,7 @@ class Study:
             raise StudyError(f"{path} is corrupt: {printable(str(problems[0]), False)}", hint=CORRUPT)
         self.meta()
         self.trials()
+        self._check_reports()
 
     def lock(self) -> None:
         """Hold the study for one search; StudyError if another search holds it."""
@@ -407,8 +415,12 @@ class Study:
         return int(cur.lastrowid)
 
     def finish(self, trial_id: int, objective: float | None, metrics: dict[str, Any],
-               error: str | None, duration: float) -> None:
-        status = "ok" if error is None else "failed"
+               error: str | None, duration: float, status: str | None = None) -> None:
+        """The trial's end: `status` (`stopped`, `paused`...), by default `ok`, or `failed`
+        when there is an `error`."""
+        if status is None:
+            status = "ok" if error is None else "failed"
+        check_status(status)
         self._write("UPDATE trials SET status = ?, objective = ?, metrics = ?, error = ?, "
                     "duration = ? WHERE id = ?",
                     [(status, objective, json.dumps(metrics, default=str), error, duration,

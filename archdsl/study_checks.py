@@ -17,10 +17,10 @@ from typing import Any
 
 from .errors import StudyError, printable
 
-__all__ = ["STATUSES", "CORRUPT", "EVALUATOR_NAME", "checked_meta", "checked_row", "db_error",
+__all__ = ["STATUSES", "check_status", "CORRUPT", "EVALUATOR_NAME", "checked_meta", "checked_row", "db_error",
            "delete_row_hint", "text_factory"]
 
-STATUSES = ("running", "ok", "failed", "interrupted")
+STATUSES = ("running", "ok", "failed", "interrupted", "paused", "stopped")
 CORRUPT = "the database may be corrupt: move it away and start a new study"
 
 _NUMBER = (int, float)
@@ -37,6 +37,12 @@ _POSITIVE = {"budget": "a number of trials of at least 1",
 # what `module:function` evaluators may be called: Python names, no paths
 EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 _REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
+
+
+def check_status(status: str) -> None:
+    """ValueError (a caller's mistake, not a stored fault) unless `status` is a known one."""
+    if status not in STATUSES:
+        raise ValueError(f"a trial's status is one of {', '.join(STATUSES)}, not {status!r}")
 
 
 def checked_meta(rows: list[tuple], path: Path, schema: int) -> dict[str, Any]:

@@ -1,5 +1,10 @@
-"""What a study looks like: the leaderboard in the terminal, progress.png, and the best
-architecture's files (best.arch, best.py, best.json) in the study folder."""
+"""What a study looks like: the leaderboard in the terminal (with learning curves where trials
+reported steps), the table of a trial's reports, the study as JSON, progress.png, and the best
+architecture's files (best.arch, best.py, best.json) in the study folder.
+
+May import: errors, space, study, study_sources, backends (for best.py); rich and matplotlib
+inside the functions that draw.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from typing import Any
 
 from .errors import ArchDSLError, printable
 from .space import Space
-from .study import Study, Trial
+from .study import Report, Study, Trial
 from .study_sources import os_error
 
-__all__ = ["write_results", "leaderboard", "plot", "progress_figure", "console", "write_text"]
+__all__ = ["write_results", "leaderboard", "curves_table", "study_json", "sparkline", "plot",
+           "progress_figure", "console", "write_text"]
 
 
 def write_results(study: Study, space: Space) -> list[Path]:
@@ -46,7 +52,7 @@ def _best_fitting(study: Study, space: Space) -> tuple[Trial, Any] | None:
 
 
 def plot(study: Study, path: Path) -> Path | None:
-    """progress.png: `progress_figure` saved to `path` (None without a successful trial)."""
+    """progress.png: `progress_figure` saved to `path` (None when there is nothing to draw)."""
     fig = progress_figure(study)
     if fig is None:
         return None
@@ -61,12 +67,19 @@ def plot(study: Study, path: Path) -> Path | None:
     return path
 
 
+_ENDED = ("ok", "failed", "stopped", "paused")  # trials drawn: those whose job has ended
+_PARTIAL = ("stopped", "paused")  # ended before their last step: not in "best so far"
+
+
 def progress_figure(study: Study) -> Any:
-    """Each trial and the best so far, against trials and against time (a matplotlib Figure;
-    None without a successful trial). The time is the evaluator's simulated `cost` where
-    every successful trial reports one (NAS-Bench-201 lookups), else the wall clock."""
-    trials = [t for t in study.trials() if t.status in ("ok", "failed")]
-    if not any(t.objective is not None for t in trials):
+    """Each trial and the best so far, against trials and against time, and, when trials
+    reported steps, their learning curves (a matplotlib Figure; None without a successful
+    trial or a report). The time is the evaluator's simulated `cost` where every successful
+    trial reports one (NAS-Bench-201 lookups), else the wall clock. Trials stopped or paused
+    early are drawn as x and left out of the best so far."""
+    trials = [t for t in study.trials() if t.status in _ENDED]
+    curves = study.reports()
+    if not any(t.objective is not None for t in trials) and not curves:
         return None
     import matplotlib
 
@@ -77,22 +90,36 @@ def progress_figure(study: Study) -> Any:
     nan = float("nan")
     xs = list(range(1, len(trials) + 1))
     ys = [nan if t.objective is None else t.objective for t in trials]
-    times, time_label = _times(trials)
-    bests = _best_so_far(ys)
+    whole = [nan if t.status in _PARTIAL else y for t, y in zip(trials, ys, strict=True)]
+    times, time_label = _times(trials) if trials else ([], "time")
+    bests = _best_so_far(whole)
     order = sorted(range(len(trials)), key=lambda i: times[i])
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, constrained_layout=True)
-    a.scatter(xs, ys, s=12, color="0.6", label="trial")
+    fig, axes = plt.subplots(1, 3 if curves else 2, figsize=(15 if curves else 10, 3.8),
+                             sharey=True, constrained_layout=True)
+    a, b = axes[0], axes[1]
+    part = [i for i, t in enumerate(trials) if t.status in _PARTIAL]
+    full = [i for i in range(len(trials)) if i not in set(part)]
+    a.scatter([xs[i] for i in full], [ys[i] for i in full], s=12, color="0.6", label="trial")
+    if part:
+        a.scatter([xs[i] for i in part], [ys[i] for i in part], s=12, color="0.6", marker="x",
+                  label="stopped or paused early")
     a.step(xs, bests, where="post", color="C0", label="best so far")
     a.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_xlabel("trial")
     meta = study.meta()
     a.set_ylabel(_SHOWN.get(meta["evaluator"], ("objective",))[0])
     a.legend(loc="best")
-    b.scatter(times, ys, s=12, color="0.6")
-    b.step([times[i] for i in order], _best_so_far([ys[i] for i in order]), where="post",
+    b.scatter([times[i] for i in full], [ys[i] for i in full], s=12, color="0.6")
+    if part:
+        b.scatter([times[i] for i in part], [ys[i] for i in part], s=12, color="0.6",
+                  marker="x")
+    b.step([times[i] for i in order], _best_so_far([whole[i] for i in order]), where="post",
            color="C0")
     b.set_xlabel(time_label)
-    values = [y for y in ys if y == y]
+    values = [y for y in ys if y == y] + [r.value for rs in curves.values() for r in rs]
+    if curves:
+        _draw_curves(axes[2], curves, {t.id: t.status for t in study.trials()},
+                     [t.id for t in study.best(1)], _step_name(meta["evaluator"]))
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.05
     a.set_ylim(lo - pad, hi + pad)  # every trial's value in view, the worst included
@@ -101,6 +128,43 @@ def progress_figure(study: Study) -> Any:
                            f"{meta['evaluator']} evaluator, {len(trials)} trials", False),
                  parse_math=False)
     return fig
+
+
+def _draw_curves(ax: Any, curves: dict[int, list[Report]], status: dict[int, str],
+                 best: list[int], xlabel: str) -> None:
+    """The learning curves panel: value against step, a grey line per trial, an x where a
+    stopped trial ended, the best complete trial's curve in colour."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    others = [tid for tid in curves if tid not in best]
+    ax.add_collection(LineCollection([[(r.step, r.value) for r in curves[t]] for t in others],
+                                     colors="0.6", linewidths=0.8, alpha=0.7))
+    dots = [r for t in others for r in curves[t]]
+    ax.scatter([r.step for r in dots], [r.value for r in dots], s=6, color="0.6")
+    handles = [Line2D([], [], color="0.6", marker="o", markersize=3, label="trial")]
+    ends = [curves[t][-1] for t in curves if status.get(t) == "stopped"]
+    if ends:
+        ax.scatter([r.step for r in ends], [r.value for r in ends], s=30, marker="x",
+                   color="C3", zorder=3)
+        handles.append(Line2D([], [], color="C3", marker="x", linestyle="", label="stopped"))
+    for t in best:
+        if t in curves:
+            ax.plot([r.step for r in curves[t]], [r.value for r in curves[t]], color="C0",
+                    linewidth=2, marker="o", markersize=3, zorder=4)
+            handles.append(Line2D([], [], color="C0", marker="o", markersize=3,
+                                  label=f"best (trial {t})"))
+    steps = [r.step for rs in curves.values() for r in rs]
+    ax.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.legend(handles=handles, loc="best")
+
+
+def _step_name(evaluator: str) -> str:
+    """What a step is for this evaluator: an epoch for those archdsl trains with."""
+    return "epoch" if evaluator in ("train", "digits") else "step"
 
 
 def _best_so_far(ys: list[float]) -> list[float]:
@@ -170,38 +234,120 @@ _STATIC = ("params", "flops")  # from static shapes, for every trial: columns of
 
 def leaderboard(study: Study, top: int) -> None:
     """The best `top` trials as a table: objective, the evaluator's own metrics, params,
-    flops, seconds and the architecture's hash."""
+    flops, seconds and the architecture's hash; where trials reported steps, also the last
+    step each reported and its learning curve as a sparkline."""
     from rich.table import Table
     from rich.text import Text
 
-    meta, counts = study.meta(), study.counts()
-    finished = counts.get("ok", 0) + counts.get("failed", 0)
-    title = (f"{Path(meta['space_file']).name}: {finished} trials "
-             f"({counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed"
-             + (f", {counts['interrupted']} interrupted" if counts.get("interrupted") else "")
-             + f"); searcher {meta['searcher']}, evaluator {meta['evaluator']}")
-    best = study.best(top)
+    meta, best = study.meta(), study.best(top)
     objective, metrics = _columns(meta["evaluator"], best)
+    curves = {t.id: study.reports(t.id).get(t.id, []) for t in best} \
+        if study.has_reports() else None
     t = Table()
     for col, just in [("rank", "right"), ("trial", "right"), (objective, "right"),
+                      *([("steps", "right"), ("curve", "left")] if curves is not None else []),
                       *[(m, "right") for m in metrics], ("params", "right"),
                       ("flops", "right"), ("seconds", "right"), ("architecture", "left")]:
         t.add_column(Text(printable(col, False)), justify=just)  # type: ignore[arg-type]
     largest = {k: max((abs(t.metrics[k]) for t in best if _is_number(t.metrics.get(k))),
                       default=0.0) for k in metrics}
+    scale = _scale([r.value for rs in (curves or {}).values() for r in rs])
     for rank, tr in enumerate(best, 1):
         m = tr.metrics
-        cells = [str(rank), str(tr.id), f"{tr.objective:.4f}",
+        shown = [] if curves is None else [
+            str(curves[tr.id][-1].step) if curves[tr.id] else "",
+            sparkline([r.value for r in curves[tr.id]], scale)]
+        cells = [str(rank), str(tr.id), f"{tr.objective:.4f}", *shown,
                  *[_num(m.get(k), largest[k]) for k in metrics],
                  _num(m.get("params")), _num(m.get("flops")),
                  f"{tr.duration:.2f}" if tr.duration is not None else "", tr.arch_hash]
         t.add_row(*[Text(printable(c, False)) for c in cells])
     out = console()
-    out.print(Text(printable(title, False)))  # above the table, never wrapped to its width
+    out.print(Text(_title(study, meta)))  # above the table, never wrapped to its width
     out.print(t)
     failed = study.trials("failed")
     if failed:
         print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '', False)}")
+
+
+def _title(study: Study, meta: dict[str, Any]) -> str:
+    """The leaderboard's title: the trials ended and how, the searcher and the evaluator."""
+    counts = study.counts()
+    ended = sum(counts.get(s, 0) for s in _ENDED)
+    extra = "".join(f", {counts[s]} {s}" for s in ("stopped", "paused", "interrupted")
+                    if counts.get(s))
+    return printable(f"{Path(meta['space_file']).name}: {ended} trials "
+                     f"({counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed{extra}); "
+                     f"searcher {meta['searcher']}, evaluator {meta['evaluator']}", False)
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+_SPARK_WIDTH = 20  # characters at most: a longer curve is sampled evenly, its last step kept
+
+
+def _scale(values: list[float]) -> tuple[float, float]:
+    return (min(values), max(values)) if values else (0.0, 0.0)
+
+
+def sparkline(values: list[float], scale: tuple[float, float] | None = None) -> str:
+    """A curve as bars (▁ lowest to █ highest) on the scale (low, high), by default its own; at
+    most _SPARK_WIDTH of them: a longer curve is sampled evenly, first and last values kept."""
+    if not values:
+        return ""
+    lo, hi = scale if scale is not None else _scale(values)
+    n = len(values)
+    if n > _SPARK_WIDTH:
+        values = [values[round(i * (n - 1) / (_SPARK_WIDTH - 1))] for i in range(_SPARK_WIDTH)]
+    if hi <= lo:
+        return _BARS[len(_BARS) // 2] * len(values)
+    top = len(_BARS) - 1
+    return "".join(_BARS[min(top, max(0, round((v - lo) / (hi - lo) * top)))] for v in values)
+
+
+def curves_table(study: Study, ids: list[int] | None, top: int) -> None:
+    """Print the reports of the trials `ids` (None: those of the leaderboard, the best `top`
+    complete trials) as a table: trial, its status, then a row per report: step, value and
+    up to four of the other figures reported with it (the train evaluator's train_loss and
+    valid_loss). StudyError names an id the study does not hold."""
+    from rich.table import Table
+    from rich.text import Text
+
+    trials = [study.trial(i) for i in ids] if ids is not None else study.best(top)
+    curves = {t.id: study.reports(t.id).get(t.id, []) for t in trials}
+    keys: list[str] = []
+    for r in (r for rs in curves.values() for r in rs):
+        keys += [k for k, v in r.metrics.items() if k not in keys and _is_number(v)]
+    keys = keys[:_MAX_METRICS]
+    largest = {k: max((abs(r.metrics[k]) for rs in curves.values() for r in rs
+                       if _is_number(r.metrics.get(k))), default=0.0) for k in keys}
+    table = Table()
+    for col, just in [("trial", "right"), ("status", "left"), ("step", "right"),
+                      ("value", "right"), *[(k, "right") for k in keys]]:
+        table.add_column(Text(printable(col, False)), justify=just)  # type: ignore[arg-type]
+    for t in trials:
+        rows = [[str(r.step), f"{r.value:.4f}", *[_num(r.metrics.get(k), largest[k])
+                                                 for k in keys]] for r in curves[t.id]]
+        for i, row in enumerate(rows or [["", "no reports", *[""] * len(keys)]]):
+            first = [str(t.id), t.status] if i == 0 else ["", ""]
+            table.add_row(*[Text(printable(c, False)) for c in first + row],
+                          end_section=i == max(len(rows), 1) - 1)
+    out = console()
+    name = Path(study.meta()["space_file"]).name
+    out.print(Text(printable(f"{name}: the reports of {len(trials)} trials", False)))
+    out.print(table)
+
+
+def study_json(study: Study, top: int) -> dict[str, Any]:
+    """The study for `archdsl status --json`: its folder, settings, the count of trials of
+    each status, and the best `top` complete trials, each with all its figures and its
+    reports (a list of {step, value, metrics, time}, in step order; empty when it reported
+    none)."""
+    best = []
+    for t in study.best(top):
+        reports = study.reports(t.id).get(t.id, [])
+        best.append({**t.to_json(), "reports": [r.to_json() for r in reports]})
+    return {"study": str(study.folder), "meta": study.meta(), "counts": study.counts(),
+            "best": best}
 
 
 def _columns(evaluator: str, trials: list[Trial]) -> tuple[str, list[str]]:
