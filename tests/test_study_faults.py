@@ -417,3 +417,69 @@ def test_any_stored_setting_gives_a_result_or_one_error(made: Path, tmp_path_fac
         db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
     db.close()
     _assert_a_result_or_one_error(folder, capsys)
+
+
+# ---- reports -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reported(made: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`made` with learning curves: trials 1 and 3 reported three steps, trial 2 one (stopped)."""
+    folder = _copy(made, tmp_path_factory.mktemp("reported"))
+    with Study.open(folder) as study:
+        for tid, steps in ((1, 3), (2, 1), (3, 3)):
+            for step in range(1, steps + 1):
+                study.report(tid, step, step / 10, {"valid_loss": 1 / step})
+        study.set_status(2, "stopped")
+    return folder
+
+
+REPORT_FAULTS = [
+    ("UPDATE reports SET value = 'high' WHERE trial = 3 AND step = 2",
+     "the report of trial 3 at step 2 is corrupt: its value is the text 'high', not a number"),
+    ("UPDATE reports SET metrics = '{\"a\":' WHERE trial = 1 AND step = 3",
+     "the report of trial 1 at step 3 is corrupt: its metrics is not valid JSON"),
+    ("UPDATE reports SET trial = 9 WHERE trial = 2", "the report of trial 9 at step 1 is "
+                                                     "corrupt: there is no trial 9"),
+    ("UPDATE reports SET step = x'1b' WHERE trial = 2", "a report of trial 2 is corrupt: its "
+                                                        "step is binary data"),
+]
+
+
+@pytest.mark.parametrize("statement, message", REPORT_FAULTS,
+                         ids=[f"report{i}" for i in range(len(REPORT_FAULTS))])
+def test_a_corrupted_report_is_one_clear_error(reported: Path, tmp_path: Path, capsys,
+                                               statement: str, message: str) -> None:
+    folder = tmp_path / "study"
+    shutil.copytree(reported, folder)
+    _sql(folder, statement)
+    for args in _commands(folder, tmp_path):
+        err = _one_error(capsys, args)
+        assert message in err and "DELETE FROM reports WHERE" in err, (args, err)
+
+
+def test_a_study_with_reports_shows_them(reported: Path, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "study"
+    shutil.copytree(reported, folder)
+    assert main(["status", "--study", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "1 stopped" in out and "steps" in out and "curve" in out
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(column=st.sampled_from(["trial", "step", "value", "metrics", "time"]),
+       value=st.one_of(JSON.map(json.dumps), st.text(), st.binary(),
+                       st.integers(), st.floats(), st.none()))
+def test_any_stored_report_value_gives_a_result_or_one_error(reported: Path, tmp_path_factory,
+                                                             capsys, column: str,
+                                                             value: object) -> None:
+    folder = _copy(reported, tmp_path_factory.mktemp("report"))
+    db = sqlite3.connect(folder / "study.db")
+    try:
+        with db:
+            db.execute(f"UPDATE reports SET {column} = ? WHERE trial = 1 AND step = 2",
+                       (value,))
+    except (sqlite3.IntegrityError, OverflowError):
+        return  # NOT NULL, a duplicate (trial, step), or an integer past 64 bits
+    finally:
+        db.close()
+    _assert_a_result_or_one_error(folder, capsys)
