@@ -6,8 +6,13 @@ given, is a simulated duration in seconds (NAS-Bench-201 lookups report the trai
 stand for). It raises (any exception) or returns NaN when the trial fails.
 
     get_evaluator("digits")            # train on scikit-learn's digits data (the default)
+    get_evaluator("train", data="my.npz", device="cuda")   # train on your data (docs/training.md)
     get_evaluator("nb201")             # look the cell up in NAS-Bench-201
     get_evaluator("mymodule:score")    # your function: score(arch) -> float | dict
+
+An evaluator may take a reporter as well, `evaluate(arch, reporter)`, to report a value after each
+epoch and be stopped early (archdsl/reporting.py); and may have `prepare(space)`, called once per
+worker before its first trial (to load data and check it against the space).
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ from ..errors import ArchDSLError, EvaluationError, did_you_mean
 from ..graph import Architecture
 
 __all__ = ["Evaluator", "FunctionEvaluator", "get_evaluator", "as_evaluator", "EVALUATORS",
-           "result_of"]
+           "result_of", "import_function"]
 
 
 class Evaluator:
     """Base class: `evaluate(arch) -> {"objective": float, ...}`."""
 
     name = ""
+
+    def prepare(self, space: Any) -> None:
+        """Called once per worker, before its first trial, with the search space: load what
+        every trial needs and check it against the space (nothing, by default)."""
 
     def evaluate(self, arch: Architecture) -> dict[str, Any]:
         raise NotImplementedError
@@ -118,40 +127,71 @@ def _show(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _nb201() -> Evaluator:
+def _nb201(**options: Any) -> Evaluator:
     from .nb201 import NB201Evaluator
 
-    return NB201Evaluator()
+    return NB201Evaluator(**options)
 
 
-def _digits() -> Evaluator:
+def _digits(**options: Any) -> Evaluator:
     from .digits import DigitsEvaluator
 
-    return DigitsEvaluator()
+    return DigitsEvaluator(**options)
 
 
-EVALUATORS: dict[str, Callable[[], Evaluator]] = {"digits": _digits, "nb201": _nb201}
+def _train(**options: Any) -> Evaluator:
+    from .train import TrainEvaluator
+
+    return TrainEvaluator(**options)
 
 
-def get_evaluator(spec: str) -> Evaluator:
-    """`digits`, `nb201`, or `module:function` (the module is imported from the working folder
-    or the Python path)."""
-    if spec in EVALUATORS:
-        return EVALUATORS[spec]()
+EVALUATORS: dict[str, Callable[..., Evaluator]] = {"digits": _digits, "train": _train,
+                                                   "nb201": _nb201}
+# the options each takes (get_evaluator's keyword arguments); `module:function` takes device
+# (the runner hands it to a function that takes a reporter, as `reporter.device`)
+OPTIONS = {"digits": ("device", "threads"), "train": ("data", "device", "threads"), "nb201": (),
+           "module:function": ("device",)}
+
+
+def get_evaluator(spec: str, **options: Any) -> Evaluator:
+    """`digits`, `train`, `nb201`, or `module:function` (the module is imported from the working
+    folder or the Python path). `options` (data, device, threads; None: not given) go to the
+    evaluators that take them (OPTIONS); one given to an evaluator that does not take it is an
+    ArchDSLError."""
     module, sep, func = spec.partition(":")
-    if not sep or not module or not func:
+    if spec not in EVALUATORS and (not sep or not module or not func):
         raise ArchDSLError(f"unknown evaluator '{spec}'",
                            hint=did_you_mean(spec, EVALUATORS) or
-                           "evaluators: digits, nb201, or module:function for your own")
+                           "evaluators: digits, train, nb201, or module:function for your own")
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = OPTIONS.get(spec, OPTIONS["module:function"])
+    for k in given:
+        if k not in takes:
+            raise ArchDSLError(f"evaluator '{spec}' takes no {k} option",
+                               hint=f"{k} is an option of: "
+                                    + ", ".join(n for n, o in OPTIONS.items() if k in o))
+    if spec in EVALUATORS:
+        return EVALUATORS[spec](**given)
+    if "device" in given:
+        from ..devices import check_device
+
+        check_device(given["device"])
+    return FunctionEvaluator(import_function(spec, "evaluator"), spec)
+
+
+def import_function(spec: str, what: str) -> Callable[..., Any]:
+    """The function `module:function` names (the module imported from the working folder or
+    the Python path); ArchDSLError naming `what` it is for when it cannot be found."""
+    module, _, func = spec.partition(":")
     if str(Path.cwd()) not in sys.path and "" not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         mod = importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - any failure to import is the user's to see
-        raise ArchDSLError(f"evaluator '{spec}': cannot import module '{module}': "
+        raise ArchDSLError(f"{what} '{spec}': cannot import module '{module}': "
                            f"{type(e).__name__}: {e}") from None
     fn = getattr(mod, func, None)
     if not callable(fn):
-        raise ArchDSLError(f"evaluator '{spec}': module '{module}' has no function '{func}'",
+        raise ArchDSLError(f"{what} '{spec}': module '{module}' has no function '{func}'",
                            hint=did_you_mean(func, [n for n in dir(mod) if not n.startswith("_")]))
-    return FunctionEvaluator(fn, spec)
+    return fn

@@ -40,6 +40,7 @@ TRAIN_KEYS = {
     "schedule": "constant, cosine or step",
     "label_smoothing": "label smoothing for the cross-entropy loss",
     "seed": "the training seed",
+    "task": "classification or regression (left out: told by the labels' type)",
 }
 OPTIMIZERS = frozenset({"adam", "adamw", "sgd", "rmsprop"})
 DECISION_OPTIONS = {"choice": {"default", "prior"}, "int": {"step", "default", "log"},
