@@ -333,7 +333,8 @@ def curves_table(study: Study, ids: list[int] | None, top: int) -> None:
                           end_section=i == max(len(rows), 1) - 1)
     out = console()
     name = Path(study.meta()["space_file"]).name
-    out.print(Text(printable(f"{name}: the reports of {len(trials)} trials", False)))
+    what = f"{len(trials)} trial" + ("" if len(trials) == 1 else "s")
+    out.print(Text(printable(f"{name}: the reports of {what}", False)))
     out.print(table)
 
 

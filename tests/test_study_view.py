@@ -107,7 +107,7 @@ def test_curves_table_prints_each_chosen_trials_reports(tmp_path: Path, capsys) 
                     ["", "", "2", "0.4500", "0.5500", "1.05"],
                     ["", "", "3", "0.5000", "0.5000", "1.00"],
                     ["5", "failed", "", "no reports", "", ""]]
-    assert "s.arch: the reports of 1 trials" in best and "0.9000" in best
+    assert "s.arch: the reports of 1 trial\n" in best and "0.9000" in best
 
 
 def test_study_json_gives_each_listed_trials_reports(tmp_path: Path) -> None:
