@@ -30,10 +30,16 @@ _META: dict[str, tuple[type, ...]] = {
     "evaluator": (str,), "seed": (int,), "created": _NUMBER, "budget": (int, type(None)),
     "trial_timeout": (*_NUMBER, type(None)), "space_files": (list,),
     "import_paths": (list,), "searched_import_paths": (list,),
+    # training and early stopping (issue 13); older studies have none of them
+    "scheduler": (str,), "min_epochs": (int,), "reduction_factor": (int,),
+    "max_epochs": (int, type(None)), "epoch_budget": (int, type(None)), "device": (str,),
+    "data": (str, type(None)),
 }
 # the settings that, when set, must be positive (and finite): what each must be
 _POSITIVE = {"budget": "a number of trials of at least 1",
              "trial_timeout": "a positive number of seconds"}
+# the whole-number settings that, when set, have a least value
+_AT_LEAST = {"min_epochs": 1, "reduction_factor": 2, "max_epochs": 1, "epoch_budget": 1}
 # what `module:function` evaluators may be called: Python names, no paths
 EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 _REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
@@ -70,6 +76,11 @@ def checked_meta(rows: list[tuple], path: Path, schema: int) -> dict[str, Any]:
         if v is not None and not (finite(v) and v > 0):
             raise StudyError(f"{path}: the setting {key!r} is corrupt: {kind(v)}, not {why}",
                              hint=CORRUPT)
+    for key, least in _AT_LEAST.items():
+        v = out.get(key)
+        if v is not None and v < least:
+            raise StudyError(f"{path}: the setting {key!r} is corrupt: {kind(v)}, not a whole "
+                             f"number of at least {least}", hint=CORRUPT)
     return out
 
 

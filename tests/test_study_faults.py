@@ -483,3 +483,40 @@ def test_any_stored_report_value_gives_a_result_or_one_error(reported: Path, tmp
     finally:
         db.close()
     _assert_a_result_or_one_error(folder, capsys)
+
+
+# ---- the training and early-stopping settings ----------------------------------------------
+SETTING_FAULTS = [
+    ("scheduler", "3", "the setting 'scheduler' is corrupt: the number 3, not text"),
+    ("device", "null", "the setting 'device' is corrupt: null, not text"),
+    ("data", "[\"x\"]", "the setting 'data' is corrupt: a JSON list, not text or null"),
+    ("min_epochs", "0", "the setting 'min_epochs' is corrupt: the number 0, not a whole number "
+                        "of at least 1"),
+    ("min_epochs", "1.5", "the setting 'min_epochs' is corrupt: the number 1.5, not an integer"),
+    ("reduction_factor", "1", "the setting 'reduction_factor' is corrupt: the number 1, not a "
+                              "whole number of at least 2"),
+    ("max_epochs", "-4", "the setting 'max_epochs' is corrupt: the number -4"),
+    ("epoch_budget", "true", "the setting 'epoch_budget' is corrupt: true, not an integer or "
+                             "null"),
+]
+
+
+@pytest.mark.parametrize("key, value, message", SETTING_FAULTS,
+                         ids=[f"setting{i}" for i in range(len(SETTING_FAULTS))])
+def test_a_corrupt_training_setting_is_one_clear_error(made: Path, tmp_path: Path, capsys,
+                                                       key: str, value: str,
+                                                       message: str) -> None:
+    folder = _copy(made, tmp_path)
+    _sql(folder, f"INSERT OR REPLACE INTO meta VALUES ('{key}', '{value}')")
+    for args in _commands(folder, tmp_path)[:2]:
+        assert message in _one_error(capsys, args), args
+
+
+def test_training_settings_are_read_back(made: Path, tmp_path: Path) -> None:
+    folder = _copy(made, tmp_path)
+    with Study.open(folder) as study:
+        study.set_meta(scheduler="asha", min_epochs=1, reduction_factor=3, max_epochs=None,
+                       epoch_budget=40, device="cuda", data="digits")
+    with Study.open(folder) as study:
+        meta = study.meta()
+    assert (meta["scheduler"], meta["max_epochs"], meta["epoch_budget"]) == ("asha", None, 40)
