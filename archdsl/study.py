@@ -12,8 +12,9 @@ A trial is `running` while it is evaluated, then `ok` or `failed`; under an earl
 scheduler it may instead be `paused` (at a rung, its checkpoint kept: it may be promoted and run
 again from it) or `stopped` (ended early: its objective is its last reported value). A
 `running` row left by a search that was killed is marked `interrupted` when the study is opened
-again; its configuration is evaluated again by a resumed search. The intermediate results an
-evaluator reports (a value per step) are the `reports` table (see study_reports).
+again; a resumed search evaluates it again (from its checkpoint, if it kept one; else anew,
+as a new trial). The intermediate results an evaluator reports (a value per step) are the
+`reports` table (see study_reports).
 
 A study folder is untrusted: `Study.open` checks the database (tables, columns, every row's
 JSON and types) and every fault is one StudyError naming the trial or the cause.
