@@ -178,10 +178,11 @@ def _best_so_far(ys: list[float]) -> list[float]:
 
 def _times(trials: list[Trial]) -> tuple[list[float], str]:
     """When each trial ended: the evaluator's simulated cost added up (in trial order) where
-    every successful trial reports a `cost` in seconds, else the wall clock; in minutes, or
-    hours past two of them."""
+    every successful trial (there is one) reports a `cost` in seconds, else the wall clock; in
+    minutes, or hours past two of them."""
     costs = [t.metrics.get("cost") for t in trials]
-    simulated = all(_is_number(c) for c, t in zip(costs, trials, strict=True) if t.status == "ok")
+    ok = [c for c, t in zip(costs, trials, strict=True) if t.status == "ok"]
+    simulated = bool(ok) and all(_is_number(c) for c in ok)
     if simulated:
         ends, total = [], 0.0
         for c in costs:
@@ -265,9 +266,23 @@ def leaderboard(study: Study, top: int) -> None:
     out = console()
     out.print(Text(_title(study, meta)))  # above the table, never wrapped to its width
     out.print(t)
+    if not best:
+        _best_partial(study, meta)
     failed = study.trials("failed")
     if failed:
         print(f"last failure (trial {failed[-1].id}): {printable(failed[-1].error or '', False)}")
+
+
+def _best_partial(study: Study, meta: dict[str, Any]) -> None:
+    """Where no trial is complete: the best of those a scheduler stopped or paused early."""
+    partial = [t for s in _PARTIAL for t in study.trials(s) if t.objective is not None]
+    if not partial:
+        return
+    t = max(partial, key=lambda t: (t.objective, -t.id))
+    reports = study.reports(t.id).get(t.id, [])
+    at = f" at {_step_name(meta['evaluator'])} {reports[-1].step}" if reports else ""
+    print(f"no trial ran to its last step; the best that ended early: trial {t.id}, "
+          f"{t.objective:.4f}{at} ({t.status})")
 
 
 def _title(study: Study, meta: dict[str, Any]) -> str:

@@ -155,3 +155,22 @@ def test_progress_png_without_reports_has_two_panels(tmp_path: Path) -> None:
         assert len(fig.axes) == 2
     finally:
         plt.close(fig)
+
+
+def test_with_no_complete_trial_the_best_partial_one_is_named(tmp_path: Path, capsys) -> None:
+    st = Study.create(tmp_path / "s", META)
+    for values in ([0.2, 0.4, 0.6], [0.7], [0.3]):
+        tid = st.start({"n": len(values)}, "h", "h", "random")
+        for step, v in enumerate(values, 1):
+            st.report(tid, step, v, {})
+        st.finish(tid, values[-1], {}, None, 1.0, status="stopped" if tid > 1 else "paused")
+    with st:
+        leaderboard(st, 10)
+        fig = progress_figure(st)
+    out = capsys.readouterr().out
+    assert "no trial ran to its last step; the best that ended early: trial 2, 0.7000 at " \
+           "epoch 1 (stopped)" in out
+    try:
+        assert "time since the study began" in fig.axes[1].get_xlabel()  # no cost: wall clock
+    finally:
+        plt.close(fig)
