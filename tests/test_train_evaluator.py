@@ -207,7 +207,7 @@ def test_the_task_is_told_by_the_labels_or_the_train_section(tmp_path: Path) -> 
     with pytest.raises(EvaluationError, match="classification needs integer labels") as info:
         ev.prepare(space(net.replace("epochs = E", "task = classification")))
     assert "task = regression" in (info.value.hint or "")
-    with pytest.raises(EvaluationError, match=r"targets of shape \[\] \(1 values\) per example, "
+    with pytest.raises(EvaluationError, match=r"targets of shape \[\] \(1 value\) per example, "
                                               r"but the network's output is \[2\]"):
         ev.prepare(space("input v: [3]\nnetwork { linear(2) }"))
     ints = get_evaluator("train", data=npz(tmp_path, x, np.rint(y).astype(int), "i.npz"))
@@ -285,3 +285,18 @@ def big_labels():
     ev.prepare(space(net))  # the first example's label fits: the rest are checked as they come
     with pytest.raises(EvaluationError, match="has labels up to 10, which need 11 outputs"):
         ev.evaluate(arch(net))
+
+
+def test_a_function_that_takes_a_reporter_gets_it() -> None:
+    from archdsl.evaluators import FunctionEvaluator
+
+    def score(arch, reporter):
+        reporter.report(1, 0.5, last=True)
+        return 0.5
+
+    ev = FunctionEvaluator(score, "score")
+    log = Log()
+    assert takes_reporter(ev) and ev.evaluate(None, Reporter(1, log)) == 0.5
+    assert log.reports == [(1, 0.5, {}, True)]
+    plain = FunctionEvaluator(lambda arch: 1.0, "plain")
+    assert not takes_reporter(plain) and plain.evaluate(None) == 1.0

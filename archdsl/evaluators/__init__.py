@@ -45,13 +45,14 @@ class Evaluator:
 
 
 class FunctionEvaluator(Evaluator):
-    """A user's function `fn(arch) -> float | dict` (a dict holds "objective")."""
+    """A user's function `fn(arch) -> float | dict` (a dict holds "objective"), or
+    `fn(arch, reporter)`: one that reports as it goes (archdsl/reporting.py) gets the reporter."""
 
-    def __init__(self, fn: Callable[[Architecture], Any], name: str):
+    def __init__(self, fn: Callable[..., Any], name: str):
         self.fn, self.name = fn, name
 
-    def evaluate(self, arch: Architecture) -> dict[str, Any]:
-        return self.fn(arch)
+    def evaluate(self, arch: Architecture, reporter: Any = None) -> dict[str, Any]:
+        return self.fn(arch) if reporter is None else self.fn(arch, reporter)
 
 
 def as_evaluator(obj: Any) -> Evaluator:

@@ -107,7 +107,7 @@ class TrainEvaluator(Evaluator):
         if list(data.x_shape) != shape and math.prod(data.x_shape) != math.prod(shape):
             raise EvaluationError(
                 f"data '{data.spec}' has examples of shape {data.describe_x()}, but the input "
-                f"'{name}' is declared as {shape} ({math.prod(shape)} values)", node.get("span"),
+                f"'{name}' is declared as {shape} ({_values(math.prod(shape))})", node.get("span"),
                 hint="the shapes must be equal or hold as many values (x is then reshaped)")
         x_long = p.steps[p.inputs[0]].out.dtype == "long"
         if x_long and not data.x_integer:
@@ -120,7 +120,7 @@ class TrainEvaluator(Evaluator):
         n = math.prod(data.y_shape)
         if n != math.prod(out):
             raise EvaluationError(f"data '{data.spec}' has targets of shape {list(data.y_shape)} "
-                                  f"({n} values) per example, but the network's output is {out}",
+                                  f"({_values(n)}) per example, but the network's output is {out}",
                                   hint="for regression the output and the targets hold as "
                                        "many values")
         return _Fit(p, r, task, shape, x_long, out, 0)
@@ -325,6 +325,10 @@ def _check_labels(spec: str, low: int, high: int, out: list[int]) -> None:
     if high >= out[0]:
         raise EvaluationError(f"data '{spec}' has labels up to {high}, which need {high + 1} "
                               f"outputs (one per class); the network's output is {out}")
+
+
+def _values(n: int) -> str:
+    return f"{n} value{'s' if n != 1 else ''}"
 
 
 def _len(loader: Any) -> int | None:
