@@ -256,7 +256,7 @@ def test_in_memory_data_is_moved_to_the_device_once(monkeypatch) -> None:
 def test_datasets_and_loaders_stream(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "_streamed_data.py").write_text("""
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 class Digits(Dataset):
     def __init__(self, side, bad=False):
@@ -275,6 +275,14 @@ def data():
 
 def big_labels():
     return Digits("train", bad=True), Digits("valid")
+
+class Stream(IterableDataset):
+    def __iter__(self):
+        d = Digits("train")
+        return iter([d[i] for i in range(300)])
+
+def stream():
+    return Stream(), Digits("valid")
 """)
     monkeypatch.syspath_prepend(str(tmp_path))
     net = ("input x: [1, 8, 8]\nnetwork { flatten -> linear(10) }\n"
@@ -284,6 +292,12 @@ def big_labels():
     ev = get_evaluator("train", data="_streamed_data:big_labels")
     ev.prepare(space(net))  # the first example's label fits: the rest are checked as they come
     with pytest.raises(EvaluationError, match="has labels up to 10, which need 11 outputs"):
+        ev.evaluate(arch(net))
+    ev = get_evaluator("train", data="_streamed_data:stream")  # no len(): 300 examples a pass
+    out = ev.evaluate(arch(net.replace("schedule = step", "schedule = constant")))
+    assert 0 < out["objective"] <= 1
+    with pytest.raises(EvaluationError, match="schedule step needs the number of batches per "
+                                              "epoch"):
         ev.evaluate(arch(net))
 
 
