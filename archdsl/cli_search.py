@@ -14,7 +14,14 @@ from .runner import DEFAULT_BUDGET, DEFAULT_SEARCHER, Progress, default_study_di
 from .sources import add_import_path_option
 from .space import load
 from .study import Study, Trial
-from .study_view import console, leaderboard, write_results, write_text
+from .study_view import (
+    console,
+    curves_table,
+    leaderboard,
+    study_json,
+    write_results,
+    write_text,
+)
 
 __all__ = ["register"]
 
@@ -27,8 +34,28 @@ def register(sub: Any) -> None:
     c.add_argument("--searcher", choices=None, metavar="NAME",
                    help=f"{', '.join(SEARCHERS)} (default {DEFAULT_SEARCHER})")
     c.add_argument("--evaluator", metavar="E",
-                   help="digits (default: train on scikit-learn's digits), nb201 (look up "
-                        "NAS-Bench-201), or module:function (yours)")
+                   help="digits (default: train on scikit-learn's digits), train (train on "
+                        "--data), nb201 (look up NAS-Bench-201), or module:function (yours)")
+    c.add_argument("--data", metavar="DATA",
+                   help="the train evaluator's data (implies --evaluator train): a .npz file "
+                        "with x_train, y_train, x_valid, y_valid, or module:function "
+                        "returning (train, valid)")
+    c.add_argument("--device", metavar="D",
+                   help="auto (default: a GPU when there is one), cpu, cuda, cuda:N or mps; "
+                        "with W workers and G GPUs, worker i trains on GPU i mod G")
+    c.add_argument("--scheduler", metavar="S",
+                   help="stop poor trials early: none (default), median, sha, asha or "
+                        "hyperband (docs/schedulers.md)")
+    c.add_argument("--min-epochs", type=int, metavar="N",
+                   help="the schedulers' first rung: epochs every trial trains (default 1)")
+    c.add_argument("--reduction-factor", type=int, metavar="F",
+                   help="the schedulers' eta: 1 in F trials goes on to the next rung "
+                        "(default 3)")
+    c.add_argument("--max-epochs", type=int, metavar="N",
+                   help="the most epochs a trial trains, for sha and hyperband (default: "
+                        "the epochs of the space's default architecture)")
+    c.add_argument("--epoch-budget", type=int, metavar="E",
+                   help="stop starting trials once E epochs were trained in all")
     c.add_argument("--budget", type=int, metavar="N",
                    help=f"trials in the study in all (default {DEFAULT_BUDGET}, or none "
                         "with --time)")
@@ -55,7 +82,11 @@ def register(sub: Any) -> None:
     c = sub.add_parser("status", help="the leaderboard of a study")
     c.add_argument("--study", metavar="DIR", required=True)
     c.add_argument("--top", type=int, default=10, help="rows (default 10)")
-    c.add_argument("--json", action="store_true", help="the study as JSON")
+    c.add_argument("--json", action="store_true",
+                   help="the study as JSON (each listed trial with its reports)")
+    c.add_argument("--curves", nargs="*", type=int, metavar="TRIAL",
+                   help="the reports (trial, step, value) of these trials, or of the "
+                        "leaderboard's when none is named")
     c.set_defaults(func=cmd_status)
 
     c = sub.add_parser("export", help="write a trial's architecture as .arch, .py, .json, "
@@ -87,13 +118,15 @@ class _Bar(Progress):
             return
         from rich import progress as rp
 
-        self.by_time = budget is None
         self.t0 = time.monotonic()
         self.bar = rp.Progress(rp.TextColumn("search"), rp.BarColumn(),
                                rp.MofNCompleteColumn(), rp.TextColumn("best {task.fields[best]}"),
                                rp.TimeElapsedColumn(), rp.TextColumn("left"),
                                rp.TimeRemainingColumn(), console=console(sys.stderr))
-        total = float(seconds) if self.by_time else float(budget or 0)
+        # by trials, else by time; with an --epoch-budget alone, no total (the bar pulses)
+        total = (float(budget) if budget is not None else
+                 float(seconds) if seconds is not None else None)
+        self.by_time = budget is None and seconds is not None
         self.task = self.bar.add_task("search", total=total, best=_best(best),
                                       completed=0 if self.by_time else done)
         self.bar.start()
@@ -131,7 +164,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                    budget=args.budget, seconds=args.seconds, seed=args.seed,
                    workers=args.workers, study_dir=study_dir, resume=args.resume,
                    allow_changed=args.allow_changed, trial_timeout=args.trial_timeout,
-                   progress=_Bar(args.quiet), import_paths=args.import_path, log=log)
+                   progress=_Bar(args.quiet), import_paths=args.import_path, log=log,
+                   data=args.data, device=args.device, scheduler=args.scheduler,
+                   min_epochs=args.min_epochs, reduction_factor=args.reduction_factor,
+                   max_epochs=args.max_epochs, epoch_budget=args.epoch_budget)
     except KeyboardInterrupt:
         if study_dir is not None and (Path(study_dir) / "study.db").exists():
             print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "
@@ -154,9 +190,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with Study.open(args.study) as study:
         if args.json:
-            print(json.dumps({"study": str(study.folder), "meta": study.meta(),
-                              "counts": study.counts(),
-                              "best": [t.to_json() for t in study.best(args.top)]}, indent=2))
+            print(json.dumps(study_json(study, args.top), indent=2))
+        elif args.curves is not None:
+            curves_table(study, args.curves or None, args.top)
         else:
             leaderboard(study, args.top)
     return 0

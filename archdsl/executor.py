@@ -14,6 +14,13 @@ with that reason; a worker that dies fails its job. `SerialExecutor` evaluates i
 one job at a time (tests, notebooks, evaluators that cannot be pickled); it has no time limit,
 and it takes a job only when the last one's result has been collected, so the searcher hears
 every result before it proposes again.
+
+An evaluator that takes a reporter (`archdsl.reporting`) reports steps as it trains: each report
+goes to `executor.on_report(trial_id, step, value, metrics, last)` in the search's process, and
+the decision it returns (continue, pause, stop) goes back to the evaluator. Worker i trains on
+the device `resolve_device(device, i)` (GPUs round robin); every Outcome's `info` says which,
+and how the job ended (`decision`: the answer to its last report; `saved`: whether that report's
+state was saved as a checkpoint; `step`: the last step reported).
 """
 
 from __future__ import annotations
@@ -26,15 +33,17 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from .devices import resolve_device
 from .errors import ArchDSLError
 from .evaluators import Evaluator, get_evaluator, result_of
+from .reporting import CONTINUE, Reporter, takes_reporter
 from .space import Space, load
 
 __all__ = ["Job", "Outcome", "Executor", "LocalExecutor", "SerialExecutor", "evaluate",
@@ -61,6 +70,8 @@ def check_workers(workers: int) -> None:
 class Job:
     trial_id: int
     config: dict[str, Any]
+    checkpoint: str | None = None  # where the trial's state is saved (and restored from)
+    keep_state: bool = False  # save it at every report (a scheduler is in use)
 
 
 @dataclass
@@ -72,26 +83,65 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(space: Space, evaluator: Evaluator, job: Job) -> Outcome:
-    """Evaluate one job here; any exception (or a NaN objective) is a failed Outcome."""
+# deliver(trial_id, step, value, metrics, last) -> a decision; see archdsl.reporting
+Deliver = Callable[[int, int, float, dict[str, Any], bool], str]
+
+
+def evaluate(space: Space, evaluator: Evaluator, job: Job, deliver: Deliver | None = None,
+             device: str = "cpu") -> Outcome:
+    """Evaluate one job here; any exception (or a NaN objective) is a failed Outcome. An
+    evaluator that takes a reporter gets one that delivers its reports through `deliver`."""
     t0 = time.perf_counter()
+    reporter = None
+    if deliver is not None and takes_reporter(evaluator):
+        reporter = Reporter(job.trial_id, lambda *r: deliver(job.trial_id, *r), device,
+                            job.checkpoint, job.keep_state)
+    info: dict[str, Any] = {"device": device}
     try:
         arch = space.materialize(job.config)
         static = space.metrics(arch)  # params and flops from static shapes, for every trial
-        result = result_of(evaluator.evaluate(arch))
+        out = evaluator.evaluate(arch) if reporter is None else \
+            evaluator.evaluate(arch, reporter)  # type: ignore[call-arg]
+        result = result_of(out)
         result = {"params": static["params"], "flops": static["flops"], **result}
-        return Outcome(job.trial_id, result, None, time.perf_counter() - t0)
+        return Outcome(job.trial_id, result, None, time.perf_counter() - t0,
+                       _ended(info, reporter))
     except ArchDSLError as e:
-        return Outcome(job.trial_id, None, e.message, time.perf_counter() - t0)
+        return Outcome(job.trial_id, None, e.message, time.perf_counter() - t0,
+                       _ended(info, reporter))
     except Exception as e:  # noqa: BLE001 - an evaluator's crash fails the trial, not the search
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
         return Outcome(job.trial_id, None, f"{type(e).__name__}: {e}{where}",
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, _ended(info, reporter))
+
+
+def _ended(info: dict[str, Any], reporter: Reporter | None) -> dict[str, Any]:
+    """How a job ended, for the search: its device and, with a reporter, its last report."""
+    if reporter is not None:
+        info.update(decision=reporter.decision, saved=reporter.saved, step=reporter.step)
+    else:
+        info.update(decision=CONTINUE, saved=False, step=0)
+    return info
+
+
+def prepare(evaluator: Evaluator, space: Space) -> None:
+    """The evaluator's `prepare(space)`, when it has one: its data loaded and checked once,
+    before any trial."""
+    fn = getattr(evaluator, "prepare", None)
+    if callable(fn):
+        fn(space)
+
+
+def _no_reports(trial_id: int, step: int, value: float, metrics: dict[str, Any],
+                last: bool) -> str:
+    return CONTINUE
 
 
 class Executor:
     """The interface (see the module doc)."""
+
+    on_report: Deliver = staticmethod(_no_reports)  # set by the search
 
     def free(self) -> int:
         raise NotImplementedError
@@ -110,15 +160,18 @@ class Executor:
 
 
 class SerialExecutor(Executor):
-    def __init__(self, space: Space, evaluator: Evaluator):
+    def __init__(self, space: Space, evaluator: Evaluator, device: str = "cpu"):
         self.space, self.evaluator = space, evaluator
+        self.device = resolve_device(device, 0)
+        prepare(evaluator, space)
         self._done: list[Outcome] = []
 
     def free(self) -> int:
         return 0 if self._done else 1  # the last result first, then the next job
 
     def submit(self, job: Job) -> None:
-        self._done.append(evaluate(self.space, self.evaluator, job))
+        self._done.append(evaluate(self.space, self.evaluator, job,
+                                   lambda *r: self.on_report(*r), self.device))
 
     def results(self, timeout: float) -> list[Outcome]:
         done, self._done = self._done, []
@@ -158,24 +211,36 @@ def _exit_with(parent: int) -> None:
 
 
 def _work(conn: Connection) -> None:
-    space_file, evaluator, import_paths = conn.recv()
+    space_file, evaluator, import_paths, options, device, index = conn.recv()
     try:
-        space, ev = load(space_file, import_paths), get_evaluator(evaluator)
+        space, ev = load(space_file, import_paths), get_evaluator(evaluator, **options)
+        device = resolve_device(device, index)
+        prepare(ev, space)
     except ArchDSLError as e:
         conn.send(("init", e.message))
         return
     except Exception as e:  # noqa: BLE001
         conn.send(("init", f"{type(e).__name__}: {e}"))
         return
-    conn.send(("ready", None))
+    conn.send(("ready", device))
+
+    def deliver(trial_id: int, step: int, value: float, metrics: dict[str, Any],
+                last: bool) -> str:
+        conn.send(("report", (trial_id, step, value, metrics, last)))
+        answer = conn.recv()
+        if not isinstance(answer, str):  # None: the search is closing
+            raise EOFError
+        return answer
+
     while (job := conn.recv()) is not None:
-        conn.send(("done", evaluate(space, ev, job)))
+        conn.send(("done", evaluate(space, ev, job, deliver, device)))
 
 
 class _Slot:
     """One worker process and the job it runs."""
 
-    def __init__(self, space_file: str, evaluator: str, import_paths: list[str]):
+    def __init__(self, space_file: str, evaluator: str, import_paths: list[str],
+                 options: dict[str, Any] | None = None, device: str = "cpu", index: int = 0):
         parent, child = Pipe()
         # one thread per worker: torch threads that outnumber free cores slow training down
         # many times over (torch reads this when it is first imported)
@@ -186,7 +251,8 @@ class _Slot:
             process_group=0)  # Ctrl-C at a terminal reaches the parent only
         child.close()
         self.conn: Connection = parent
-        self.conn.send((space_file, evaluator, import_paths))
+        self.conn.send((space_file, evaluator, import_paths, options or {}, device, index))
+        self.device = "cpu"  # the device it resolved, once ready
         self.ready = False
         self.job: Job | None = None
         self.since = 0.0
@@ -206,18 +272,22 @@ class _Slot:
 
 class LocalExecutor(Executor):
     """W worker processes on this machine, each loading the space (with `import_paths`, as
-    `archdsl.load`) and the evaluator once. Made only when every worker has loaded them: a
-    worker that cannot start is an ArchDSLError here, before any trial."""
+    `archdsl.load`) and the evaluator (`get_evaluator(evaluator, **options)`, then its
+    `prepare(space)`) once; worker i trains on `resolve_device(device, i)`. Made only when
+    every worker has loaded them: a worker that cannot start is an ArchDSLError here, before
+    any trial."""
 
     def __init__(self, space_file: str, evaluator: str, workers: int = 1,
-                 time_limit: float | None = None, import_paths: Sequence[str | Path] = ()):
+                 time_limit: float | None = None, import_paths: Sequence[str | Path] = (),
+                 options: dict[str, Any] | None = None, device: str = "cpu"):
         check_workers(workers)
-        self.args = (space_file, evaluator, [str(p) for p in import_paths])
+        self.args = (space_file, evaluator, [str(p) for p in import_paths], options or {},
+                     device)
         self.time_limit = time_limit
         self.slots: list[_Slot] = []
         self._failed: list[Outcome] = []  # jobs that could not be handed to a worker
         try:
-            self.slots = [_Slot(*self.args) for _ in range(workers)]
+            self.slots = [_Slot(*self.args, i) for i in range(workers)]
             for i in range(workers):
                 while not self.slots[i].ready:
                     self._receive(i)
@@ -274,10 +344,16 @@ class LocalExecutor(Executor):
         except (EOFError, OSError):
             return self._died(i)
         if kind == "ready":
-            s.ready = True
+            s.ready, s.device = True, payload
             return None
         if kind == "init":
             raise ArchDSLError(f"a worker could not start: {payload}")
+        if kind == "report":
+            try:
+                s.conn.send(self.on_report(*payload))
+            except OSError:  # the worker died meanwhile: its end is read next
+                pass
+            return None
         s.job = None
         return payload
 
@@ -296,7 +372,7 @@ class LocalExecutor(Executor):
 
     def _replace(self, i: int) -> None:
         self.slots[i].kill()
-        self.slots[i] = _Slot(*self.args)
+        self.slots[i] = _Slot(*self.args, i)
 
     def close(self) -> None:
         for s in self.slots:

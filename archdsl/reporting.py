@@ -1,7 +1,8 @@
 """What an evaluator gets to report intermediate results, keep a checkpoint and be told to stop.
 
 An evaluator whose `evaluate` takes a second argument (`evaluate(arch, reporter)`, or a
-function `fn(arch, reporter)`) is handed a `Reporter`:
+function `fn(arch, reporter)`: a second positional parameter without a default, or one named
+`reporter`) is handed a `Reporter`:
 
     state = reporter.restore()            # a promoted or resumed trial: what it saved; else None
     start = state["epoch"] if state else 0
@@ -74,9 +75,14 @@ class Reporter:
                                   f"{type(e).__name__}: {e}") from None
         if not isinstance(state, dict):
             raise EvaluationError(f"the checkpoint {self.checkpoint} holds no saved state")
-        step = state.get("step")
+        step, value, metrics = state.get("step"), state.get("value"), state.get("metrics")
         if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
             self.step = step
+            if isinstance(value, float) and math.isfinite(value) and isinstance(metrics, dict):
+                # the checkpoint's own report, in case a kill came between the two: stored
+                # once (a report the study holds is not stored or decided again)
+                self.value = value
+                self._deliver(step, value, metrics, True)
         return state.get("state") if isinstance(state.get("state"), dict) else None
 
     def report(self, step: int, value: float, state: Callable[[], dict[str, Any]] | None = None,
@@ -88,16 +94,19 @@ class Reporter:
         v = float(value)
         if not math.isfinite(v):
             raise EvaluationError(f"the value reported at step {step} is {v}")
+        from .evaluators import _plain
+
+        plain = {k: _plain(x, k) for k, x in metrics.items()}  # stored as JSON
         self.saved = False
         if state is not None and self.keep_state and not last:
-            self._save(step, state())
+            self._save({"step": step, "value": v, "metrics": plain, "state": state()})
         self.step, self.value = step, v
-        self.decision = self._deliver(step, v, metrics, last)
+        self.decision = self._deliver(step, v, plain, last)
         if last:
             self.decision = CONTINUE
         return self.decision == CONTINUE
 
-    def _save(self, step: int, state: dict[str, Any]) -> None:
+    def _save(self, state: dict[str, Any]) -> None:
         """Write the checkpoint atomically: a temporary file beside it, then a rename."""
         import torch
 
@@ -105,7 +114,12 @@ class Reporter:
         tmp = self.checkpoint.with_name(self.checkpoint.name + f".{os.getpid()}.tmp")
         try:
             self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"step": step, "state": state}, tmp)
+            tmp.unlink(missing_ok=True)  # never written through a link planted there
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, self.checkpoint)
         except OSError as e:
             tmp.unlink(missing_ok=True)
@@ -116,7 +130,7 @@ class Reporter:
 
 def takes_reporter(evaluator: Any) -> bool:
     """Whether an evaluator (an object with `evaluate`, or a function) takes a reporter: a
-    second positional parameter."""
+    second positional parameter without a default, or one named `reporter`."""
     fn = getattr(evaluator, "fn", None)  # a FunctionEvaluator's function
     if fn is None:
         fn = getattr(evaluator, "evaluate", evaluator)  # a bound method: no `self`
@@ -125,4 +139,7 @@ def takes_reporter(evaluator: Any) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+    if len(positional) < 2:
+        return False
+    second = positional[1]  # required, or named so (`fn(arch, sign=1)` takes no reporter)
+    return second.default is second.empty or second.name == "reporter"

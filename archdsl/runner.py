@@ -1,4 +1,5 @@
-"""The search loop: a searcher proposes, an executor evaluates, a study keeps every trial.
+"""A search from its settings: check them all, open or create the study, start the workers,
+then run the loop (archdsl.search_loop).
 
     from archdsl.runner import search
     study = search("examples/digits.arch", searcher="smbo", budget=20, study_dir="runs/d")
@@ -12,38 +13,28 @@ from __future__ import annotations
 
 import math
 import shlex
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .devices import check_device
 from .errors import ArchDSLError, EvaluationError, StudyError
-from .evaluators import Evaluator, as_evaluator, get_evaluator, result_of
-from .executor import Executor, Job, LocalExecutor, Outcome, SerialExecutor, check_workers
-from .search import Candidate, Searcher, make_searcher, searcher_class
+from .evaluators import Evaluator, as_evaluator, get_evaluator
+from .executor import Executor, LocalExecutor, SerialExecutor, check_workers, prepare
+from .reporting import takes_reporter
+from .schedulers import make_scheduler
+from .search import make_searcher, searcher_class
+from .search_loop import Loop, Progress
 from .space import Space, load
-from .study import Study, Trial, space_hash
+from .study import Study, space_hash
 from .study_checks import EVALUATOR_NAME
 
-__all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER", "SearchResult"]
+__all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER",
+           "SearchResult"]
 
 DEFAULT_BUDGET = 20  # trials, when neither a budget nor a time is given
 DEFAULT_SEARCHER = "smbo"  # the best of them on NAS-Bench-201 (README, "Search benchmark")
-
-
-class Progress:
-    """What the loop reports as it goes (the CLI draws a progress bar from it)."""
-
-    def start(self, done: int, budget: int | None, seconds: float | None,
-              best: float | None = None) -> None:
-        pass
-
-    def update(self, done: int, best: float | None, trial: Trial) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 @dataclass
@@ -60,29 +51,41 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            study_dir: str | Path | None = None, resume: bool = False,
            allow_changed: bool = False, trial_timeout: float | None = None,
            progress: Progress | None = None,
-           evaluator_object: Evaluator | Callable[[Any], Any] | None = None,
+           evaluator_object: Evaluator | Callable[..., Any] | None = None,
            import_paths: Sequence[str | Path] = (),
-           log: Callable[[str], None] = lambda s: None) -> SearchResult:
+           log: Callable[[str], None] = lambda s: None, *,
+           data: str | None = None, device: str | None = None, scheduler: str | None = None,
+           min_epochs: int | None = None, reduction_factor: int | None = None,
+           max_epochs: int | None = None, epoch_budget: int | None = None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
     `evaluator_object` evaluates in this process instead of in worker processes: an object
     with an `evaluate(arch)` method, or a plain function `fn(arch)`; either gets an
     `archdsl.Architecture` and returns a number or a dict holding "objective" (`workers` and
-    `trial_timeout` are then ignored). Each result is told to the searcher before it proposes
-    the next configuration. `import_paths` are folders the space's imports may read besides
-    its own folder tree (`archdsl.load`'s), for this process and the workers alike.
+    `trial_timeout` are then ignored). One that takes a second argument, `evaluate(arch,
+    reporter)`, reports as it trains (`archdsl.reporting`). Each result is told to the
+    searcher before it proposes the next configuration. `import_paths` are folders the
+    space's imports may read besides its own folder tree (`archdsl.load`'s), for this process
+    and the workers alike.
+
+    `data` (with the `train` evaluator, which it implies) is a .npz file or `module:function`;
+    `device` is auto (the default), cpu, cuda, cuda:N or mps; `scheduler` (none, median, sha,
+    asha, hyperband) stops poor trials early, with `min_epochs`, `reduction_factor` and
+    `max_epochs`; `epoch_budget` stops starting trials once that many epochs were trained.
 
     Nothing is written until the search can start: settings, the space, the searcher (`grid`
-    refuses a continuous space) and the workers (each loads the space and the evaluator) are
-    checked first. A search in which every trial failed raises EvaluationError naming the
-    first failure (the trials are kept in the study)."""
+    refuses a continuous space), the scheduler, the device and the workers (each loads the
+    space and the evaluator, and checks the data) are checked first. A search in which every
+    trial failed raises EvaluationError naming the first failure (the trials are kept in the
+    study)."""
     if study_dir is None:
         if file is None:
             raise ArchDSLError("give a .arch file to search, or --study DIR --resume")
         study_dir = default_study_dir(file)
     study_dir = Path(study_dir)
-    if budget is not None and budget < 1:
-        raise ArchDSLError(f"--budget must be at least 1, got {budget}")
+    for option, n in (("--budget", budget), ("--epoch-budget", epoch_budget)):
+        if n is not None and n < 1:
+            raise ArchDSLError(f"{option} must be at least 1, got {n}")
     for option, value in (("--time", seconds), ("--trial-timeout", trial_timeout)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ArchDSLError(f"{option} must be a positive number of seconds, got {value:g}")
@@ -93,65 +96,162 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     study = Study.open(study_dir) if resume else None
     ex: Executor | None = None
     try:
-        meta: dict[str, Any] = {}
+        given = {"evaluator": evaluator, "seed": seed, "data": data, "scheduler": scheduler,
+                 "min_epochs": min_epochs, "reduction_factor": reduction_factor,
+                 "max_epochs": max_epochs}
         if study is not None:
             study.lock()
             meta = study.meta()
             _check_resumed_evaluator(study_dir, meta["evaluator"], evaluator, own is not None)
+            _check_resumed_data(study_dir, meta.get("data"), data)
+            study._refuse_own_module(meta.get("data") or "")  # never imported from inside it
             file = study.resume_space(file, allow_changed, log, import_paths)  # its copy
             import_paths = study.import_paths_for(file, import_paths)  # the copy's, for it
-            for key, given in (("evaluator", evaluator), ("seed", seed)):
-                if given is not None and given != meta[key]:
-                    raise StudyError(f"the study in {study_dir} was run with --{key} "
-                                     f"{meta[key]}, not {given}",
-                                     hint=f"leave --{key} out to resume it as it was")
-            evaluator, seed = meta["evaluator"], meta["seed"]
+            stored = {**_OLD_STUDY, **meta}
+            for key, value in given.items():
+                if value is not None and value != stored[key]:
+                    option = "--" + key.replace("_", "-")
+                    raise StudyError(f"the study in {study_dir} was run with {option} "
+                                     f"{stored[key]}, not {value}",
+                                     hint=f"leave {option} out to resume it as it was")
+            evaluator, seed, data = meta["evaluator"], meta["seed"], stored["data"]
+            scheduler, min_epochs = stored["scheduler"], stored["min_epochs"]
+            reduction_factor, max_epochs = stored["reduction_factor"], stored["max_epochs"]
             searcher = searcher or meta["searcher"]
             budget = budget if budget is not None else meta.get("budget")
+            epoch_budget = epoch_budget if epoch_budget is not None else meta.get("epoch_budget")
+            device = device or stored["device"]
             if trial_timeout is None:
                 trial_timeout = meta.get("trial_timeout")
         else:
+            if data is not None and evaluator is None:
+                evaluator = "train"  # --data names the train evaluator's data
             searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
             seed = 0 if seed is None else seed
-            if budget is None and seconds is None:
+            scheduler = scheduler or "none"
+            min_epochs = 1 if min_epochs is None else min_epochs
+            reduction_factor = 3 if reduction_factor is None else reduction_factor
+            device = device or "auto"
+            if budget is None and seconds is None and epoch_budget is None:
                 budget = DEFAULT_BUDGET
+        _check_data(evaluator, data, own is not None)
+        options = {"data": data} if evaluator == "train" and own is None else {}
         searcher_class(searcher)  # an unknown name fails before anything is made or stored
+        make_scheduler(scheduler, min_steps=min_epochs, reduction_factor=reduction_factor,
+                       max_steps=max_epochs)  # as does a scheduler's bad option
+        check_device(device)
         if own is None:
             if evaluator.startswith("__main__:"):
                 raise ArchDSLError(f"evaluator '{evaluator}': worker processes do not run your "
                                    "script, so they cannot find a function in its __main__",
                                    hint="pass the function itself: search(..., "
                                         "evaluator_object=fn), or move it to a module")
-            get_evaluator(evaluator)  # as does an evaluator that cannot be found
+            ev = get_evaluator(evaluator, **options)  # as does one that cannot be found
+        else:
+            ev = own
         space = load(file, import_paths)
         sh = space_hash(space.ir.files)
         if study is not None:
-            _check_space(meta, sh, allow_changed, file)
+            _check_space(study.meta(), sh, allow_changed, file)
+        if own is None:
+            prepare(ev, space)  # the data checked here, where an error keeps its hint and span
+        if scheduler != "none":
+            _check_scheduled(scheduler, searcher, evaluator if own is None else None, ev)
+            if max_epochs is None:
+                max_epochs = _default_max_epochs(scheduler, ev, space)
+        sched = make_scheduler(scheduler, min_steps=min_epochs,
+                               reduction_factor=reduction_factor, max_steps=max_epochs)
         s = make_searcher(searcher, space, seed=seed)
-        ex = (SerialExecutor(space, own) if own is not None
-              else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths))
-        settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout}
+        ex = (SerialExecutor(space, own, device) if own is not None
+              else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths,
+                                 options, device))
+        settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout,
+                    "epoch_budget": epoch_budget, "device": device}
         if study is None:
             study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
                                              "space_hash": sh, "evaluator": evaluator,
-                                             "seed": seed, **settings},
+                                             "seed": seed, "data": data,
+                                             "scheduler": scheduler, "min_epochs": min_epochs,
+                                             "reduction_factor": reduction_factor,
+                                             "max_epochs": max_epochs, **settings},
                                  sources=space.ir.files,  # locked; on failure, removed
                                  import_paths=import_paths)
         else:
-            changed = {k: v for k, v in {**settings, "space_hash": sh}.items()
+            meta = study.meta()
+            changed = {k: v for k, v in {**settings, "space_hash": sh,
+                                         "max_epochs": max_epochs}.items()
                        if meta.get(k) != v}
             if changed:
                 study.set_meta(**changed)
             study.keep_sources(space.ir.files, import_paths)  # a changed space is copied
-        result = _loop(study, space, sh, s, ex, budget, seconds, progress or Progress(), log)
+        loop = Loop(study, space, sh, s, sched, ex, budget, seconds, epoch_budget,
+                    keep_state=scheduler != "none", progress=progress or Progress(), log=log)
+        stopped = loop.run()
         _check_some_succeeded(study)
-        return result
+        return SearchResult(study, space, loop.new, stopped)
     except BaseException:
         if ex is not None:
             ex.close()
         if study is not None:
             study.close()
         raise
+
+
+# what a study made before issue 13 ran with
+_OLD_STUDY: dict[str, Any] = {"data": None, "scheduler": "none", "min_epochs": 1,
+                              "reduction_factor": 3, "max_epochs": None, "device": "cpu",
+                              "epoch_budget": None}
+
+
+def _check_data(evaluator: str, data: str | None, own: bool) -> None:
+    """--data goes with the train evaluator, which needs it."""
+    if own:
+        if data is not None:
+            raise ArchDSLError("data= is for the train evaluator; your evaluator object "
+                               "loads its own data")
+        return
+    if evaluator == "train" and data is None:
+        raise ArchDSLError("--evaluator train needs --data: a .npz file (x_train, y_train, "
+                           "x_valid, y_valid), module:function, or digits")
+    if evaluator != "train" and data is not None:
+        raise ArchDSLError(f"--data is for the train evaluator, not '{evaluator}'",
+                           hint="leave --evaluator out (--data implies train), or give "
+                                "--evaluator train")
+
+
+def _check_scheduled(scheduler: str, searcher: str, evaluator: str | None,
+                     ev: Evaluator) -> None:
+    """A scheduler needs an evaluator that reports as it trains, and a searcher that can
+    learn from trials stopped early."""
+    if not searcher_class(searcher).schedulers:
+        raise ArchDSLError(f"--searcher {searcher} cannot be used with --scheduler "
+                           f"{scheduler}: it evaluates every architecture fully, in order",
+                           hint="use random (or another searcher) with a scheduler, or "
+                                "leave --scheduler out")
+    if not takes_reporter(ev):
+        name = f"the evaluator '{evaluator}'" if evaluator else "your evaluator"
+        raise ArchDSLError(f"--scheduler {scheduler} needs an evaluator that reports as it "
+                           f"trains; {name} does not",
+                           hint="an evaluator reports when it takes a reporter: "
+                                "evaluate(arch, reporter) calling reporter.report(step, value)"
+                                " (docs/training.md); train and digits do")
+
+
+def _default_max_epochs(scheduler: str, ev: Evaluator, space: Space) -> int | None:
+    """--max-epochs by default: the epochs of the space's default architecture, where the
+    evaluator says (`steps(arch)`); sha and hyperband need one."""
+    steps = getattr(ev, "steps", None)
+    if callable(steps):
+        try:
+            n = steps(space.materialize(space.default()))
+        except ArchDSLError:
+            n = None
+        if isinstance(n, int) and n >= 1:
+            return n
+    if scheduler in ("sha", "hyperband"):
+        raise ArchDSLError(f"--scheduler {scheduler} needs --max-epochs: the evaluator does "
+                           "not say how many epochs a trial trains")
+    return None
 
 
 def default_study_dir(file: str | Path) -> Path:
@@ -167,13 +267,27 @@ def _check_resumed_evaluator(folder: Path, stored: str, given: str | None,
     later, by Study.resume_space."""
     if ":" not in stored or own or given is not None or not EVALUATOR_NAME.fullmatch(stored):
         return
+    raise _name_it_again(folder, "evaluator", stored, f"runs the evaluator '{stored}': Python "
+                         "code it names, which resuming would import and run",
+                         f" (in Python: search(..., resume=True, evaluator={stored!r}))")
+
+
+def _check_resumed_data(folder: Path, stored: str | None, given: str | None) -> None:
+    """Data a study names (a file to read, or Python code to run) is used only when the
+    caller names it again."""
+    if stored is None or stored == "digits" or given is not None:
+        return
+    raise _name_it_again(folder, "data", stored, f"trains on the data '{stored}', which "
+                         "resuming would read (or run, for module:function)", "")
+
+
+def _name_it_again(folder: Path, option: str, stored: str, what: str,
+                   python: str) -> StudyError:
     command = shlex.join(["archdsl", "search", "--study", str(folder), "--resume",
-                          "--evaluator", stored])
-    raise StudyError(f"the study in {folder} runs the evaluator '{stored}': Python code it "
-                     "names, which resuming would import and run; a study folder may come "
-                     "from anyone, so name the evaluator yourself",
-                     hint=f"if you trust that code, run `{command}` (in Python: "
-                          f"search(..., resume=True, evaluator={stored!r}))")
+                          f"--{option}", stored])
+    return StudyError(f"the study in {folder} {what}; a study folder may come from anyone, "
+                      f"so name the {option} yourself",
+                      hint=f"if you trust it, run `{command}`{python}")
 
 
 def _check_space(meta: dict[str, Any], sh: str, allow_changed: bool,
@@ -194,108 +308,3 @@ def _check_some_succeeded(study: Study) -> None:
                               f"{first.id}: {first.error}",
                               hint=f"the trials are kept in {study.folder}; fix the evaluator "
                                    "and start again with another --study (or remove that one)")
-
-
-def _loop(study: Study, space: Space, sh: str, s: Searcher, ex: Executor,
-          budget: int | None, seconds: float | None, progress: Progress,
-          log: Callable[[str], None]) -> SearchResult:
-    study.mark_interrupted()  # a killed search left these running
-    done, retry = _replay(study, space, s, log)
-    best = s.best[0] if s.best else None
-    progress.start(done, budget, seconds, best=best)
-    t0 = time.monotonic()
-    cands: dict[int, Candidate] = {}
-    stopped = "budget"
-    new = 0
-    try:
-        while True:
-            out_of_time = seconds is not None and time.monotonic() - t0 >= seconds
-            while ex.free() and not out_of_time and (budget is None
-                                                      or done + len(cands) < budget):
-                cand = retry.pop(0) if retry else s.ask()
-                if cand is None:
-                    stopped = "exhausted"
-                    break
-                tid = study.start(cand.config, cand.key, sh, s.name)
-                cands[tid] = cand
-                ex.submit(Job(tid, cand.config))
-            if not cands:
-                if out_of_time:
-                    stopped = "time"
-                break
-            for o in ex.results(timeout=1.0):
-                cand = cands.pop(o.trial_id)
-                _finish(study, s, cand, o)
-                done, new = done + 1, new + 1
-                t = study.trial(o.trial_id)
-                if t.objective is not None and (best is None or t.objective > best):
-                    best = t.objective
-                progress.update(done, best, t)
-    except KeyboardInterrupt:
-        # every running trial: the search holds the folder's lock, so they are all its own,
-        # including one Ctrl-C caught between its start and its entry in `cands`, or between
-        # its result and its row
-        study.mark_interrupted()
-        stopped = "interrupted"
-        raise
-    finally:
-        ex.close()
-        progress.stop()
-    return SearchResult(study, space, new, stopped)
-
-
-def _finish(study: Study, s: Searcher, cand: Candidate, o: Outcome) -> None:
-    """Store an outcome and tell the searcher; a result that is not a valid one (from an
-    executor that did not check it) fails the trial."""
-    result, error = o.result, o.error or "failed"
-    if result is not None:
-        try:
-            result = result_of(result)
-        except EvaluationError as e:
-            result, error = None, e.message
-    if result is None:
-        study.finish(o.trial_id, None, {}, error, o.duration)
-        s.tell(cand, None)
-    else:
-        metrics = {k: v for k, v in result.items() if k != "objective"}
-        study.finish(o.trial_id, result["objective"], metrics, None, o.duration)
-        s.tell(cand, result["objective"])
-
-
-def _replay(study: Study, space: Space, s: Searcher,
-            log: Callable[[str], None]) -> tuple[int, list[Candidate]]:
-    """Tell the searcher every finished trial; return how many, and the interrupted
-    configurations to evaluate again (those not finished since)."""
-    done = 0
-    finished: set[str] = set()
-    interrupted: list[Trial] = []
-    skipped = 0
-    current = space_hash(space.ir.files)
-    for t in study.trials():
-        if t.status == "interrupted":
-            interrupted.append(t)
-            continue
-        if t.status not in ("ok", "failed"):
-            continue
-        done += 1
-        try:
-            cand = s.candidate(space.validate(t.config))
-        except ArchDSLError as e:
-            if t.space_hash == current:
-                raise study.misfit(t, e) from None  # run on this very space: a corrupt row
-            skipped += 1  # the space changed (resumed with --allow-changed)
-            continue
-        finished.add(cand.key)
-        s.tell(cand, t.objective if t.status == "ok" else None)
-    if skipped:
-        log(f"{skipped} stored trial(s) do not fit the changed space; the searcher ignores them")
-    retry: list[Candidate] = []
-    for t in interrupted:
-        try:
-            cand = s.candidate(space.validate(t.config))
-        except ArchDSLError:
-            continue
-        if cand.key not in finished and all(c.key != cand.key for c in retry):
-            s.outstanding[cand.key] = cand
-            retry.append(cand)
-    return done, retry

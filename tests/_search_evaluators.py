@@ -65,3 +65,27 @@ def params(arch: Architecture) -> float:
     from archdsl.backends.plan import plan
 
     return float(plan(arch).params)
+
+
+def curve(arch: Architecture, reporter) -> dict:
+    """A made-up learning curve over examples/nb201.arch, reported step by step (9 steps):
+    the value climbs towards score(arch) / 30. Checkpoints hold the step; every step trained
+    is logged to $ARCHDSL_TEST_STEPS (trial and step, one line each) when that is set, and
+    each step sleeps $ARCHDSL_TEST_STEP_SLEEP seconds (default none)."""
+    steps = int(os.environ.get("ARCHDSL_TEST_CURVE_STEPS", "9"))
+    state = reporter.restore()
+    start = state["step"] if state else 0
+    top = score(arch) / 30
+    value = 0.0
+    for step in range(start + 1, steps + 1):
+        time.sleep(float(os.environ.get("ARCHDSL_TEST_STEP_SLEEP", "0")))
+        value = top * (1 - 0.5 ** step)
+        go = reporter.report(step, value, state=lambda s=step: {"step": s}, last=step == steps,
+                             half=value / 2)
+        log = os.environ.get("ARCHDSL_TEST_STEPS")
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{reporter.trial_id} {step}\n")
+        if not go:
+            break
+    return {"objective": value, "trained_to": reporter.step}

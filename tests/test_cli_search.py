@@ -354,8 +354,8 @@ def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) 
 def test_a_full_disk_when_writing_results_says_so(tmp_path: Path, monkeypatch) -> None:
     import errno
 
-    from archdsl.study_view import write_results
     from archdsl.errors import ArchDSLError
+    from archdsl.study_view import write_results
 
     space = archdsl.loads("input x: [4]\nnetwork { x -> linear(2) }\n")
     with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",

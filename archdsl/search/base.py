@@ -87,6 +87,9 @@ class Searcher:
     """Base class of every searcher: see the module's documentation for the contract."""
 
     name: ClassVar[str] = ""
+    # whether it can be used with an early-stopping scheduler (it is told a stopped trial's
+    # last value, see docs/schedulers.md); grid, which evaluates everything fully, cannot
+    schedulers: ClassVar[bool] = True
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False):
         self.space = space

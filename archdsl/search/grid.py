@@ -18,7 +18,10 @@ class GridSearch(Searcher):
     stopped early by its budget has a uniform sample of the space rather than its first corner
     in enumeration order (where the first decisions never change); `shuffle=False` keeps
     enumeration order. The space must be discrete and hold at most `max_size` architectures
-    (default MAX_GRID = 100,000); otherwise ArchDSLError."""
+    (default MAX_GRID = 100,000); otherwise ArchDSLError. It evaluates every architecture
+    fully, so it refuses an early-stopping scheduler."""
+
+    schedulers = False
 
     name = "grid"
 
