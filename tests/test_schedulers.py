@@ -588,3 +588,19 @@ def test_pausing_after_a_replay_names_the_interrupted_pauses() -> None:
     assert s.pausing() == [0] and s.paused() == [1] and s.running() == [0]
     s.end(0, "paused")  # what the runner does with it
     assert s.pausing() == [] and s.paused() == [0, 1]
+
+
+@pytest.mark.parametrize("name", ["sha", "asha", "hyperband"])
+def test_promote_by_hand_counts_as_a_promotion(name: str) -> None:
+    s = make_scheduler(name, max_steps=9)
+    for t in range(3):
+        s.add(t)
+        pause(s, t, 1, t / 10)
+    with pytest.raises(ValueError, match="not paused"):
+        s.promote(7)
+    s.promote(0)  # the runner's choice: trial 0 trains on
+    assert s.running() == [0] and s.paused() == [1, 2]
+    assert s.report(0, 2, 0.1) == CONTINUE and s.report(0, 3, 0.1) == PAUSE  # the next rung
+    s.end(0, "paused")
+    assert s.next(False) == 2  # rung 1's top 1 (in sha: of the bracket closed with 3)
+    assert s.next(False) is None

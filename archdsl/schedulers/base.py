@@ -31,6 +31,8 @@ stop. The runner talks to it through four calls:
   the same decisions as the one that lived through the search. That is why a report of a trial
   the scheduler holds as paused counts as its promotion (the replay does not call next()), and
   why no decision depends on the order of the replayed calls.
+- `promote(trial)`: the runner runs a paused trial again by its own choice (not from next());
+  the scheduler counts it as promoted. (A report from a paused trial does the same.)
 - `pausing()`: the trials told to PAUSE whose job has not ended; after a replay these are the
   trials interrupted between that answer and their end (or promoted and interrupted before
   their next report).
@@ -131,10 +133,17 @@ class Scheduler:
         if trial is not None:
             if self.state.get(trial) != PAUSED:
                 raise AssertionError(f"{self.name} promoted trial {trial}, which is not paused")
-            self.state[trial] = RUNNING
-            self.promoted(trial)
+            self.promote(trial)
             return trial
         return NEW if can_start else None
+
+    def promote(self, trial: int) -> None:
+        """A paused trial runs again: by next(), or by the runner's own choice (the best paused
+        trial trained to its end, say); counted as promoted from the rung it waits at."""
+        if self.state.get(trial) not in (PAUSING, PAUSED):
+            raise ValueError(f"trial {trial} is not paused")
+        self.state[trial] = RUNNING
+        self.promoted(trial)
 
     def report(self, trial: int, step: int, value: float) -> str:
         """The trial's value at a step: CONTINUE, PAUSE or STOP."""
@@ -142,8 +151,7 @@ class Scheduler:
         if state is None:
             raise ValueError(f"report of trial {trial}, which was never added")
         if state in (PAUSING, PAUSED):  # it runs again: promoted (seen in a replay)
-            self.state[trial] = RUNNING
-            self.promoted(trial)
+            self.promote(trial)
         elif state != RUNNING:
             raise ValueError(f"report of trial {trial}, which ended {state}")
         self.values[trial][step] = value
