@@ -74,7 +74,7 @@ def _mean_std(xs: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--epochs", type=int, default=54, help="the epoch budget of each search")
+    ap.add_argument("--epochs", type=int, default=90, help="the epoch budget of each search")
     ap.add_argument("--trial-epochs", type=int, default=9, help="the epochs of a full trial")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--scheduler", default="asha", help="the scheduler against none")

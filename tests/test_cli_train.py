@@ -112,3 +112,20 @@ def test_a_full_disk_while_writing_a_checkpoint_fails_that_trial_only(
         assert len(failed) == 1 and "No space left on device" in failed[0].error
         assert "cannot write the checkpoint" in failed[0].error
         assert len(st.trials()) == 4 and st.reports()
+
+
+def test_resuming_a_study_on_your_data_needs_it_named_again(tmp_path: Path, capsys) -> None:
+    data = str(_data(tmp_path))
+    rc, out, err = _run(tmp_path, capsys, "--data", data, "--budget", "1", "--device", "cpu")
+    assert rc == 0, err
+    rc = main(["search", "--study", str(tmp_path / "st"), "--resume", "--budget", "2",
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "name the data yourself" in err and f"--data {data}" in err
+    with Study.open(tmp_path / "st") as st:
+        assert len(st.trials()) == 1  # nothing ran
+    rc = main(["search", "--study", str(tmp_path / "st"), "--resume", "--budget", "2",
+               "--data", data, "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    with Study.open(tmp_path / "st") as st:
+        assert len(st.trials()) == 2
