@@ -306,7 +306,8 @@ class LocalExecutor(Executor):
             slot.conn.send(job)
         except OSError:  # the worker died waiting for it
             self._failed.append(Outcome(job.trial_id, None, "the worker process died "
-                                        f"(exit code {slot.exitcode()})", 0.0))
+                                        f"(exit code {slot.exitcode()})", 0.0,
+                                        {"device": slot.device}))
             self._replace(i)
 
     def running(self) -> list[int]:
@@ -321,7 +322,7 @@ class LocalExecutor(Executor):
                 if s.job is not None and self.time_limit and now - s.since > self.time_limit:
                     out.append(Outcome(s.job.trial_id, None,
                                        f"ran past the time limit of {self.time_limit:g} s",
-                                       now - s.since))
+                                       now - s.since, {"device": s.device}))
                     self._replace(i)
             if out or now >= deadline:
                 break
@@ -368,7 +369,7 @@ class LocalExecutor(Executor):
         if job is None:
             return None
         return Outcome(job.trial_id, None, f"the worker process died (exit code {code})",
-                       time.monotonic() - s.since)
+                       time.monotonic() - s.since, {"device": s.device})
 
     def _replace(self, i: int) -> None:
         self.slots[i].kill()

@@ -125,6 +125,7 @@ class Loop:
         reached = {t: len(rs) for t, rs in self.study.reports().items()}
         best = max(paused, key=lambda t: (reached.get(t.id, 0), t.objective or 0.0, -t.id))
         self.finishing.add(best.id)
+        self.scheduler.promote(best.id)
         self._promote(best.id)
         return bool(self.running)
 

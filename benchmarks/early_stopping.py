@@ -5,8 +5,8 @@
 
 For each seed, two searches of examples/digits.arch with the digits evaluator (real training on
 the CPU), the file's `epochs = 5` made `epochs = 9` (`--trial-epochs`) so that the rungs of
-`--scheduler asha` (min 1 epoch, reduction factor 3) are 1, 3 and 9 epochs, the shape ASHA is
-made for; the other search has `--scheduler none`. Both are stopped by `--epoch-budget E` (no
+`--scheduler asha` (min 1 epoch, reduction factor 3; `--reduction-factor`) are 1, 3 and 9
+epochs, the shape ASHA is made for; the other search has `--scheduler none`. Both are stopped by `--epoch-budget E` (no
 trial is started or promoted once E epochs were trained; trials under way finish their rung).
 Each search runs in a study folder of its own under a temporary folder.
 
@@ -47,13 +47,13 @@ def space(folder: Path, epochs: int) -> Path:
     return out
 
 
-def run(file: Path, seed: int, scheduler: str, epochs: int, workers: int,
+def run(file: Path, seed: int, scheduler: str, epochs: int, workers: int, eta: int,
         folder: Path) -> dict[str, Any]:
     """One search; its figures."""
     t0 = time.perf_counter()
     r = search(file, searcher="random", evaluator="digits", seed=seed, workers=workers,
                study_dir=folder / f"{scheduler}-{seed}", scheduler=scheduler,
-               min_epochs=1, reduction_factor=3, epoch_budget=epochs, device="cpu")
+               min_epochs=1, reduction_factor=eta, epoch_budget=epochs, device="cpu")
     wall = time.perf_counter() - t0
     with r.study as st:
         trials = st.trials()
@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--trial-epochs", type=int, default=9, help="the epochs of a full trial")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--scheduler", default="asha", help="the scheduler against none")
+    ap.add_argument("--reduction-factor", type=int, default=3, help="its eta")
     ap.add_argument("--json", action="store_true", help="every run as JSON lines too")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
@@ -86,7 +87,8 @@ def main() -> int:
         for seed in range(args.seeds):
             for scheduler in ("none", args.scheduler):
                 try:
-                    row = run(file, seed, scheduler, args.epochs, args.workers, Path(tmp))
+                    row = run(file, seed, scheduler, args.epochs, args.workers,
+                              args.reduction_factor, Path(tmp))
                 except ArchDSLError as e:
                     print(f"error: {e.message}", file=sys.stderr)
                     return 1
@@ -97,7 +99,8 @@ def main() -> int:
                       f"{row['complete']:2d} complete, best {row['best']:.4f}, "
                       f"{row['wall_s']:.1f} s", file=sys.stderr)
     print(f"random search on examples/digits.arch ({args.trial_epochs} epochs a trial), "
-          f"{args.epochs} epochs per search, {args.seeds} seeds, {args.workers} worker(s)")
+          f"{args.epochs} epochs per search, {args.seeds} seeds, {args.workers} worker(s); "
+          f"{args.scheduler} with min 1 epoch, reduction factor {args.reduction_factor}")
     print(f"{'scheduler':>10} | {'tried':>12} | {'complete':>12} | {'epochs':>12} | "
           f"{'best accuracy':>16} | {'wall s':>12}")
     means: dict[str, dict[str, float]] = {}
