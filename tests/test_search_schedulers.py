@@ -212,3 +212,15 @@ def test_resume_keeps_the_scheduler(tmp_path: Path, steps_log: Path) -> None:
            max_epochs=9).study.close()
     with pytest.raises(StudyError, match="was run with --scheduler asha, not median"):
         search(study_dir=folder, resume=True, evaluator_object=evs.curve, scheduler="median")
+
+
+@pytest.mark.parametrize("searcher", ["random", "evolution", "smbo", "mcts"])
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_every_searcher_learns_under_a_scheduler(searcher: str, scheduler: str, tmp_path: Path,
+                                                 steps_log: Path) -> None:
+    r = search(NB201, searcher=searcher, budget=14, study_dir=tmp_path / "s",
+               evaluator_object=evs.curve, scheduler=scheduler, max_epochs=9)
+    with r.study as st:
+        assert sum(st.counts().values()) == 14 and st.counts().get("ok")
+        assert len({t.arch_hash for t in st.trials()}) == 14  # told, so never proposed again
+        _check_consistent(st, steps_log)
