@@ -19,7 +19,7 @@ from .study import Report, Study, Trial
 from .study_sources import os_error
 
 __all__ = ["write_results", "leaderboard", "curves_table", "study_json", "sparkline", "plot",
-           "progress_figure", "console", "write_text"]
+           "progress_figure", "console", "write_text", "save_figure"]
 
 
 def write_results(study: Study, space: Space) -> list[Path]:
@@ -54,8 +54,12 @@ def _best_fitting(study: Study, space: Space) -> tuple[Trial, Any] | None:
 def plot(study: Study, path: Path) -> Path | None:
     """progress.png: `progress_figure` saved to `path` (None when there is nothing to draw)."""
     fig = progress_figure(study)
-    if fig is None:
-        return None
+    return None if fig is None else save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure as `path` (a .png) and close it; a failed write (a full disk)
+    is one StudyError."""
     import matplotlib.pyplot as plt
 
     try:
