@@ -56,6 +56,11 @@ def register(sub: Any) -> None:
                         "the epochs of the space's default architecture)")
     c.add_argument("--epoch-budget", type=int, metavar="E",
                    help="stop starting trials once E epochs were trained in all")
+    c.add_argument("--objective", action="append", metavar="DIRECTION:NAME",
+                   help="an objective, maximize:NAME or minimize:NAME (repeat for several: "
+                        "the search keeps the Pareto front); NAME: objective, a metric of the "
+                        "evaluator (accuracy, c10_valid_12, ...), params, flops or latency "
+                        "(default: maximize:objective)")
     c.add_argument("--budget", type=int, metavar="N",
                    help=f"trials in the study in all (default {DEFAULT_BUDGET}, or none "
                         "with --time)")
@@ -167,7 +172,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                    progress=_Bar(args.quiet), import_paths=args.import_path, log=log,
                    data=args.data, device=args.device, scheduler=args.scheduler,
                    min_epochs=args.min_epochs, reduction_factor=args.reduction_factor,
-                   max_epochs=args.max_epochs, epoch_budget=args.epoch_budget)
+                   max_epochs=args.max_epochs, epoch_budget=args.epoch_budget,
+                   objectives=args.objective)
     except KeyboardInterrupt:
         if study_dir is not None and (Path(study_dir) / "study.db").exists():
             print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "

@@ -72,6 +72,7 @@ class Job:
     config: dict[str, Any]
     checkpoint: str | None = None  # where the trial's state is saved (and restored from)
     keep_state: bool = False  # save it at every report (a scheduler is in use)
+    latency: bool = False  # measure the model's latency on the worker's device (archdsl.latency)
 
 
 @dataclass
@@ -104,6 +105,10 @@ def evaluate(space: Space, evaluator: Evaluator, job: Job, deliver: Deliver | No
             evaluator.evaluate(arch, reporter)  # type: ignore[call-arg]
         result = result_of(out)
         result = {"params": static["params"], "flops": static["flops"], **result}
+        if job.latency:
+            from .latency import measure
+
+            result["latency"] = measure(arch, device)
         return Outcome(job.trial_id, result, None, time.perf_counter() - t0,
                        _ended(info, reporter))
     except ArchDSLError as e:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .devices import check_device
-from .errors import ArchDSLError, EvaluationError, StudyError
+from .errors import ArchDSLError, EvaluationError, StudyError, did_you_mean
 from .evaluators import Evaluator, as_evaluator, get_evaluator
 from .executor import Executor, LocalExecutor, SerialExecutor, check_workers, prepare
+from .objectives import DEFAULT as DEFAULT_OBJECTIVES
+from .objectives import Objective, from_json, parse_objectives, to_json
 from .reporting import takes_reporter
 from .schedulers import make_scheduler
 from .search import make_searcher, searcher_class
@@ -56,7 +58,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            log: Callable[[str], None] = lambda s: None, *,
            data: str | None = None, device: str | None = None, scheduler: str | None = None,
            min_epochs: int | None = None, reduction_factor: int | None = None,
-           max_epochs: int | None = None, epoch_budget: int | None = None) -> SearchResult:
+           max_epochs: int | None = None, epoch_budget: int | None = None,
+           objectives: Sequence[str] | None = None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
     `evaluator_object` evaluates in this process instead of in worker processes: an object
@@ -72,6 +75,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     `device` is auto (the default), cpu, cuda, cuda:N or mps; `scheduler` (none, median, sha,
     asha, hyperband) stops poor trials early, with `min_epochs`, `reduction_factor` and
     `max_epochs`; `epoch_budget` stops starting trials once that many epochs were trained.
+    `objectives` (`["maximize:accuracy", "minimize:params"]`; archdsl.objectives) makes the
+    search multi-objective: the searchers are told every objective, the study keeps the Pareto
+    front.
 
     Nothing is written until the search can start: settings, the space, the searcher (`grid`
     refuses a continuous space), the scheduler, the device and the workers (each loads the
@@ -92,6 +98,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     check_workers(workers)
     if not resume and file is None:
         raise ArchDSLError("give a .arch file to search")
+    objs = parse_objectives(objectives) if objectives else None
     own = as_evaluator(evaluator_object) if evaluator_object is not None else None
     study = Study.open(study_dir) if resume else None
     ex: Executor | None = None
@@ -108,6 +115,12 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             file = study.resume_space(file, allow_changed, log, import_paths)  # its copy
             import_paths = study.import_paths_for(file, import_paths)  # the copy's, for it
             stored = {**_OLD_STUDY, **meta}
+            kept = from_json(meta.get("objectives"))
+            if objs is not None and objs != kept:
+                raise StudyError(f"the study in {study_dir} was run with the objectives "
+                                 f"{' '.join(to_json(kept))}, not {' '.join(to_json(objs))}",
+                                 hint="leave --objective out to resume it as it was")
+            objs = kept
             for key, value in given.items():
                 if value is not None and value != stored[key]:
                     option = "--" + key.replace("_", "-")
@@ -132,6 +145,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             min_epochs = 1 if min_epochs is None else min_epochs
             reduction_factor = 3 if reduction_factor is None else reduction_factor
             device = device or "auto"
+            objs = objs or DEFAULT_OBJECTIVES
             if budget is None and seconds is None and epoch_budget is None:
                 budget = DEFAULT_BUDGET
         _check_data(evaluator, data, own is not None)
@@ -153,6 +167,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         sh = space_hash(space.ir.files)
         if study is not None:
             _check_space(study.meta(), sh, allow_changed, file)
+        _check_objectives(objs, ev, evaluator if own is None else None)
         if own is None:
             prepare(ev, space)  # the data checked here, where an error keeps its hint and span
         if scheduler != "none":
@@ -161,7 +176,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                 max_epochs = _default_max_epochs(scheduler, ev, space)
         sched = make_scheduler(scheduler, min_steps=min_epochs,
                                reduction_factor=reduction_factor, max_steps=max_epochs)
-        s = make_searcher(searcher, space, seed=seed)
+        s = make_searcher(searcher, space, seed=seed,
+                          **({"objectives": len(objs)} if len(objs) > 1 else {}))
         ex = (SerialExecutor(space, own, device) if own is not None
               else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths,
                                  options, device))
@@ -173,7 +189,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                                              "seed": seed, "data": data,
                                              "scheduler": scheduler, "min_epochs": min_epochs,
                                              "reduction_factor": reduction_factor,
-                                             "max_epochs": max_epochs, **settings},
+                                             "max_epochs": max_epochs,
+                                             "objectives": to_json(objs), **settings},
                                  sources=space.ir.files,  # locked; on failure, removed
                                  import_paths=import_paths)
         else:
@@ -185,7 +202,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                 study.set_meta(**changed)
             study.keep_sources(space.ir.files, import_paths)  # a changed space is copied
         loop = Loop(study, space, sh, s, sched, ex, budget, seconds, epoch_budget,
-                    keep_state=scheduler != "none", progress=progress or Progress(), log=log)
+                    keep_state=scheduler != "none", objectives=objs,
+                    progress=progress or Progress(), log=log)
         stopped = loop.run()
         _check_some_succeeded(study)
         return SearchResult(study, space, loop.new, stopped)
@@ -201,6 +219,24 @@ def search(file: str | Path | None = None, searcher: str | None = None,
 _OLD_STUDY: dict[str, Any] = {"data": None, "scheduler": "none", "min_epochs": 1,
                               "reduction_factor": 3, "max_epochs": None, "device": "cpu",
                               "epoch_budget": None}
+
+
+# what every trial's results hold besides the evaluator's own
+_ALWAYS = ("objective", "params", "flops", "latency")
+
+
+def _check_objectives(objs: tuple[Objective, ...], ev: Evaluator, name: str | None) -> None:
+    """Objectives the evaluator is known not to return are refused before anything runs."""
+    known = getattr(ev, "metrics", None)
+    if known is None:
+        return
+    have = sorted({*known, *_ALWAYS})
+    for o in objs:
+        if o.name not in have:
+            who = f"the evaluator '{name}'" if name else "your evaluator"
+            raise ArchDSLError(f"--objective {o}: {who} does not return '{o.name}'",
+                               hint=did_you_mean(o.name, have) or "it returns: "
+                               + ", ".join(have))
 
 
 def _check_data(evaluator: str, data: str | None, own: bool) -> None:

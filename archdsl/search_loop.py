@@ -25,6 +25,7 @@ from typing import Any
 from .errors import ArchDSLError, EvaluationError
 from .evaluators import result_of
 from .executor import Executor, Job, Outcome
+from .objectives import DEFAULT, Objective, values
 from .reporting import CONTINUE, PAUSE, STOP
 from .schedulers import NEW, Scheduler
 from .search import Candidate, Searcher
@@ -64,6 +65,7 @@ class Loop:
     seconds: float | None = None  # stop starting jobs after this long
     epoch_budget: int | None = None  # stop starting jobs once this many steps were reported
     keep_state: bool = False  # checkpoint at every report (a scheduler that pauses or stops)
+    objectives: tuple[Objective, ...] = DEFAULT  # what the searcher is told
     progress: Progress = field(default_factory=Progress)
     log: Callable[[str], None] = lambda s: None
 
@@ -172,7 +174,8 @@ class Loop:
         path = str(self.study.checkpoint_path(tid)) if self.keep_state else None
         self.running.add(tid)
         self.decisions.pop(tid, None)
-        self.ex.submit(Job(tid, config, path, self.keep_state))
+        latency = any(o.name == "latency" for o in self.objectives)
+        self.ex.submit(Job(tid, config, path, self.keep_state, latency))
 
     # ---- reports and ends ------------------------------------------------------------------
     def on_report(self, tid: int, step: int, value: float, metrics: dict[str, Any],
@@ -221,10 +224,25 @@ class Loop:
         cand = self.cands.pop(tid, None)
         t = self.study.trial(tid)
         if cand is not None:  # its first job: the searcher hears of it now
-            self.searcher.tell(cand, t.objective if status != "failed" else None)
+            self.searcher.tell(cand, self._told(t))
             self.done += 1
             self.new += 1
         self.progress.update(self.done, self._best(), t)
+
+    def _told(self, t: Trial) -> float | tuple[float, ...] | None:
+        """What the searcher is told of a trial: its objective (None if it failed), or with
+        objectives named, their values signed so that higher is better (a tuple for several).
+        A result without a named objective ends the search (EvaluationError)."""
+        if t.status == "failed" or t.objective is None:
+            return None
+        if self.objectives == DEFAULT:
+            return t.objective
+        try:
+            got = values(self.objectives, {"objective": t.objective, **t.metrics})
+        except EvaluationError as e:
+            self.study.finish(t.id, None, t.metrics, e.message, t.duration or 0.0)
+            raise EvaluationError(f"trial {t.id}: {e.message}", hint=e.hint) from None
+        return got if len(got) > 1 else got[0]
 
     def _stop_paused(self) -> None:
         """Nothing more can run: paused trials end as stopped; their checkpoints go."""
@@ -287,7 +305,7 @@ class Loop:
                 skipped += 1  # the space changed (resumed with --allow-changed)
                 continue
             finished.add(cand.key)
-            self.searcher.tell(cand, t.objective if t.status != "failed" else None)
+            self.searcher.tell(cand, self._told(t))
         if skipped:
             self.log(f"{skipped} stored trial(s) do not fit the changed space; the searcher "
                      "ignores them")

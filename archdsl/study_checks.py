@@ -34,6 +34,8 @@ _META: dict[str, tuple[type, ...]] = {
     "scheduler": (str,), "min_epochs": (int,), "reduction_factor": (int,),
     "max_epochs": (int, type(None)), "epoch_budget": (int, type(None)), "device": (str,),
     "data": (str, type(None)),
+    # several objectives (issue 15): ["maximize:accuracy", "minimize:params"]
+    "objectives": (list,),
 }
 # the settings that, when set, must be positive (and finite): what each must be
 _POSITIVE = {"budget": "a number of trials of at least 1",
@@ -71,6 +73,17 @@ def checked_meta(rows: list[tuple], path: Path, schema: int) -> dict[str, Any]:
             raise StudyError(f"{path}: the setting {key!r} is corrupt: "
                              f"{kind(v)}, not {' or '.join(_TYPE_NAMES[t] for t in types)}",
                              hint=CORRUPT)
+    if "objectives" in out:
+        from .errors import ArchDSLError
+        from .objectives import parse_objectives
+
+        try:
+            if not all(isinstance(o, str) for o in out["objectives"]):
+                raise ArchDSLError("not all text")
+            parse_objectives(out["objectives"])
+        except ArchDSLError as e:
+            raise StudyError(f"{path}: the setting 'objectives' is corrupt: "
+                             f"{printable(e.message, False)}", hint=CORRUPT) from None
     for key, why in _POSITIVE.items():
         v = out.get(key)
         if v is not None and not (finite(v) and v > 0):

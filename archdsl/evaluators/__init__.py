@@ -35,6 +35,9 @@ class Evaluator:
     """Base class: `evaluate(arch) -> {"objective": float, ...}`."""
 
     name = ""
+    # the names of what its results hold, when known (objectives are checked against them
+    # before a search starts); None: not known until a result comes
+    metrics: tuple[str, ...] | None = None
 
     def prepare(self, space: Any) -> None:
         """Called once per worker, before its first trial, with the search space: load what

@@ -141,12 +141,15 @@ class NB201Evaluator(Evaluator):
     c10_valid_12, cost c10_train_time_12 (simulated seconds), the 200-epoch figures kept."""
 
     name = "nb201"
+    metrics = ("objective", "c10_valid_12", "cost", "index", "params_m", "c10_valid_200",
+               "c10_test_200", "params", "flops")
 
     def __init__(self, path: str | None = None):
         self.table = table(path)
 
     def evaluate(self, arch: Any) -> dict[str, Any]:
         row = self.table.row(arch.config)
-        return {"objective": row["c10_valid_12"], "cost": row["c10_train_time_12"],
+        return {"objective": row["c10_valid_12"], "c10_valid_12": row["c10_valid_12"],
+                "cost": row["c10_train_time_12"],
                 "index": row["index"], "params_m": row["params_m"],
                 "c10_valid_200": row["c10_valid_200"], "c10_test_200": row["c10_test_200"]}

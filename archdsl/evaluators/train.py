@@ -65,6 +65,8 @@ class TrainEvaluator(Evaluator):
     when no reporter names one); `threads`: torch threads (None: as set)."""
 
     name = "train"
+    metrics = ("objective", "accuracy", "train_loss", "valid_loss", "train_seconds", "epochs",
+               "params", "flops")
 
     def __init__(self, data: str = "digits", device: str = "auto", threads: int | None = None):
         from ..devices import check_device
@@ -183,7 +185,8 @@ class TrainEvaluator(Evaluator):
                 break
         if valid is None:
             valid = self._validate(model, fit, device)
-        return {"objective": valid.objective, "params": fit.plan.params,
+        named = {"accuracy": valid.accuracy} if valid.accuracy is not None else {}
+        return {"objective": valid.objective, **named, "params": fit.plan.params,
                 "flops": fit.plan.flops, "train_loss": train_loss, "valid_loss": valid.loss,
                 "train_seconds": round(spent + time.perf_counter() - t0, 3), "epochs": epoch,
                 "device": str(device)}
