@@ -35,13 +35,19 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 def nondominated_sort(points: Sequence[Sequence[float]]) -> list[list[int]]:
     """The fast non-dominated sort of Deb et al. (2002): the points' indices in fronts, front 0
     the points no other dominates (the Pareto front), front k those dominated only by points
-    of fronts before it. Indices ascend within a front; equal points share a front."""
+    of fronts before it. Indices ascend within a front; equal points share a front. Memory
+    grows as the square of the number of points (a population's worth is nothing); for the
+    front alone of a large set, `pareto_front` needs far less."""
     p = _matrix(points)
     n = len(p)
     if n == 0:
         return []
-    no_worse = (p[:, None, :] >= p[None, :, :]).all(axis=2)
-    better = (p[:, None, :] > p[None, :, :]).any(axis=2)
+    no_worse = np.ones((n, n), dtype=bool)
+    better = np.zeros((n, n), dtype=bool)
+    for m in range(p.shape[1]):  # a coordinate at a time: n * n booleans, not n * n * dims
+        column = p[:, m]
+        no_worse &= column[:, None] >= column[None, :]
+        better |= column[:, None] > column[None, :]
     dom = no_worse & better  # dom[i, j]: i dominates j
     count = dom.sum(axis=0)  # how many points dominate each
     fronts: list[list[int]] = []
@@ -56,9 +62,22 @@ def nondominated_sort(points: Sequence[Sequence[float]]) -> list[list[int]]:
 
 
 def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
-    """The indices (ascending) of the points no other point dominates."""
-    fronts = nondominated_sort(points)
-    return fronts[0] if fronts else []
+    """The indices (ascending) of the points no other point dominates. The points are taken
+    best first (lexicographically): a point's dominator comes before it, and is dominated by
+    nothing or by a front member that then dominates the point too, so each point is checked
+    against the front so far only."""
+    p = _matrix(points)
+    if len(p) == 0:
+        return []
+    order = np.lexsort(p.T[::-1])[::-1]  # descending, by the first coordinate, then the next
+    kept: list[int] = []
+    front = np.empty((0, p.shape[1]))
+    for i in order:
+        q = p[i]
+        if not (np.all(front >= q, axis=1) & np.any(front > q, axis=1)).any():
+            kept.append(int(i))
+            front = np.vstack([front, q])
+    return sorted(kept)
 
 
 def crowding_distance(points: Sequence[Sequence[float]], front: Sequence[int]) -> dict[int, float]:
@@ -91,7 +110,7 @@ def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -
     fine for a search's fronts (hundreds of points, a few objectives)."""
     ref = _point(reference)
     pts = _above(points, ref)
-    return _volume(_nondominated(pts), ref)
+    return _volume(list(dict.fromkeys(pts[i] for i in pareto_front(pts))), ref)
 
 
 def hypervolume_history(points: Sequence[Sequence[float]],
