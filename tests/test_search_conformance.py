@@ -1,4 +1,5 @@
-"""The searcher contract, checked on every searcher of SEARCHERS (archdsl/search/base.py)."""
+"""The searcher contract, checked on every searcher of SEARCHERS (archdsl/search/base.py), with
+one objective and with two (told as a vector)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ network { x -> linear(w) -> act -> linear(2) }
 """
 
 NAMES = list(SEARCHERS)
+# (searcher, objectives): every searcher with one objective, then with two
+CASES = [pytest.param(n, 1, id=n) for n in NAMES] + \
+    [pytest.param(n, 2, id=f"{n}-2obj") for n in NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +53,16 @@ def tiny() -> archdsl.Space:
     return archdsl.loads(TINY)
 
 
-def objective(config: dict[str, Any]) -> float:
-    """A fixed score per configuration: wider and deeper is better, plus a hashed jitter."""
+def objective(config: dict[str, Any], k: int = 1) -> Any:
+    """A fixed score per configuration: wider and deeper is better, plus a hashed jitter. With
+    k = 2, a vector: that score, and a second one in conflict with it (narrower is better)."""
     text = json.dumps(config, sort_keys=True)
-    jitter = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
-    return config.get("width", 0) / 16 + config.get("network/repeat", 0) + 0.3 * jitter
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    jitter = int(digest[:8], 16) / 2**32
+    first = config.get("width", 0) / 16 + config.get("network/repeat", 0) + 0.3 * jitter
+    if k == 1:
+        return first
+    return first, -config.get("width", 0) / 16 + 0.3 * int(digest[8:16], 16) / 2**32
 
 
 def arch_key(space: archdsl.Space, config: dict[str, Any]) -> str:
@@ -78,13 +87,14 @@ def drive(s: Searcher, n: int, batch: int = 1,
             break
         for cand in reversed(out):
             i = asked.index(cand)
-            s.tell(cand, None if i in fail else objective(cand.config))
+            s.tell(cand, None if i in fail else objective(cand.config, s.objectives))
     return asked
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_proposals_are_valid_and_meet_the_constraints(name: str, space: archdsl.Space) -> None:
-    s = make_searcher(name, space, seed=3)
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_proposals_are_valid_and_meet_the_constraints(name: str, k: int,
+                                                      space: archdsl.Space) -> None:
+    s = make_searcher(name, space, seed=3, objectives=k)
     asked = drive(s, 40)
     assert len(asked) == 40
     for cand in asked:
@@ -92,34 +102,36 @@ def test_proposals_are_valid_and_meet_the_constraints(name: str, space: archdsl.
         assert not (cand.config["width"] == 16 and cand.config["act"] == "tanh")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_sequence(name: str, space: archdsl.Space) -> None:
-    runs = [[c.config for c in drive(make_searcher(name, space, seed=11), 30, batch=2)]
-            for _ in range(2)]
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_same_seed_same_sequence(name: str, k: int, space: archdsl.Space) -> None:
+    runs = [[c.config for c in drive(make_searcher(name, space, seed=11, objectives=k), 30,
+                                     batch=2)] for _ in range(2)]
     assert runs[0] == runs[1]
-    other = [c.config for c in drive(make_searcher(name, space, seed=12), 30, batch=2)]
+    other = [c.config
+             for c in drive(make_searcher(name, space, seed=12, objectives=k), 30, batch=2)]
     assert other != runs[0]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("name", "k"), CASES)
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), batch=st.integers(1, 4),
        fail=st.frozensets(st.integers(0, 39), max_size=8))
 def test_no_architecture_twice_with_several_outstanding(
-        name: str, space: archdsl.Space, seed: int, batch: int, fail: frozenset[int]) -> None:
-    s = make_searcher(name, space, seed=seed)
+        name: str, k: int, space: archdsl.Space, seed: int, batch: int,
+        fail: frozenset[int]) -> None:
+    s = make_searcher(name, space, seed=seed, objectives=k)
     asked = drive(s, 40, batch=batch, fail=fail)
     assert len(asked) == 40
     keys = [arch_key(space, c.config) for c in asked]
     assert len(set(keys)) == len(keys)
     assert not s.outstanding
-    ok = [objective(c.config) for i, c in enumerate(asked) if i not in fail]
+    ok = [objective(c.config, k) for i, c in enumerate(asked) if i not in fail]
     assert s.best is not None and s.best[0] == max(ok)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_four_outstanding_differ(name: str, space: archdsl.Space) -> None:
-    s = make_searcher(name, space, seed=5)
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_four_outstanding_differ(name: str, k: int, space: archdsl.Space) -> None:
+    s = make_searcher(name, space, seed=5, objectives=k)
     drive(s, 12)
     out = [s.ask() for _ in range(4)]
     assert all(c is not None for c in out)
@@ -127,13 +139,13 @@ def test_four_outstanding_differ(name: str, space: archdsl.Space) -> None:
     assert len(s.outstanding) == 4
     for c in out:
         assert c is not None
-        s.tell(c, objective(c.config))
+        s.tell(c, objective(c.config, k))
     assert not s.outstanding and len(drive(s, 8, batch=4)) == 8
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_failed_trials_are_survived(name: str, space: archdsl.Space) -> None:
-    s = make_searcher(name, space, seed=2)
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_failed_trials_are_survived(name: str, k: int, space: archdsl.Space) -> None:
+    s = make_searcher(name, space, seed=2, objectives=k)
     asked = drive(s, 30, fail=frozenset(range(0, 30, 2)))  # every other trial fails
     assert len(asked) == 30
     nan = s.ask()
@@ -143,22 +155,23 @@ def test_failed_trials_are_survived(name: str, space: archdsl.Space) -> None:
     assert len(drive(s, 10)) == 10
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_results_it_did_not_propose(name: str, space: archdsl.Space) -> None:
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_results_it_did_not_propose(name: str, k: int, space: archdsl.Space) -> None:
     told = list(space.samples(15, seed=99))
-    s = make_searcher(name, space, seed=4)
+    s = make_searcher(name, space, seed=4, objectives=k)
     for i, config in enumerate(told):
-        s.tell(s.candidate(config), None if i == 3 else objective(config))
+        s.tell(s.candidate(config), None if i == 3 else objective(config, k))
     known = {arch_key(space, c) for c in told}
     asked = drive(s, 30, batch=3)
     assert len(asked) == 30
     assert not known & {arch_key(space, c.config) for c in asked}
-    assert s.best is not None and s.best[0] >= max(objective(c) for c in told if c != told[3])
+    assert s.best is not None
+    assert s.best[0] >= max(objective(c, k) for c in told if c != told[3])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_exhausts_a_tiny_space(name: str, tiny: archdsl.Space) -> None:
-    s = make_searcher(name, tiny, seed=0)
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_exhausts_a_tiny_space(name: str, k: int, tiny: archdsl.Space) -> None:
+    s = make_searcher(name, tiny, seed=0, objectives=k)
     asked = drive(s, 100, batch=2)
     assert len(asked) == tiny.count() == 5
     assert sorted(json.dumps(c.config, sort_keys=True) for c in asked) == \

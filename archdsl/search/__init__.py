@@ -37,6 +37,8 @@ def searcher_class(name: str) -> type[Searcher]:
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
-def make_searcher(name: str, space: Space, seed: int = 0, **options: Any) -> Searcher:
-    """A searcher by name (`random`, `mcts`, `smbo`, `evolution`, `grid`)."""
-    return searcher_class(name)(space, seed=seed, **options)
+def make_searcher(name: str, space: Space, seed: int = 0, objectives: int = 1,
+                  **options: Any) -> Searcher:
+    """A searcher by name (`random`, `mcts`, `smbo`, `evolution`, `grid`), for `objectives`
+    objectives (told as a vector of that many values when more than one)."""
+    return searcher_class(name)(space, seed=seed, objectives=objectives, **options)

@@ -6,6 +6,12 @@ public calls:
     cand = searcher.ask()          # a Candidate to evaluate, or None when nothing is left
     searcher.tell(cand, value)     # its result: higher is better; None for a failed trial
 
+A searcher made with `objectives=k` (k > 1) is told a vector of k finite numbers instead, each
+signed so that higher is better (`archdsl.objectives.values`); None (or a single NaN) is still
+a failed trial, and a vector of another length or with a value that is not a finite number is
+a ValueError naming the searcher. With `objectives=1` (the default) a value is one number, as
+it always was (a vector of one number is taken as that number).
+
 Several candidates may be outstanding at once (asked, not yet told), and `tell` also accepts
 results the searcher did not propose (a resumed study replays its trials this way).
 
@@ -40,16 +46,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..errors import ArchDSLError
 from ..graph import Architecture
 from ..space import Config, Space
 from ..values import to_json
 
-__all__ = ["Candidate", "Searcher", "MAX_REPEATS", "space_cache", "space_memos", "config_text"]
+__all__ = ["Candidate", "Searcher", "Value", "MAX_REPEATS", "space_cache", "space_memos",
+           "config_text"]
+
+# a result as a searcher keeps it: one number, or (objectives > 1) a tuple of them; None: failed
+Value = float | tuple[float, ...] | None
 
 MAX_REPEATS = 1_000  # proposals of known architectures in a row before the search gives up
 
@@ -91,21 +104,29 @@ class Searcher:
     # last value, see docs/schedulers.md); grid, which evaluates everything fully, cannot
     schedulers: ClassVar[bool] = True
 
-    def __init__(self, space: Space, seed: int = 0, repeats: bool = False):
+    def __init__(self, space: Space, seed: int = 0, repeats: bool = False, *,
+                 objectives: int = 1):
+        if isinstance(objectives, bool) or not isinstance(objectives, int) or objectives < 1:
+            raise ArchDSLError(f"{self.name}: objectives must be an integer of at least 1, "
+                               f"got {objectives!r}")
         self.space = space
         self.seed = seed
         self.rng = random.Random(seed)
         self.repeats = repeats
-        self.results: dict[str, float | None] = {}  # key -> value of every evaluated arch
+        self.objectives = objectives  # how many values each result holds
+        self.results: dict[str, Any] = {}  # key -> value (a Value) of every evaluated arch
         self.outstanding: dict[str, Candidate] = {}
-        self.best: tuple[float, Candidate] | None = None
+        # the best result told: with several objectives, the best vector in lexicographic
+        # order (the first objective first); `archdsl.pareto` gives the front
+        self.best: tuple[Any, Candidate] | None = None
         self._keys = space_cache(space, "key")  # config JSON -> key
 
     # ---- the algorithm's part ----------------------------------------------------------
     def propose(self) -> Config | None:
         raise NotImplementedError
 
-    def observe(self, cand: Candidate, value: float | None) -> None:
+    def observe(self, cand: Candidate, value: Any) -> None:
+        """Learn from a result: a float (one objective) or a tuple of floats, None if failed."""
         raise NotImplementedError
 
     def pending(self, cand: Candidate) -> None:
@@ -133,15 +154,34 @@ class Searcher:
             return cand
         return None
 
-    def tell(self, cand: Candidate, value: float | None) -> None:
-        """The result of a candidate (from `ask`, or any configuration of the space)."""
-        if value is not None and value != value:  # NaN: a failed trial
-            value = None
+    def tell(self, cand: Candidate, value: Any) -> None:
+        """The result of a candidate (from `ask`, or any configuration of the space): one
+        number, or a vector of `objectives` numbers; None or NaN for a failed trial."""
+        value = self.checked(value)
         self.outstanding.pop(cand.key, None)
         self.results[cand.key] = value
         if value is not None and (self.best is None or value > self.best[0]):
             self.best = (value, cand)
         self.observe(cand, value)
+
+    def checked(self, value: Any) -> Value:
+        """A told value as the searcher keeps it (see the module doc); ValueError if it is not
+        one number (`objectives` 1) or a vector of `objectives` finite numbers."""
+        k = self.objectives
+        if k == 1:
+            if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
+                value = value[0]
+            return None if value is None or value != value else value  # NaN: a failed trial
+        if value is None or (_is_number(value) and value != value):
+            return None
+        if hasattr(value, "tolist") and not _is_number(value):  # a numpy array
+            value = value.tolist()
+        if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != k \
+                or not all(_is_number(v) and math.isfinite(v) for v in value):
+            raise ValueError(f"{self.name or type(self).__name__} searcher: with {k} "
+                             f"objectives a result is {k} finite numbers (or None for a failed "
+                             f"trial), got {value!r}")
+        return tuple(float(v) for v in value)
 
     def candidate(self, config: Config) -> Candidate:
         """A Candidate for a configuration found elsewhere (e.g. a stored trial)."""
@@ -164,3 +204,7 @@ class Searcher:
                 k = hashlib.sha256(f"{k} {train}".encode()).hexdigest()[:16]
             self._keys[text] = k
         return k
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

@@ -26,8 +26,8 @@ class GridSearch(Searcher):
     name = "grid"
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False,
-                 shuffle: bool = True, max_size: int = MAX_GRID):
-        super().__init__(space, seed, repeats)
+                 shuffle: bool = True, max_size: int = MAX_GRID, *, objectives: int = 1):
+        super().__init__(space, seed, repeats, objectives=objectives)
         _check_continuous(space)
         n = space.count()
         if n > max_size:

@@ -1,4 +1,8 @@
-"""Monte Carlo tree search over the tree of decisions, with UCT, RAVE and virtual loss."""
+"""Monte Carlo tree search over the tree of decisions, with UCT, RAVE and virtual loss; with
+several objectives, a random Chebyshev scalarisation per proposal.
+
+Imports: archdsl.errors, archdsl.space, archdsl.values, and base.py and scalarise.py of this
+package."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from ..errors import ArchDSLError, ConstraintError, ShapeError
 from ..space import Config, Space
 from ..values import Decision
 from .base import Candidate, Searcher
+from .scalarise import bounds, chebyshev, simplex_weights
 
 __all__ = ["MCTS"]
 
@@ -25,7 +30,7 @@ class _Node:
     def __init__(self) -> None:
         self.children: dict[int, _Node] = {}
         self.allowed: list[int] | None = None  # options that lead somewhere; None: a leaf
-        self.values: list[float | None] = []  # results of the configurations through here
+        self.values: list[Any] = []  # results of the configurations through here
         self.virtual = 0  # proposals through here still outstanding
         self.exhausted = False  # nothing new below (every configuration proposed, or none)
         self.endless = False  # a continuous decision above: never exhausted
@@ -54,6 +59,13 @@ class MCTS(Searcher):
     fraction of results seen that it beats (failed trials: 0), so Q is in [0, 1] whatever
     the objective's scale or outliers, and `c` means the same in every space.
 
+    Several objectives: every proposal draws a weight vector uniformly on the simplex, and
+    for that proposal a result's reward is the rank, as above, of its augmented Chebyshev
+    scalarisation (`scalarise.chebyshev`: the objectives normalised to [0, 1] by the ranges
+    seen) among those of every result seen. The tree keeps the results themselves, so every
+    statistic is read under the proposal's weights: each walk is a one-objective search
+    towards another part of the Pareto front, and what is learnt serves every part.
+
     Continuous decisions are split into `bins` equal parts (on a log scale where the decision
     has one); the tree chooses a part and the value is drawn at random within it.
     Outstanding proposals count as visits with reward 0 (virtual loss), so proposals made
@@ -69,32 +81,63 @@ class MCTS(Searcher):
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False,
                  exploration: float = 0.5, rave: float = 20.0, temperature: float = 0.1,
-                 bins: int = 4):
-        super().__init__(space, seed, repeats)
+                 bins: int = 4, *, objectives: int = 1):
+        super().__init__(space, seed, repeats, objectives=objectives)
         if exploration < 0 or rave < 0 or temperature <= 0 or bins < 1:
             raise ArchDSLError("mcts: need exploration >= 0, rave >= 0, temperature > 0, "
                                "bins >= 1")
         self.c, self.k, self.temperature, self.bins = exploration, rave, temperature, bins
         self.root = _Node()
         self.ranked: list[float] = []  # every result seen, sorted: the rank normalisation
-        self.rave: dict[Move, list[float | None]] = {}
+        self.rave: dict[Move, list[Any]] = {}
+        # several objectives: every successful result, and this proposal's weights, the
+        # scalarisations of the results (sorted) and a memo: result -> reward
+        self.vectors: list[tuple[float, ...]] = []
+        self.weights: tuple[float, ...] | None = None
+        self._scalars: list[float] = []
+        self._ranges: list[tuple[float, float]] = []
+        self._rewards: dict[tuple[float, ...], float] = {}
         self._last: tuple[list[_Node], list[Move]] = ([], [])
         self._pending: dict[str, tuple[list[_Node], list[Move]]] = {}
 
     # ---- rewards ---------------------------------------------------------------------------
-    def reward(self, value: float | None) -> float:
-        """The rank of a result among those seen, in [0, 1]; 0 for a failed trial."""
+    def reward(self, value: Any) -> float:
+        """The rank of a result among those seen, in [0, 1]; 0 for a failed trial. With several
+        objectives: the rank of its scalarisation under this proposal's weights."""
+        if self.objectives > 1 and value is not None:
+            got = self._rewards.get(value)
+            if got is None:
+                got = self._rewards[value] = self._scalar_rank(value)
+            return got
         if value is None or not self.ranked:
             return 0.0
         r = self.ranked
         return (bisect_left(r, value) + bisect_right(r, value)) / (2 * len(r))
 
-    def mean(self, values: list[float | None], virtual: int = 0) -> float:
+    def _scalar_rank(self, value: tuple[float, ...]) -> float:
+        r = self._scalars
+        if not r or self.weights is None:
+            return 0.0
+        x = chebyshev(value, self.weights, self._ranges)
+        return (bisect_left(r, x) + bisect_right(r, x)) / (2 * len(r))
+
+    def scalarise(self) -> None:
+        """Several objectives: draw this proposal's weights and rank the results under them."""
+        self.weights = simplex_weights(self.rng, self.objectives)
+        self._rewards = {}
+        if self.vectors:
+            self._ranges = bounds(self.vectors)
+            self._scalars = sorted(chebyshev(v, self.weights, self._ranges)
+                                   for v in self.vectors)
+
+    def mean(self, values: list[Any], virtual: int = 0) -> float:
         n = len(values) + virtual
         return sum(self.reward(v) for v in values) / n if n else 0.5
 
     # ---- proposing -------------------------------------------------------------------------
     def propose(self) -> Config | None:
+        if self.objectives > 1:
+            self.scalarise()
         while not self.root.exhausted:
             walk = _Walk(self)
             try:
@@ -124,7 +167,7 @@ class MCTS(Searcher):
         if cand.key in self.results:  # evaluated before: learn its value again
             self._backup(nodes, moves, self.results[cand.key])
 
-    def observe(self, cand: Candidate, value: float | None) -> None:
+    def observe(self, cand: Candidate, value: Any) -> None:
         got = self._pending.pop(cand.key, None)
         if got is None:  # a result it did not propose: find its place in the tree
             got = self._trace(cand.config)
@@ -134,11 +177,13 @@ class MCTS(Searcher):
         else:
             for node in got[0]:
                 node.virtual -= 1
-        if value is not None:
+        if value is not None and self.objectives > 1:
+            self.vectors.append(value)
+        elif value is not None:
             self.ranked.insert(bisect_left(self.ranked, value), value)
         self._backup(*got, value)
 
-    def _backup(self, nodes: list[_Node], moves: list[Move], value: float | None) -> None:
+    def _backup(self, nodes: list[_Node], moves: list[Move], value: Any) -> None:
         for node in nodes:
             node.values.append(value)
         for m in moves:

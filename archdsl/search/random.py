@@ -16,8 +16,8 @@ class RandomSearch(Searcher):
     name = "random"
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False,
-                 uniform: bool = True):
-        super().__init__(space, seed, repeats)
+                 uniform: bool = True, *, objectives: int = 1):
+        super().__init__(space, seed, repeats, objectives=objectives)
         self.uniform = uniform
 
     def propose(self) -> Config | None:

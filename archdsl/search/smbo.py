@@ -1,8 +1,9 @@
-"""Sequential model-based optimisation: a random-forest surrogate and expected improvement.
+"""Sequential model-based optimisation: a random-forest surrogate and expected improvement;
+with several objectives, ParEGO's random scalarisations.
 
 Imports: numpy; scikit-learn and scipy when a model is first fitted; archdsl.errors,
-archdsl.gc_pause, archdsl.graph (types), archdsl.space, and base.py and smbo_features.py (the
-encoding) of this package."""
+archdsl.gc_pause, archdsl.graph (types), archdsl.space, and base.py, scalarise.py and
+smbo_features.py (the encoding) of this package."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..gc_pause import no_gc
 from ..graph import Architecture
 from ..space import Config, Space
 from .base import Candidate, Searcher, config_text, space_cache
+from .scalarise import bounds, chebyshev, simplex_weights
 from .smbo_features import encode
 
 __all__ = ["SMBO", "encode"]
@@ -47,6 +49,13 @@ class SMBO(Searcher):
     kept for proposals made before the next result (several outstanding proposals take the
     next best candidates). Encodings are cached per space and configuration.
 
+    Several objectives (ParEGO, Knowles 2006): every proposal draws a weight vector uniformly
+    on the simplex (`scalarise.simplex_weights`) and fits the forest, ranks the parents and
+    acquires on the augmented Chebyshev scalarisation of the results
+    (`scalarise.chebyshev`: the objectives normalised to [0, 1] by the ranges seen); so each
+    proposal aims at another part of the Pareto front. A parent's mutations are made once and
+    kept (weights change the parents at every proposal: a parent comes back often).
+
     Defaults: initial 10, candidates 128, renew 4, parents 5, trees 16 (see
     docs/searchers.md).
     """
@@ -55,8 +64,8 @@ class SMBO(Searcher):
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False,
                  initial: int = 10, candidates: int = 128, renew: int = 4, parents: int = 5,
-                 trees: int = 16):
-        super().__init__(space, seed, repeats)
+                 trees: int = 16, *, objectives: int = 1):
+        super().__init__(space, seed, repeats, objectives=objectives)
         if initial < 1 or candidates < 2 or parents < 1 or trees < 2:
             raise ArchDSLError("smbo: need initial >= 1, candidates >= 2, parents >= 1, "
                                "trees >= 2")
@@ -69,12 +78,13 @@ class SMBO(Searcher):
         self._built: dict[str, Architecture] = {}  # text -> architecture, the last built
         self._layers = 0  # the nodes of the architectures in _built
         self.columns: dict[str, int] = {}  # feature name -> column
-        self.data: list[tuple[Config, float | None]] = []  # every result told
+        self.data: list[tuple[Config, Any]] = []  # every result told (a float or a tuple)
         self._told: list[Item] = []  # the same configurations, with their JSON text
         self.taken: set[str] = set()  # configurations proposed or told (JSON text)
         self.queue: list[Item] = []  # the pool, best first, for the current model
         self.reserve: list[Item] = []  # uniform samples kept in the pool
         self.children: dict[str, list[Item]] = {}  # parent (JSON text) -> its mutations
+        self.weights: tuple[float, ...] | None = None  # several objectives: the last drawn
         self.fresh = False  # the queue was ranked with every result told so far
         self.started = False  # the default configuration was proposed
 
@@ -148,6 +158,8 @@ class SMBO(Searcher):
         while self.queue:
             text, config = self.queue.pop(0)
             if text not in self.taken:
+                if self.objectives > 1:
+                    self.fresh = False  # ParEGO: the next proposal draws other weights
                 return config
         return self.space.sample(self.rng)  # every candidate taken: a tiny space
 
@@ -157,7 +169,7 @@ class SMBO(Searcher):
     def repeated(self, cand: Candidate) -> None:
         self.taken.add(config_text(cand.config))
 
-    def observe(self, cand: Candidate, value: float | None) -> None:
+    def observe(self, cand: Candidate, value: Any) -> None:
         text = config_text(cand.config)
         self.taken.add(text)
         self.data.append((cand.config, value))
@@ -173,10 +185,11 @@ class SMBO(Searcher):
         """The candidate pool, highest expected improvement first."""
         from scipy.special import ndtr
 
-        pool = self.pool()
+        scores = self.scores()
+        pool = self.pool(scores)
         if not pool:
             return []
-        y = _ranks([v for _, v in self.data])
+        y = _ranks(scores)
         x = self._matrix(self._told)
         xc = self._matrix(pool)
         x = np.pad(x, ((0, 0), (0, xc.shape[1] - x.shape[1])))
@@ -187,25 +200,46 @@ class SMBO(Searcher):
         order = np.lexsort((-mu, -ei))  # highest EI; ties (EI 0) by the higher mean
         return [pool[i] for i in order]
 
-    def pool(self) -> list[Item]:
+    def scores(self) -> list[float | None]:
+        """What the model learns of each result told: its value, or with several objectives
+        its augmented Chebyshev scalarisation under weights drawn now (None: failed)."""
+        if self.objectives == 1:
+            return [v for _, v in self.data]
+        self.weights = simplex_weights(self.rng, self.objectives)
+        ok = [v for _, v in self.data if v is not None]
+        ranges = bounds(ok)
+        return [None if v is None else chebyshev(v, self.weights, ranges) for _, v in self.data]
+
+    def pool(self, scores: list[float | None] | None = None) -> list[Item]:
         """The candidates, none taken before: uniform samples (`candidates / 2` of them,
         `renew` drawn afresh at each refit, more where proposals took some) and mutations of
-        the best `parents` configurations (made when a configuration becomes a parent)."""
+        the best `parents` configurations by `scores` (default: `scores()`) (made when a
+        configuration becomes a parent)."""
+        if scores is None:
+            scores = self.scores()
         rng, space, half = self.rng, self.space, self.candidates // 2
         taken = self.taken
         self.reserve = [item for item in self.reserve if item[0] not in taken]
         for _ in range(max(half - len(self.reserve), self.renew)):
             self.reserve.append(self.fresh_code(space.sample(rng)))
         self.reserve = self.reserve[-half:]
-        best = sorted((i for i, d in enumerate(self.data) if d[1] is not None),
-                      key=lambda i: -self.data[i][1])  # type: ignore[operator]
+        best = sorted((i for i, v in enumerate(scores) if v is not None),
+                      key=lambda i: -scores[i])  # type: ignore[operator]
         parents = {self._told[i][0]: self._told[i][1] for i in best[:self.parents]}
-        self.children = {t: kids for t, kids in self.children.items() if t in parents}
-        for text, parent in parents.items():
-            if text not in self.children:
-                self.children[text] = self.mutations(parent, max(1, half // self.parents))
+        each = max(1, half // self.parents)
+        if self.objectives == 1:
+            self.children = {t: kids for t, kids in self.children.items() if t in parents}
+            for text, parent in parents.items():
+                if text not in self.children:
+                    self.children[text] = self.mutations(parent, each)
+            kids = [item for items in self.children.values() for item in items]
+        else:  # every parent's kept: other weights may make it a parent again
+            for text, parent in parents.items():
+                if text not in self.children:
+                    self.children[text] = self.mutations(parent, each)
+            kids = [item for t in parents for item in self.children[t]]
         pool, seen = [], set(taken)
-        for item in self.reserve + [item for kids in self.children.values() for item in kids]:
+        for item in self.reserve + kids:
             if item[0] not in seen:
                 seen.add(item[0])
                 pool.append(item)
