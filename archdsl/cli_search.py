@@ -100,6 +100,9 @@ def register(sub: Any) -> None:
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--best", action="store_true", help="the best trial")
     which.add_argument("--trial", type=int, metavar="N", help="trial N")
+    which.add_argument("--pareto", action="store_true",
+                       help="every trial of the Pareto front (several objectives), as "
+                            "OUT/trial-N.arch and .py")
     c.add_argument("-o", "--output", required=True,
                    help="OUT.arch (the space with every decision fixed), OUT.py (PyTorch "
                         "source), OUT.json (the configuration), OUT.onnx or OUT.pt "
@@ -186,6 +189,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if r.stopped == "exhausted":
             log("the searcher has nothing more to propose (the space is exhausted)")
         leaderboard(study, args.top)
+        if len(study.meta().get("objectives", [])) > 1:
+            from .pareto_view import pareto_table
+
+            pareto_table(study, args.top)
         paths = write_results(study, r.space)
         for p in paths:
             print(f"wrote {p}")
@@ -195,12 +202,22 @@ def cmd_search(args: argparse.Namespace) -> int:
 # ---- status and export -------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     with Study.open(args.study) as study:
+        several = len(study.meta().get("objectives", [])) > 1
         if args.json:
-            print(json.dumps(study_json(study, args.top), indent=2))
+            shown = study_json(study, args.top)
+            if several:
+                from .pareto_view import pareto_json
+
+                shown["pareto"] = pareto_json(study)
+            print(json.dumps(shown, indent=2))
         elif args.curves is not None:
             curves_table(study, args.curves or None, args.top)
         else:
             leaderboard(study, args.top)
+            if several:
+                from .pareto_view import pareto_table
+
+                pareto_table(study, args.top)
     return 0
 
 
@@ -209,6 +226,8 @@ _EXPORTS = (".arch", ".py", ".json", ".onnx", ".pt")
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    if args.pareto:
+        return _export_pareto(args.study, out)
     if out.suffix.lower() not in _EXPORTS:
         raise ArchDSLError(f"cannot export to '{args.output}'",
                            hint="the output must end in " + ", ".join(_EXPORTS[:-1])
@@ -230,6 +249,21 @@ def cmd_export(args: argparse.Namespace) -> int:
             else:
                 _export(arch, out, args.seed)
     print(f"wrote {out} (trial {t.id}, objective {t.objective})")
+    return 0
+
+
+def _export_pareto(folder: str, out: Path) -> int:
+    """Every front member as OUT/trial-N.arch and .py, from the study's own copy of its space."""
+    from .pareto_view import export_pareto
+
+    with Study.open(folder) as study:
+        if len(study.meta().get("objectives", [])) < 2:
+            raise ArchDSLError(f"the study in {folder} has one objective: it has no Pareto "
+                               "front", hint="export its best with --best")
+        space_file = study.space_path()
+        space = load(space_file, study.import_paths_for(space_file, ()))
+        for p in export_pareto(study, space, out):
+            print(f"wrote {p}")
     return 0
 
 

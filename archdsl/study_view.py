@@ -37,6 +37,10 @@ def write_results(study: Study, space: Space) -> list[Path]:
     png = plot(study, study.folder / "progress.png")
     if png is not None:
         out.append(png)
+    if len(study.meta().get("objectives", [])) > 1:  # several objectives: the Pareto front too
+        from .pareto_view import write_pareto
+
+        out += write_pareto(study, study.folder)
     return out
 
 
