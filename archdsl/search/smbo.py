@@ -19,7 +19,7 @@ from ..gc_pause import no_gc
 from ..graph import Architecture
 from ..space import Config, Space
 from .base import Candidate, Searcher, config_text, space_cache
-from .scalarise import bounds, chebyshev, simplex_weights
+from .scalarise import scalarised, simplex_weights
 from .smbo_features import encode
 
 __all__ = ["SMBO", "encode"]
@@ -51,9 +51,9 @@ class SMBO(Searcher):
 
     Several objectives (ParEGO, Knowles 2006): every proposal draws a weight vector uniformly
     on the simplex (`scalarise.simplex_weights`) and fits the forest, ranks the parents and
-    acquires on the augmented Chebyshev scalarisation of the results
-    (`scalarise.chebyshev`: the objectives normalised to [0, 1] by the ranges seen); so each
-    proposal aims at another part of the Pareto front. A parent's mutations are made once and
+    acquires on the augmented Chebyshev scalarisation of the results (`scalarise.scalarised`:
+    each objective normalised by the Pareto front of the results); so each proposal aims at
+    another part of the front. A parent's mutations are made once and
     kept (weights change the parents at every proposal: a parent comes back often).
 
     Defaults: initial 10, candidates 128, renew 4, parents 5, trees 16 (see
@@ -206,9 +206,8 @@ class SMBO(Searcher):
         if self.objectives == 1:
             return [v for _, v in self.data]
         self.weights = simplex_weights(self.rng, self.objectives)
-        ok = [v for _, v in self.data if v is not None]
-        ranges = bounds(ok)
-        return [None if v is None else chebyshev(v, self.weights, ranges) for _, v in self.data]
+        got = iter(scalarised([v for _, v in self.data if v is not None], self.weights))
+        return [None if v is None else next(got) for _, v in self.data]
 
     def pool(self, scores: list[float | None] | None = None) -> list[Item]:
         """The candidates, none taken before: uniform samples (`candidates / 2` of them,
