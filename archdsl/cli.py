@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 from .cli_render import register as register_render
 from .errors import ArchDSLError, ArchLimitError, amount, printable
 from .sources import add_import_path_option
-from .space import load, read_config
+from .space import Space, load, read_config
+from .user_ops import add_ops_option, import_ops, requested
 
 __all__ = ["main"]
 
@@ -48,8 +49,15 @@ def _any_int_size() -> Iterator[None]:
         sys.set_int_max_str_digits(limit)
 
 
+def load_space(args: argparse.Namespace) -> Space:
+    """The space of `args.file` (with `args.import_path`), once the operations modules the user
+    names (--ops, ./pyproject.toml's [tool.archdsl] ops) are imported."""
+    import_ops(requested(args.ops))
+    return load(args.file, args.import_path)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    space = load(args.file, args.import_path)
+    space = load_space(args)
     decisions = space.decisions()
     n = space.count()
     cont = [d for d in decisions if d.continuous]
@@ -79,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    space = load(args.file, args.import_path)
+    space = load_space(args)
     n = space.count(metrics=args.metrics)
     cont = space.continuous_decisions()  # no walk unless the space has a continuous decision
     with _any_int_size():
@@ -105,7 +113,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    space = load(args.file, args.import_path)
+    space = load_space(args)
     if args.n < 0:
         raise ArchDSLError("-n must be at least 0")
     from .backends.plan import metrics
@@ -124,7 +132,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    space = load(args.file, args.import_path)
+    space = load_space(args)
     cfg = read_config(args.config)
     text = space.fix(cfg)
     if args.output in (None, "-"):
@@ -139,7 +147,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".py", ".pt", ".onnx"):
         raise ArchDSLError(f"cannot compile to '{args.output}'",
                            hint="the output must end in .py, .pt or .onnx")
-    space = load(args.file, args.import_path)
+    space = load_space(args)
     cfg = read_config(args.config) if args.config else space.default()
     arch = space.materialize(cfg)
     from .backends import plan as planning
@@ -222,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="parse and check a .arch file")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     c.add_argument("--samples", type=int, default=20,
                    help="sampled architectures to build while checking (default 20)")
     c.set_defaults(func=cmd_check)
@@ -229,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("count", help="count the architectures of a space exactly")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     c.add_argument("--json", action="store_true", help='print {"count": N}')
     c.add_argument("--metrics", action="store_true",
                    help="apply constraints on params/flops too (enumerates: small spaces only)")
@@ -237,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("sample", help="sample configurations")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     c.add_argument("-n", type=int, default=1, help="how many (default 1)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--per-decision", action="store_true",
@@ -247,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="compile a chosen architecture to PyTorch")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     c.add_argument("--config", help="a JSON configuration (default: every decision at its "
                    "default)")
     c.add_argument("--summary", action="store_true",
@@ -262,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("fix", help="write the space with every decision fixed")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     c.add_argument("--config", required=True, help="a JSON configuration")
     c.add_argument("-o", "--output", help="the .arch file to write (default: stdout)")
     c.set_defaults(func=cmd_fix)

@@ -11,6 +11,7 @@ from typing import Any
 from .errors import ArchDSLError, printable
 from .sources import add_import_path_option
 from .space import load, read_config
+from .user_ops import add_ops_option, import_ops, requested
 
 __all__ = ["register", "cmd_render"]
 
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
                        "as boxes, and its title says so: --depth N or --expand draws more.")
     c.add_argument("file")
     add_import_path_option(c)
+    add_ops_option(c)
     which = c.add_mutually_exclusive_group()
     which.add_argument("--config", help="a JSON configuration to draw")
     which.add_argument("--sample", action="store_true", help="draw a sampled configuration")
@@ -55,6 +57,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                            hint="the output must end in .svg, .png, .pdf or .dot")
     if args.depth is not None and args.depth < 0:
         raise ArchDSLError(f"--depth must be at least 0, got {args.depth}")
+    import_ops(requested(args.ops))
     space = load(args.file, args.import_path)
     cfg = read_config(args.config) if args.config else \
         space.sample(args.seed) if args.sample else None
