@@ -22,6 +22,7 @@ from .study_view import (
     write_results,
     write_text,
 )
+from .user_ops import add_ops_option, import_study_ops, requested
 
 __all__ = ["register"]
 
@@ -82,6 +83,7 @@ def register(sub: Any) -> None:
     c.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     add_import_path_option(c)
+    add_ops_option(c)
     c.set_defaults(func=cmd_search)
 
     c = sub.add_parser("status", help="the leaderboard of a study")
@@ -109,6 +111,7 @@ def register(sub: Any) -> None:
                         "(TorchScript)")
     c.add_argument("--seed", type=int, default=0,
                    help="the torch seed of the weights written to .onnx and .pt (default 0)")
+    add_ops_option(c)
     c.set_defaults(func=cmd_export)
 
 
@@ -176,7 +179,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                    data=args.data, device=args.device, scheduler=args.scheduler,
                    min_epochs=args.min_epochs, reduction_factor=args.reduction_factor,
                    max_epochs=args.max_epochs, epoch_budget=args.epoch_budget,
-                   objectives=args.objective)
+                   objectives=args.objective, ops=requested(args.ops))
     except KeyboardInterrupt:
         if study_dir is not None and (Path(study_dir) / "study.db").exists():
             print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "
@@ -226,6 +229,7 @@ _EXPORTS = (".arch", ".py", ".json", ".onnx", ".pt")
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    import_study_ops(Path(args.study), requested(args.ops))  # never from inside the study
     if args.pareto:
         return _export_pareto(args.study, out)
     if out.suffix.lower() not in _EXPORTS:

@@ -45,6 +45,7 @@ from .errors import ArchDSLError
 from .evaluators import Evaluator, get_evaluator, result_of
 from .reporting import CONTINUE, Reporter, takes_reporter
 from .space import Space, load
+from .user_ops import import_ops
 
 __all__ = ["Job", "Outcome", "Executor", "LocalExecutor", "SerialExecutor", "evaluate",
            "check_workers", "max_workers"]
@@ -216,9 +217,11 @@ def _exit_with(parent: int) -> None:
 
 
 def _work(conn: Connection) -> None:
-    space_file, evaluator, import_paths, options, device, index = conn.recv()
+    space_file, evaluator, import_paths, options, device, index, ops = conn.recv()
     try:
-        space, ev = load(space_file, import_paths), get_evaluator(evaluator, **options)
+        import_ops(ops)  # the user's operations, then the evaluator: both before the space
+        ev = get_evaluator(evaluator, **options)
+        space = load(space_file, import_paths)
         device = resolve_device(device, index)
         prepare(ev, space)
     except ArchDSLError as e:
@@ -245,7 +248,8 @@ class _Slot:
     """One worker process and the job it runs."""
 
     def __init__(self, space_file: str, evaluator: str, import_paths: list[str],
-                 options: dict[str, Any] | None = None, device: str = "cpu", index: int = 0):
+                 options: dict[str, Any] | None = None, device: str = "cpu", index: int = 0,
+                 ops: Sequence[str] = ()):
         parent, child = Pipe()
         # one thread per worker: torch threads that outnumber free cores slow training down
         # many times over (torch reads this when it is first imported)
@@ -256,7 +260,8 @@ class _Slot:
             process_group=0)  # Ctrl-C at a terminal reaches the parent only
         child.close()
         self.conn: Connection = parent
-        self.conn.send((space_file, evaluator, import_paths, options or {}, device, index))
+        self.conn.send((space_file, evaluator, import_paths, options or {}, device, index,
+                        list(ops)))
         self.device = "cpu"  # the device it resolved, once ready
         self.ready = False
         self.job: Job | None = None
@@ -284,15 +289,17 @@ class LocalExecutor(Executor):
 
     def __init__(self, space_file: str, evaluator: str, workers: int = 1,
                  time_limit: float | None = None, import_paths: Sequence[str | Path] = (),
-                 options: dict[str, Any] | None = None, device: str = "cpu"):
+                 options: dict[str, Any] | None = None, device: str = "cpu",
+                 ops: Sequence[str] = ()):
         check_workers(workers)
+        self.ops = list(ops)  # operations modules each worker imports before the space
         self.args = (space_file, evaluator, [str(p) for p in import_paths], options or {},
                      device)
         self.time_limit = time_limit
         self.slots: list[_Slot] = []
         self._failed: list[Outcome] = []  # jobs that could not be handed to a worker
         try:
-            self.slots = [_Slot(*self.args, i) for i in range(workers)]
+            self.slots = [_Slot(*self.args, i, self.ops) for i in range(workers)]
             for i in range(workers):
                 while not self.slots[i].ready:
                     self._receive(i)
@@ -378,7 +385,7 @@ class LocalExecutor(Executor):
 
     def _replace(self, i: int) -> None:
         self.slots[i].kill()
-        self.slots[i] = _Slot(*self.args, i)
+        self.slots[i] = _Slot(*self.args, i, self.ops)
 
     def close(self) -> None:
         for s in self.slots:

@@ -31,6 +31,7 @@ from .search_loop import Loop, Progress
 from .space import Space, load
 from .study import Study, space_hash
 from .study_checks import EVALUATOR_NAME
+from .user_ops import check_resumed_ops, import_ops, refuse_inside, stored_ops
 
 __all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT_SEARCHER",
            "SearchResult"]
@@ -59,7 +60,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            data: str | None = None, device: str | None = None, scheduler: str | None = None,
            min_epochs: int | None = None, reduction_factor: int | None = None,
            max_epochs: int | None = None, epoch_budget: int | None = None,
-           objectives: Sequence[str] | None = None) -> SearchResult:
+           objectives: Sequence[str] | None = None,
+           ops: Sequence[str] | None = None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
     `evaluator_object` evaluates in this process instead of in worker processes: an object
@@ -77,7 +79,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     `max_epochs`; `epoch_budget` stops starting trials once that many epochs were trained.
     `objectives` (`["maximize:accuracy", "minimize:params"]`; archdsl.objectives) makes the
     search multi-objective: the searchers are told every objective, the study keeps the Pareto
-    front.
+    front. `ops` names modules that register operations (archdsl.user_ops), imported here and
+    in every worker before the space is loaded; the study keeps them, and resuming it needs
+    each named again.
 
     Nothing is written until the search can start: settings, the space, the searcher (`grid`
     refuses a continuous space), the scheduler, the device and the workers (each loads the
@@ -100,6 +104,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         raise ArchDSLError("give a .arch file to search")
     objs = parse_objectives(objectives) if objectives else None
     own = as_evaluator(evaluator_object) if evaluator_object is not None else None
+    modules = list(dict.fromkeys(ops or ()))
     study = Study.open(study_dir) if resume else None
     ex: Executor | None = None
     try:
@@ -110,6 +115,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             study.lock()
             meta = study.meta()
             _check_resumed_evaluator(study_dir, meta["evaluator"], evaluator, own is not None)
+            check_resumed_ops(study_dir, stored_ops(meta, study_dir), modules)
+            refuse_inside(modules, study_dir)
+            import_ops(modules)  # before the study's space is loaded
             _check_resumed_data(study_dir, meta.get("data"), data)
             study._refuse_own_module(meta.get("data") or "")  # never imported from inside it
             file = study.resume_space(file, allow_changed, log, import_paths)  # its copy
@@ -137,6 +145,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             if trial_timeout is None:
                 trial_timeout = meta.get("trial_timeout")
         else:
+            import_ops(modules)  # before the evaluator and the space
             if data is not None and evaluator is None:
                 evaluator = "train"  # --data names the train evaluator's data
             searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
@@ -180,9 +189,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                           **({"objectives": len(objs)} if len(objs) > 1 else {}))
         ex = (SerialExecutor(space, own, device) if own is not None
               else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths,
-                                 options, device))
+                                 options, device, modules))
         settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout,
-                    "epoch_budget": epoch_budget, "device": device}
+                    "epoch_budget": epoch_budget, "device": device, "ops": modules}
         if study is None:
             study = Study.create(study_dir, {"space_file": str(Path(file).resolve()),
                                              "space_hash": sh, "evaluator": evaluator,
