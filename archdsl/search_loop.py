@@ -102,7 +102,7 @@ class Loop:
                     break
                 for o in self.ex.results(timeout=1.0):
                     self.ended(o)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or an error (a replaced worker that cannot start)
             # every running trial: the search holds the folder's lock, so they are all its
             # own, including one Ctrl-C caught between its start and its entry in `running`
             self.study.mark_interrupted()

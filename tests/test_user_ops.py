@@ -324,3 +324,23 @@ def test_a_corrupt_stored_ops_setting(work) -> None:
     db.close()
     with pytest.raises(ArchDSLError, match="the setting 'ops' is corrupt"):
         search(study_dir=study, resume=True, evaluator=f"{ev}:score", ops=[mod], budget=2)
+
+
+def test_a_worker_that_cannot_restart_leaves_no_running_trial(work, capsys) -> None:
+    """Issue 16's first bullet: a worker replaced mid-search that cannot start ended the search
+    with its other trials left `running`; they are now `interrupted` (run again on resume)."""
+    folder, mod, _ = work
+    flaky = write_module(folder, OP_MODULE.replace(
+        "import archdsl\n", "import archdsl\nimport os\nimport sys\n"
+        "if sys.argv[:1] == ['-c'] and os.path.exists('marker'):\n"
+        "    raise RuntimeError('the second start fails')\n") + '''
+
+def die(arch):
+    open("marker", "w").close()
+    os._exit(3)
+''')
+    fails(capsys, ["search", "space.arch", "--ops", flaky, "--evaluator", f"{flaky}:die",
+                   "--workers", "2", "--budget", "4", "--searcher", "random", "--study", "st",
+                   "--quiet"], "a worker could not start", "the second start fails")
+    statuses = [s for _, s in trials(folder / "st")]
+    assert statuses and "running" not in statuses and "failed" in statuses
