@@ -57,7 +57,7 @@ def project_ops(folder: str | Path | None = None) -> list[str]:
                         "a TOML file")
     if b"archdsl" not in data:
         return []
-    shown = printable(str(path), False)
+    shown = PYPROJECT if folder is None else printable(str(path), False)
     try:
         table = tomllib.loads(data.decode("utf-8")).get("tool", {}).get("archdsl")
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
@@ -119,9 +119,10 @@ def import_ops(modules: Sequence[str]) -> None:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
             if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
+                near = did_you_mean(name, [p.stem for p in Path(cwd).glob("*.py")])
                 raise ArchDSLError(f"operations module '{name}': no such module in the "
-                                   f"working folder ({printable(cwd, False)}) or on the Python "
-                                   "path", hint=_HINT) from None
+                                   "working folder or on the Python path",
+                                   hint=near or _HINT) from None
             raise _raised(name, e) from None
         except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code: any failure
             raise _raised(name, e) from None
