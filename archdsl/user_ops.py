@@ -4,7 +4,7 @@ importing them before a space is loaded, in the search's process and in each of 
 A .arch file never names Python code: only the user does, here. A study keeps the modules it
 was searched with; resuming it imports them only when the user names them again.
 
-May import: errors, layers, sources; the standard library.
+May import: errors, layers, sources, study (for its settings); the standard library.
 """
 
 from __future__ import annotations
@@ -154,21 +154,22 @@ def stored_ops(meta: dict[str, Any], folder: Path) -> list[str]:
     return ops
 
 
-def check_resumed_ops(folder: Path, stored: Sequence[str], given: Sequence[str]) -> None:
+def check_resumed_ops(folder: Path, stored: Sequence[str], given: Sequence[str],
+                      doing: str = "resuming") -> None:
     """A study folder may come from anyone: the operations modules it names are Python code,
-    imported on resume only when the user names each of them again."""
+    imported (on resume, or by export: `doing`) only when the user names each of them again."""
     missing = [m for m in stored if m not in given]
     if not missing:
         return
-    command = shlex.join(["archdsl", "search", "--study", str(folder), "--resume",
-                          *(x for m in stored for x in ("--ops", m))])
+    again = [x for m in stored for x in ("--ops", m)]
+    command = (f"`{shlex.join(['archdsl', 'search', '--study', str(folder), '--resume', *again])}`"
+               f" (in Python: search(..., resume=True, ops={list(stored)!r}))"
+               if doing == "resuming" else f"add `{shlex.join(again)}` to the command")
     names = ", ".join(f"'{m}'" for m in missing)
     raise StudyError(f"the study in {folder} was searched with the operations of the module"
                      f"{'s' if len(missing) > 1 else ''} {names}: Python code it names, which "
-                     "resuming would import; a study folder may come from anyone, so name "
-                     "the module yourself",
-                     hint=f"if you trust it, run `{command}` (in Python: search(..., "
-                          f"resume=True, ops={list(stored)!r}))")
+                     f"{doing} would import; a study folder may come from anyone, so name "
+                     "the module yourself", hint=f"if you trust it, {command}")
 
 
 def refuse_inside(modules: Sequence[str], folder: Path) -> None:
@@ -194,7 +195,12 @@ def refuse_inside(modules: Sequence[str], folder: Path) -> None:
 
 
 def import_study_ops(folder: Path, modules: Sequence[str]) -> None:
-    """Import the operations modules the user names before a study's space is loaded (export),
-    none of them from inside the study folder."""
+    """Import the operations modules the user names before a study's space is loaded (export):
+    each module the study was searched with must be among them, and none is imported from
+    inside the study folder."""
+    from .study import Study  # a study's settings; study never imports this module
+
+    with Study.open(folder) as study:
+        check_resumed_ops(folder, stored_ops(study.meta(), folder), modules, "exporting")
     refuse_inside(modules, folder)
     import_ops(modules)

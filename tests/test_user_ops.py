@@ -268,7 +268,9 @@ def test_a_search_with_two_workers_imports_the_ops_in_each(work, capsys) -> None
     backend_ops.OPS.pop("gate")
     del sys.modules[mod]
     fails(capsys, ["export", "--study", str(study), "--best", "-o", "b.arch"],
-          "unknown layer 'gate'")
+          f"the operations of the module '{mod}': Python code it names, which exporting would "
+          f"import", f"hint: if you trust it, add `--ops {mod}` to the command")
+    assert not Path("b.arch").exists()
     assert main(["export", "--study", str(study), "--best", "-o", "b.arch", "--ops", mod]) == 0
 
 
@@ -311,7 +313,7 @@ def test_resume_never_imports_a_module_from_inside_the_study(work, capsys,
                budget=3)
     assert planted not in sys.modules
     fails(capsys, ["export", "--study", str(study), "--best", "-o", str(folder / "b.arch"),
-                   "--ops", planted], "inside the study folder")
+                   "--ops", mod, "--ops", planted], "inside the study folder")
     assert planted not in sys.modules
 
 
