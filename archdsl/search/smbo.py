@@ -53,8 +53,9 @@ class SMBO(Searcher):
     on the simplex (`scalarise.simplex_weights`) and fits the forest, ranks the parents and
     acquires on the augmented Chebyshev scalarisation of the results (`scalarise.scalarised`:
     each objective normalised by the Pareto front of the results); so each proposal aims at
-    another part of the front. A parent's mutations are made once and
-    kept (weights change the parents at every proposal: a parent comes back often).
+    another part of the front (a proposal of a known architecture, not handed out, is
+    followed by the next of the same ranking). A parent's mutations are made once and kept
+    (the weights change the parents at every proposal: a parent comes back often).
 
     Defaults: initial 10, candidates 128, renew 4, parents 5, trees 16 (see
     docs/searchers.md).
@@ -158,13 +159,13 @@ class SMBO(Searcher):
         while self.queue:
             text, config = self.queue.pop(0)
             if text not in self.taken:
-                if self.objectives > 1:
-                    self.fresh = False  # ParEGO: the next proposal draws other weights
                 return config
         return self.space.sample(self.rng)  # every candidate taken: a tiny space
 
     def pending(self, cand: Candidate) -> None:
         self.taken.add(config_text(cand.config))
+        if self.objectives > 1:
+            self.fresh = False  # ParEGO: the next candidate handed out draws other weights
 
     def repeated(self, cand: Candidate) -> None:
         self.taken.add(config_text(cand.config))
