@@ -229,8 +229,8 @@ _EXPORTS = (".arch", ".py", ".json", ".onnx", ".pt")
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    import_study_ops(Path(args.study), requested(args.ops))  # never from inside the study
     if args.pareto:
+        import_study_ops(Path(args.study), requested(args.ops))  # never from inside the study
         return _export_pareto(args.study, out)
     if out.suffix.lower() not in _EXPORTS:
         raise ArchDSLError(f"cannot export to '{args.output}'",
@@ -247,6 +247,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if out.suffix.lower() == ".json":
             write_text(out, json.dumps(t.config, indent=2) + "\n")
         else:
+            import_study_ops(Path(args.study), requested(args.ops))  # never from inside it
             arch = _architecture(study, t)
             if out.suffix.lower() == ".arch":
                 write_text(out, arch.to_arch())
