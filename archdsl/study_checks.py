@@ -36,6 +36,8 @@ _META: dict[str, tuple[type, ...]] = {
     "data": (str, type(None)),
     # several objectives (issue 15): ["maximize:accuracy", "minimize:params"]
     "objectives": (list,),
+    # the --ops modules it was searched with (issue 16)
+    "ops": (list,),
 }
 # the settings that, when set, must be positive (and finite): what each must be
 _POSITIVE = {"budget": "a number of trials of at least 1",
