@@ -4,6 +4,9 @@
     s = make_searcher("random", space, seed=0)
     cand = s.ask(); s.tell(cand, 0.93)
 
+    s = make_searcher("evolution", space, seed=0, objectives=2)   # NSGA-II
+    cand = s.ask(); s.tell(cand, (0.93, -12_345.0))   # signed: higher is better in each
+
 The contract they share is documented in `archdsl.search.base.Searcher`.
 """
 
