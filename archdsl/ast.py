@@ -61,6 +61,7 @@ class Range(Expr):
 class Arg(Node):
     name: str | None  # None for a positional argument
     value: Expr
+    label: str | None = None  # a positional option's label: choice(small: 8, big: 32)
 
 
 @dataclass(eq=False)

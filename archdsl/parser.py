@@ -384,6 +384,10 @@ class _ToAst:
         return A.Arg(span, str(c[0]), c[1])
 
     @_rule
+    def labelled_arg(self, span, c):
+        return A.Arg(span, None, c[1], str(c[0]))
+
+    @_rule
     def range_arg(self, span, c):
         return A.Range(span, c[0], c[1])
 

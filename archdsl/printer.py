@@ -96,7 +96,7 @@ def _call(e: A.Call) -> str:
     parts = []
     for a in e.args:
         v = format_expr(a.value)
-        parts.append(f"{a.name} = {v}" if a.name else v)
+        parts.append(f"{a.name} = {v}" if a.name else f"{a.label}: {v}" if a.label else v)
     return f"{e.func}({', '.join(parts)})"
 
 

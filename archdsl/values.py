@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from .errors import ArchLimitError, ArchTypeError, ArchValueError, ConfigError, 
 from .layers import Sym
 from .printer import format_expr
 
-__all__ = ["Net", "Record", "Tensor", "Decision", "Subsets", "to_json", "arith", "MAX_INT_BITS", "Sym"]
+__all__ = ["Net", "Record", "Tensor", "Decision", "Labelled", "Subsets", "to_json", "arith", "MAX_INT_BITS", "Sym"]
 
 MAX_INT_BITS = 4096
 
@@ -60,7 +61,19 @@ def to_json(v: Any) -> Any:
         return f"{v.name}({', '.join(parts)})"
     if isinstance(v, Tensor):
         return v.name
+    if isinstance(v, Labelled):
+        return v.label
     raise TypeError(f"no JSON form for {v!r}")
+
+
+class Labelled:
+    """What a walk records for a labelled choice (`choice(small: 8, big: 32)`): the value it
+    chose and that option's label, which is the value's JSON form in configurations."""
+
+    __slots__ = ("label", "value")
+
+    def __init__(self, label: str, value: Any):
+        self.label, self.value = label, value
 
 
 def _kind(v: Any) -> str:
@@ -187,13 +200,17 @@ class Decision:
 
     def __init__(self, name: str, kind: str, span: Span, options: Any = None,
                  lo: Any = None, hi: Any = None, step: Any = None, log: bool = False,
-                 default: Any = None, prior: tuple | None = None):
+                 default: Any = None, prior: tuple | None = None,
+                 labels: list[str] | None = None):
         self.name, self.kind, self.span = name, kind, span
         self.options = options  # a list (choice/bool/one_of/some), a range (int) or None (float)
         self.lo, self.hi, self.step, self.log = lo, hi, step, log
         self.default, self.prior = default, prior
-        # labels and the index of string labels, built once and shared by renamed copies
+        # labels and the index of string labels, built once and shared by renamed copies;
+        # "given": the labels a labelled choice gives its options (configurations hold them)
         self._memo: dict[str, Any] = {}
+        if labels is not None:
+            self._memo["labels"] = self._memo["given"] = list(labels)
 
     def renamed(self, name: str) -> Decision:
         """The same domain under another name."""
@@ -230,12 +247,34 @@ class Decision:
                     index.setdefault(lab, i)
         return index
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the options carry labels of their own (`choice(small: 8, big: 32)`)."""
+        return "given" in self._memo
+
     def label(self, value: Any) -> Any:
-        return to_json(value)
+        """The JSON form of an option in configurations: its label, if it has one."""
+        if not self.labelled:
+            return to_json(value)
+        return self._memo["given"][self._value_index(value)]
+
+    def _value_index(self, value: Any) -> int:
+        """The option that is `value` (by identity, else by its JSON form)."""
+        for i, o in enumerate(self.options):
+            if o is value:
+                return i
+        j = to_json(value)
+        for i, o in enumerate(self.options):
+            oj = to_json(o)
+            if oj == j and isinstance(oj, bool) == isinstance(j, bool):
+                return i
+        raise ValueError(f"{value!r} is not an option of {self.name!r}")
 
     def default_index(self) -> int:
         if self.default is None:
             return 0
+        if self.labelled:
+            return self._value_index(self.default)
         return self.index_of_json(to_json(self.default), self.span)
 
     def index_of_json(self, j: Any, span: Span | None = None) -> int:
@@ -261,8 +300,13 @@ class Decision:
                         isinstance(lab, (int, float)) and isinstance(j, (int, float))
                         and not isinstance(lab, bool) and not isinstance(j, bool) and lab == j):
                     return i
+        hint = None
+        if self.labelled:
+            with contextlib.suppress(ValueError, TypeError):
+                hint = (f"a configuration gives the option's label: "
+                        f"{json_text(self.label(self.options[self._value_index(j)]))}")
         raise ConfigError(f"'{self.name}': {json_text(j)} is not one of {self.domain_text()}",
-                          span or self.span)
+                          span or self.span, hint=hint)
 
     def value_of_json(self, j: Any, span: Span | None = None) -> Any:
         if self.options is None:
@@ -302,8 +346,10 @@ class Decision:
                      log=self.log)
         else:
             d["options"] = self.labels()
+            if self.labelled:
+                d["values"] = [to_json(o) for o in self.options]
         if self.default is not None:
-            d["default"] = to_json(self.default)
+            d["default"] = self.label(self.default)
         return d
 
     def __repr__(self) -> str:

@@ -68,7 +68,9 @@ def _options(e: A.Call, ev: Eval, name: str, default: Any) -> Decision:
         if not math.isfinite(sum(prior)):
             raise ArchValueError("the prior's weights add up to more than a float holds",
                                  kw["prior"].span)
-    d = Decision(name, f, e.span, options=opts, default=default, prior=prior)
+    labels = [a.label for a in e.args if a.name is None] if f == "choice" else []
+    d = Decision(name, f, e.span, options=opts, default=default, prior=prior,
+                 labels=labels if labels and labels[0] is not None else None)
     if default is not None and to_json_key(default) not in {to_json_key(o) for o in opts}:
         raise ArchValueError(f"default {to_json(default)!r} is not one of the options",
                              kw["default"].span)

@@ -25,7 +25,7 @@ from ..layers import MERGES
 from ..naming import Scope
 from ..semantics import SpaceIR
 from ..shared_names import stage_segment
-from ..values import Decision, Net, Record, Subsets, Sym, Tensor, arith, describe
+from ..values import Decision, Labelled, Net, Record, Subsets, Sym, Tensor, arith, describe
 from .choosers import Chooser, First, Reject, Uniform
 from .domains import decision_of
 from .keys import to_json_key
@@ -89,14 +89,14 @@ class Evaluator:
         got = self.decided.get(d.name, _MISSING)
         if got is not _MISSING:
             self.chooser.reused(d.name)
-            return got
+            return got.value if got.__class__ is Labelled else got
         if self.forced is not None and self.forced:
             v = self.forced.pop(0)
         elif inert:
             v = self.chooser.pick_inert(d, weights)
         else:
             v = self.chooser.pick(d, weights)
-        self.decided[d.name] = v
+        self.decided[d.name] = Labelled(d.label(v), v) if d.labelled else v
         self.seen[d.name] = d
         if len(self.decided) > MAX_DECISIONS:
             raise ArchLimitError(f"one configuration makes more than {MAX_DECISIONS:,} decisions "

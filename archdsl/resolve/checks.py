@@ -25,7 +25,7 @@ __all__ = ["TRAIN_KEYS", "OPTIMIZERS", "DECISION_OPTIONS", "unknown", "check_val
            "unknown_layer", "check_stage", "check_net_body", "check_pipeline_body",
            "check_parallel", "check_stage_arity", "check_pipeline_stage", "Labels", "Signature", "ArgCheck",
            "check_merge", "check_merged", "check_apply_param", "check_applied_node",
-           "check_applied_count", "check_decision_options", "check_range_form", "check_bool_form",
+           "check_applied_count", "check_option_labels", "check_decision_options", "check_range_form", "check_bool_form",
            "check_has_options", "check_choice_kinds", "no_decision", "check_top_param",
            "check_max_depth", "check_node_name", "check_node", "check_return", "check_constraint",
            "check_train_entry", "check_shared_placement", "check_recursion"]
@@ -357,6 +357,27 @@ def check_applied_count(e: A.Call, arity: int | None) -> None:
 
 
 # ---- decisions ----------------------------------------------------------------------------------
+def check_option_labels(e: A.Call) -> None:
+    """Labels (`choice(small: 8, big: 32)`) stand only on choice options: on all or none of
+    them, each label once."""
+    labelled = [a for a in e.args if a.label is not None]
+    if not labelled:
+        return
+    if e.func != "choice":
+        raise ArchSyntaxError(f"only choice(...) options take labels, not {e.func}(...)'s",
+                              labelled[0].span)
+    seen: set[str] = set()
+    for a in e.args:
+        if a.name is not None:
+            continue
+        if a.label is None:
+            raise ArchSyntaxError("label every option of this choice, or none", a.span,
+                                  hint=f"e.g. `choice({labelled[0].label}: ..., other: ...)`")
+        if a.label in seen:
+            raise ArchNameError(f"two options are both labelled '{a.label}'", a.span)
+        seen.add(a.label)
+
+
 def check_decision_options(e: A.Call) -> None:
     """The named options of a decision call are those its function takes."""
     allowed = DECISION_OPTIONS[e.func]

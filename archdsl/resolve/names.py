@@ -225,6 +225,7 @@ class Resolver:
     # ---- calls ------------------------------------------------------------------------------
     def e_Call(self, e: A.Call, ctx: Ctx) -> str:
         f = e.func
+        C.check_option_labels(e)
         if f in ctx.blocks:
             blk = ctx.blocks[f]
             e.ref = ("block", blk)
