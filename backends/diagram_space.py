@@ -35,7 +35,7 @@ def _sym(e: A.Expr) -> str:
     """A value as a symbolic label: `{16, 32}` for a choice, `{1..8}` for a range."""
     if isinstance(e, A.Call) and e.ref and e.ref[0] == "decision":
         if e.func in ("choice", "some"):
-            return "{" + ", ".join(format_expr(o) for o in e.positional) + "}"
+            return "{" + ", ".join(_option(a) for a in e.args if a.name is None) + "}"
         if e.func == "bool":
             return "{true, false}"
         r = e.positional[0]
@@ -43,6 +43,11 @@ def _sym(e: A.Expr) -> str:
             lo, hi = format_expr(r.lo), format_expr(r.hi)
             return f"{{{lo}..{hi}}}" if e.func == "int" else f"[{lo}, {hi}]"
     return format_expr(e)
+
+
+def _option(a: A.Arg) -> str:
+    """An option of a choice as the legend shows it: `small: 8` where it is labelled."""
+    return f"{a.label}: {format_expr(a.value)}" if a.label else format_expr(a.value)
 
 
 def _binding(name: str, e: A.Expr) -> str:
@@ -155,10 +160,11 @@ class _Drawer:
             if kind == "block":
                 return self.block(target, e, xs, scs, cl)
             if kind == "decision":  # a choice among layers or sub-networks
-                alts = [(_short(format_expr(o)), o) for o in e.positional]
+                opts = [a for a in e.args if a.name is None]
+                alts = [(a.label or _short(format_expr(a.value)), a.value) for a in opts]
                 names = [s.key("choice") for s in scs]
-                return self.lanes(alts, [format_expr(o) for o in e.positional], names, xs,
-                                  scs, cl, "choice")
+                return self.lanes(alts, [a.label or format_expr(a.value) for a in opts], names,
+                                  xs, scs, cl, "choice")
         if isinstance(e, A.Repeat):
             return self.repeat(e, xs, scs, cl)
         if isinstance(e, A.OneOf):
@@ -366,7 +372,8 @@ class _Drawer:
                key: str | None) -> str:
         """An input choice (one of the nodes) or `some` (a sum of a subset of them)."""
         names = [s.key(key or e.func) for s in scs]
-        cands = [(format_expr(x), self.tensor(x, env, scs, cl, None)) for x in e.positional]
+        cands = [(a.label or format_expr(a.value), self.tensor(a.value, env, scs, cl, None))
+                 for a in e.args if a.name is None]
         if e.func == "some":
             n = self.new(glyph("add", {}, (), self.layout, self.faded(scs)), cl)
             self.dot.node_lines[n] = self.dot.node_lines[n].replace(
