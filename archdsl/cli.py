@@ -83,6 +83,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if deferred:
         _out(f"  {len(deferred)} constraint(s) on params/flops, checked on each architecture's "
              "static shapes (not applied to the count)")
+    from .reach import reach_warnings
+
+    for w in reach_warnings(space):  # warnings, not errors: the status stays 0
+        print(w.format(), file=sys.stderr)
     return 0
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "ConstraintError",
     "EmptySpaceError",
     "ShapeError",
+    "SpaceWarning",
     "did_you_mean",
     "amount",
     "printable",
@@ -94,6 +95,13 @@ class ArchDSLError(Exception):
         if self.hint:
             out.append(f"hint: {printable(self.hint)}")
         return "\n".join(out)
+
+
+class SpaceWarning(ArchDSLError):
+    """Not an error: something suspicious about a space, printed like one
+    (``file:line:col: warning: message``) and never raised by the library."""
+
+    kind = "warning"
 
 
 def printable(text: str, lines: bool = True) -> str:

@@ -24,6 +24,7 @@ from .evaluators import Evaluator, as_evaluator, get_evaluator
 from .executor import Executor, LocalExecutor, SerialExecutor, check_workers, prepare
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES
 from .objectives import Objective, from_json, parse_objectives, to_json
+from .reach import reach_warnings
 from .reporting import takes_reporter
 from .schedulers import make_scheduler
 from .search import make_searcher, searcher_class
@@ -173,6 +174,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         else:
             ev = own
         space = load(file, import_paths)
+        for w in reach_warnings(space):  # its options all build one architecture: say so
+            log(w.format().split("\n")[0] + "; the search sees one architecture for them all")
         sh = space_hash(space.ir.files)
         if study is not None:
             _check_space(study.meta(), sh, allow_changed, file)
@@ -214,6 +217,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                     keep_state=scheduler != "none", objectives=objs,
                     progress=progress or Progress(), log=log)
         stopped = loop.run()
+        if stopped == "exhausted" and s.gave_up:
+            log(s.gave_up)
         _check_some_succeeded(study)
         return SearchResult(study, space, loop.new, stopped)
     except BaseException:

@@ -103,6 +103,7 @@ class Searcher:
     # whether it can be used with an early-stopping scheduler (it is told a stopped trial's
     # last value, see docs/schedulers.md); grid, which evaluates everything fully, cannot
     schedulers: ClassVar[bool] = True
+    gave_up: str | None = None  # why ask() gave up, where it did
 
     def __init__(self, space: Space, seed: int = 0, repeats: bool = False, *,
                  objectives: int = 1):
@@ -152,6 +153,13 @@ class Searcher:
             self.outstanding[cand.key] = cand
             self.pending(cand)
             return cand
+        from ..reach import dropped
+
+        self.gave_up = (f"the searcher gave up after {MAX_REPEATS:,} proposals in a row of "
+                        "architectures already seen" + (
+                            ": decisions that reach nothing make many configurations one "
+                            "architecture (`archdsl check` names them)"
+                            if dropped(self.space.ir) else ""))
         return None
 
     def tell(self, cand: Candidate, value: Any) -> None:
