@@ -233,10 +233,11 @@ def reach_warnings(space: Space, limit: int = SHOWN) -> list[SpaceWarning]:
     rest = len(places) - limit
     places = places[:limit]
     names: dict[tuple[str, int, int, int, int], list[str]] = {}
-    configs = [space.default()]
-    try:
+    configs = []
+    try:  # names are best effort: a space with no valid configuration is reported elsewhere
+        configs.append(space.default())
         configs += space.samples(NAME_SAMPLES, seed=0, uniform=False)
-    except Exception:  # noqa: BLE001 - names are best effort; the default gave some
+    except Exception:  # noqa: BLE001
         pass
     for cfg in configs:
         for d in space.decisions(cfg):
