@@ -235,3 +235,16 @@ def test_diagram_legend_and_lanes_show_labels(spaces):
     # each option's lane is named by its label; the chosen ones are drawn, the others faded
     assert lanes == {"plain": "#c0c0c0", "smooth": "#8a8a8a", "short": "#c0c0c0",
                      "deep": "#8a8a8a"}, lanes
+
+
+def test_smbo_features_keep_a_labelled_numeric_choice_ordinal() -> None:
+    from archdsl.search.smbo_features import encode
+
+    plain = archdsl.loads("input x: [4]\nnetwork { x -> linear(choice(8, 16, 32)) -> linear(2) }\n")
+    named = archdsl.loads("input x: [4]\nnetwork { x -> linear(choice(small: 8, mid: 16, "
+                          "big: 32)) -> linear(2) }\n")
+    for space in (plain, named):
+        d = space.decisions()[0]
+        config = {d.name: d.labels()[1]}
+        f = encode(space, config, space.materialize(config))
+        assert f[d.name] == 0.5

@@ -47,7 +47,8 @@ def encode(space: Space, config: Config, arch: Architecture | None = None) -> di
             continue
         i = d.index_of_json(value)
         f[f"{d.name}#{i}"] = 1.0
-        labels = d.labels()
+        # numbers in order get an ordinal feature too (a labelled choice's own values)
+        labels = list(d.options) if d.labelled else d.labels()
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
             f[d.name] = i / (d.size - 1)
     f.update(graph_features(arch.graph, arch.simplified()))
