@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
 import threading
 from collections.abc import Callable
 from importlib import resources
@@ -18,9 +17,9 @@ from . import ast as A
 from .errors import ArchDSLError, ArchLimitError, ArchSyntaxError, ArchValueError, Span
 from .gc_pause import no_gc
 from .lalr import Driver
+from .literals import digits, int_literal, string_literal
 from .sources import MAX_SOURCE_BYTES, read_source, shows_lines
 from .syntax_errors import MAX_NESTING, TOP_LEVEL, check_nesting, syntax_error
-from .values import MAX_INT_BITS
 
 __all__ = ["parse", "read_source", "MAX_SOURCE_BYTES", "MAX_NESTING", "MAX_DEPTH"]
 
@@ -31,11 +30,6 @@ MAX_DEPTH = 256
 # this deep means nesting beyond MAX_DEPTH: it stops a long chain of prefix operators
 # (`- - - ... 1`, reduced only at its end) before the rest of the file is read.
 _MAX_STACK = 8 * MAX_DEPTH
-_MAX_INT_DIGITS = math.ceil(MAX_INT_BITS * math.log10(2))  # the digits of 2**MAX_INT_BITS
-_SHORT_INT = 1_000  # digits: 10**1000 < 2**MAX_INT_BITS
-assert 10 ** _SHORT_INT < 2 ** MAX_INT_BITS
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
-_HEX4 = re.compile(r"[0-9a-fA-F]{0,4}")
 
 
 class _TooDeep(Exception):
@@ -263,10 +257,6 @@ def _parse_tree(text: str) -> A.Module:
     return _driver().parse(text, _MAX_STACK, _TooDeep).value
 
 
-def _num(s: str) -> str:
-    return s.replace("_", "")
-
-
 def _decl_options(c: list) -> tuple[list[A.Param], int | None]:
     """The optional parameter list and max_depth of a block or op declaration."""
     params = next((x for x in c if isinstance(x, list)), [])
@@ -292,46 +282,11 @@ class _ToAst:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column, self.text)
 
     def _int(self, tok: Token) -> int:
-        """An integer literal, held to the limit of computed integers (2**MAX_INT_BITS)."""
-        if len(tok) <= _SHORT_INT and "_" not in tok:  # the common case: surely in bounds
-            return int(tok)
-        digits = _num(tok).lstrip("0") or "0"
-        if len(digits) > _MAX_INT_DIGITS or int(digits).bit_length() > MAX_INT_BITS:
-            raise ArchLimitError(f"an integer literal larger than 2**{MAX_INT_BITS}",
-                                 self._tspan(tok))
-        return int(digits)
+        return int_literal(tok, lambda: self._tspan(tok))
 
     def _string(self, tok: Token) -> str:
-        """The text of a string literal, its escapes decoded (docs/language.md, Literals)."""
-        raw = tok[1:-1]
-        out, i = [], 0
-        while (j := raw.find("\\", i)) >= 0:
-            out.append(raw[i:j])
-            c = raw[j + 1]  # the STRING pattern puts a character after every backslash
-            hex4 = _HEX4.match(raw, j + 2).group() if c == "u" else ""
-            if c in _ESCAPES:
-                out.append(_ESCAPES[c])
-            elif len(hex4) == 4 and not 0xD800 <= int(hex4, 16) <= 0xDFFF:
-                out.append(chr(int(hex4, 16)))
-            else:
-                raise self._bad_escape(tok, j, raw[j:j + 2] + hex4)
-            i = j + 2 + len(hex4)
-        out.append(raw[i:])
-        return "".join(out)
-
-    def _bad_escape(self, tok: Token, j: int, seq: str) -> ArchSyntaxError:
-        if seq[1] != "u":
-            msg = (f"unknown escape '{seq}' in a string" if seq[1].isprintable()
-                   else f"unknown escape in a string: a backslash before {seq[1]!r}")
-        elif len(seq) < 6:
-            msg = f"'{seq}' needs four hex digits"
-        else:
-            msg = f"'{seq}' is a surrogate code, not a character"
-        col = tok.column + 1 + j
-        return ArchSyntaxError(
-            msg, Span(self.file, tok.line, col, tok.line, col + len(seq), self.text),
-            hint='the escapes are \\" \\\\ \\n \\r \\t and \\uXXXX; '
-                 "write \\\\ for a backslash")
+        return string_literal(tok, lambda k, n: Span(self.file, tok.line, tok.column + k,
+                                                     tok.line, tok.column + k + n, self.text))
 
     def atom(self, children: list) -> _Part:
         """`( expr )`: the expression itself (its span and height), covering the brackets."""
@@ -345,7 +300,7 @@ class _ToAst:
 
     @_rule
     def float_lit(self, span, c):
-        value = float(_num(c[0]))
+        value = float(digits(c[0]))
         if math.isinf(value):
             raise ArchValueError(f"the number {c[0]} is too large for a float",
                                  span, hint="floats reach about 1.8e308")
