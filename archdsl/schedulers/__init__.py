@@ -12,9 +12,8 @@ The contract they share is documented in `archdsl.schedulers.base` (imports: its
 
 from __future__ import annotations
 
-import importlib
 
-from ..errors import ArchDSLError, did_you_mean
+from ..registry import named_class
 from .base import CONTINUE, NEW, PAUSE, STOP, Scheduler, ladder
 
 __all__ = ["Scheduler", "SCHEDULERS", "NEW", "CONTINUE", "PAUSE", "STOP", "make_scheduler",
@@ -31,12 +30,7 @@ SCHEDULERS: dict[str, str] = {
 
 
 def scheduler_class(name: str) -> type[Scheduler]:
-    if name not in SCHEDULERS:
-        raise ArchDSLError(f"unknown scheduler '{name}'",
-                           hint=did_you_mean(name, SCHEDULERS)
-                           or "schedulers: " + ", ".join(SCHEDULERS))
-    module, cls = SCHEDULERS[name].split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return named_class(SCHEDULERS, name, __name__, "scheduler")
 
 
 def make_scheduler(name: str, min_steps: int = 1, reduction_factor: int = 3,

@@ -12,10 +12,9 @@ The contract they share is documented in `archdsl.search.base.Searcher`.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from ..errors import ArchDSLError, did_you_mean
+from ..registry import named_class
 from ..space import Space
 from .base import Candidate, Searcher
 
@@ -32,12 +31,7 @@ SEARCHERS: dict[str, str] = {
 
 
 def searcher_class(name: str) -> type[Searcher]:
-    if name not in SEARCHERS:
-        raise ArchDSLError(f"unknown searcher '{name}'",
-                           hint=did_you_mean(name, SEARCHERS)
-                           or "searchers: " + ", ".join(SEARCHERS))
-    module, cls = SEARCHERS[name].split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return named_class(SEARCHERS, name, __name__, "searcher")
 
 
 def make_searcher(name: str, space: Space, seed: int = 0, objectives: int = 1,
