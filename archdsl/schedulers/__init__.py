@@ -12,7 +12,6 @@ The contract they share is documented in `archdsl.schedulers.base` (imports: its
 
 from __future__ import annotations
 
-
 from ..registry import named_class
 from .base import CONTINUE, NEW, PAUSE, STOP, Scheduler, ladder
 
