@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up archdsl in the current Python environment: graphviz's `dot` (it draws the diagrams),
-# the CPU build of torch, then archdsl itself with its development tools.
+# the CPU build of torch, then archdsl itself with its development tools and the dask extra
+# (Dask distributed: `--executor dask` runs trials on a cluster; docs/distributed.md).
 # The README's Quick start runs this, and so does .ci/run: both install exactly the same way.
 #
 # torch==2.13.0 is installed first on purpose: it is the CPU build; any other torch requirement
@@ -45,4 +46,4 @@ EOF
 fi
 
 "$PYTHON" -m pip install torch==2.13.0
-"$PYTHON" -m pip install -e ".[dev]"
+"$PYTHON" -m pip install -e ".[dev,dask]"

@@ -393,7 +393,7 @@ def test_readme_and_ci_set_up_with_the_same_script():
     ci = (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
     assert "scripts/setup.sh" in ci, "CI must install with the README's set-up script"
     setup = (ROOT / "scripts" / "setup.sh").read_text("utf-8")
-    assert setup.index("torch==2.13.0") < setup.index('".[dev]"'), "torch's CPU build first"
+    assert setup.index("torch==2.13.0") < setup.index('".[dev,dask]"'), "torch's CPU build first"
 
 
 def fake_machine(tmp_path: Path, *, os_name: str = "Linux", uid: int = 1000,
@@ -425,7 +425,7 @@ def run_setup(repo: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProc
     return r, calls
 
 
-PIP = ["python -m pip install torch==2.13.0", 'python -m pip install -e .[dev]']
+PIP = ["python -m pip install torch==2.13.0", 'python -m pip install -e .[dev,dask]']
 
 
 def test_setup_installs_dot_with_apt_get_as_root(tmp_path: Path) -> None:
