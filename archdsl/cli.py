@@ -83,6 +83,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if deferred:
         _out(f"  {len(deferred)} constraint(s) on params/flops, checked on each architecture's "
              "static shapes (not applied to the count)")
+    if space.decision_constraints:
+        _out(f"  {len(space.decision_constraints)} constraint(s) over decisions, checked on each "
+             "configuration (not applied to the count)")
     from .reach import reach_warnings
 
     for w in reach_warnings(space):  # warnings, not errors: the status stays 0
@@ -102,6 +105,9 @@ def cmd_count(args: argparse.Namespace) -> int:
         return 0
     if space.metric_constraints and not args.metrics:
         _out(f"# {len(space.metric_constraints)} constraint(s) on params/flops not applied; "
+             "--metrics applies them by enumerating the space")
+    if space.decision_constraints and not args.metrics:
+        _out(f"# {len(space.decision_constraints)} constraint(s) over decisions not applied; "
              "--metrics applies them by enumerating the space")
     if cont:
         _out(f"# {len(cont)} continuous decision(s) counted once: "
@@ -245,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_option(c)
     c.add_argument("--json", action="store_true", help='print {"count": N}')
     c.add_argument("--metrics", action="store_true",
-                   help="apply constraints on params/flops too (enumerates: small spaces only)")
+                   help="apply constraints on params/flops and over decisions too (enumerates: "
+                   "small spaces only)")
     c.set_defaults(func=cmd_count)
 
     c = sub.add_parser("sample", help="sample configurations")

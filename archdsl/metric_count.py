@@ -1,17 +1,20 @@
-"""Counting under `params`/`flops` constraints (`archdsl count --metrics`).
+"""Counting under `params`/`flops` constraints and constraints over decisions (`count(...)`):
+`archdsl count --metrics`.
 
-The metrics are known only once an architecture is built and planned, so the architectures are
-enumerated, but only over the decisions that can change them. Decisions that cannot are counted
-by multiplication instead of enumerated: every decision of the `train` section, and a decision
-that is directly the dropout rate of a built-in layer (`dropout`'s `p`, `attention`'s
-`dropout`): neither reaches the graph's shapes. Continuous decisions count once, as in `count`:
+The metrics are known only once an architecture is built and planned, and a count over
+decisions once a configuration is made, so the architectures are enumerated, but only over the
+decisions that can change them. Decisions that cannot are counted by multiplication instead of
+enumerated, unless a constraint over decisions reads them: every decision of the `train`
+section, and a decision that is directly the dropout rate of a built-in layer (`dropout`'s `p`,
+`attention`'s `dropout`): neither reaches the graph's shapes; and where no params/flops
+constraint needs the architecture built, every decision whose value the walk drops at once (a
+layer's argument: `Analysis.inert`). Continuous decisions count once, as in `count`:
 the built-in layers' parameters and MACs do not depend on a float argument, so each is built at
 one value; a user operation (`register_op`) might depend on one, and `caveat` says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
@@ -22,6 +25,7 @@ from .layers import LAYERS
 from .values import Decision
 
 if TYPE_CHECKING:
+    from .decision_constraints import DecisionConstraints
     from .space import Space
 
 __all__ = ["count_with_metrics", "caveat", "MAX_ENUMERATED"]
@@ -32,7 +36,8 @@ _RATES = {("dropout", "p"), ("attention", "dropout")}  # float arguments that si
 
 
 def count_with_metrics(space: Space) -> int:
-    """The architectures of `space` that satisfy every constraint, params/flops included.
+    """The architectures of `space` that satisfy every constraint, params/flops and counts
+    over decisions included.
     ArchLimitError if the space has more than MAX_ENUMERATED architectures (before the
     params/flops constraints): each is built, a few milliseconds apiece."""
     n = space.count()
@@ -41,16 +46,23 @@ def count_with_metrics(space: Space) -> int:
             f"count --metrics builds every architecture, and this space has {amount(n)}, more "
             f"than the limit of {MAX_ENUMERATED:,}", space.ir.network_span,
             hint="a plain count leaves params/flops constraints out and takes no time")
-    free = _metric_free_spans(space)
+    build = bool(space.metric_constraints)
+    free = _metric_free_spans(space) if build else _free_spans(space)
+    dc = space.decision_constraints
+    it = space._interp
     total = 0
-    for graph, mult in _graphs(space, free):
-        arch = Architecture(graph, {}, {}, space.ir.file)
-        try:
-            ok = space._metric_failure(arch) is None
-        except ShapeError:  # shapes that do not fit have no params: not an architecture
-            ok = False
-        if ok:
-            total += mult
+    for ch in replays(it, lambda prefix: _Enumerate(prefix, free, dc), build=build):
+        if dc and dc.failure() is not None:
+            continue
+        if build:
+            arch = Architecture(it.graph, {}, {}, space.ir.file)
+            try:
+                ok = space._metric_failure(arch) is None
+            except ShapeError:  # shapes that do not fit have no params: not an architecture
+                ok = False
+            if not ok:
+                continue
+        total += ch.mult  # type: ignore[attr-defined]
     return total
 
 
@@ -75,13 +87,15 @@ class _Enumerate(Replay):
     """Replay over the decisions that can change the metrics; the others take their first
     option and multiply `mult` by their number of options."""
 
-    def __init__(self, prefix: list[int], free: set[int]):
+    def __init__(self, prefix: list[int], free: set[int], dc: DecisionConstraints):
         super().__init__(prefix)
         self.free = free
+        self.dc = dc
         self.mult = 1
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
-        if id(d.span) in self.free or d.name.startswith("train/"):
+        if (id(d.span) in self.free or d.name.startswith("train/")) \
+                and not (self.dc and self.dc.referenced(d)):
             if d.options is None:
                 return d.default if d.default is not None else d.lo
             self.mult *= len(d.options)
@@ -89,11 +103,12 @@ class _Enumerate(Replay):
         return super().pick(d, weights)
 
 
-def _graphs(space: Space, free: set[int]) -> Iterator[tuple[Any, int]]:
-    """Each graph the enumerated decisions build, with how many configurations build it."""
-    it = space._interp
-    for ch in replays(it, lambda prefix: _Enumerate(prefix, free), build=True):
-        yield it.graph, ch.mult  # type: ignore[attr-defined]
+def _free_spans(space: Space) -> set[int]:
+    """Ids of the spans of the decision calls whose value a walk that builds nothing drops
+    at once, rates included."""
+    an = space._interp.an
+    return _metric_free_spans(space) | {id(x.span) for x in an.all_nodes()
+                                        if isinstance(x, A.Call) and id(x) in an.inert}
 
 
 def _metric_free_spans(space: Space) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import random
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .decision_constraints import DecisionConstraints, uses_decisions
 from .errors import (
     ArchDSLError,
     ConfigError,
@@ -56,11 +58,17 @@ class Space:
 
     def __init__(self, ir: SpaceIR):
         self.ir = ir
-        self._interp = Interp(ir)
+        # constraints over decisions are checked on each configuration after a walk, never by
+        # the counting interpreter, which gets the IR without them
+        rest = [c for c in ir.constraints if not uses_decisions(c)]
+        self._interp = Interp(ir if len(rest) == len(ir.constraints)
+                              else dataclasses.replace(ir, constraints=rest))
+        self.decision_constraints = DecisionConstraints(ir, self._interp)
+        self.decision_constraints.check_names()  # a reference that names nothing: an error
         self._count: int | None = None
         self._default: Config | None = None  # default()'s answer, once found
         # `require params <= ...`: checked on the planned architecture (static shapes)
-        self.metric_constraints = [c for c in ir.constraints if needs_metrics(c)]
+        self.metric_constraints = [c for c in rest if needs_metrics(c)]
         self._checked: tuple[str, Architecture] | None = None  # sampled, built and checked
 
     # ---- facts -------------------------------------------------------------------------
@@ -71,10 +79,11 @@ class Space:
     def count(self, metrics: bool = False) -> int:
         """The exact number of architectures (configurations of the discrete decisions).
 
-        Constraints on `params`/`flops` are left out (they need every architecture planned);
-        with `metrics=True` they are applied, by building and planning every architecture that
-        the decisions able to change them give (archdsl.metric_count: small spaces only)."""
-        if metrics and self.metric_constraints:
+        Constraints on `params`/`flops` and over decisions (`count(...)`) are left out (they
+        need every architecture planned, or its configuration); with `metrics=True` they are
+        applied, by enumerating the decisions able to change them and building and planning
+        each architecture (archdsl.metric_count: small spaces only)."""
+        if metrics and (self.metric_constraints or self.decision_constraints):
             from .metric_count import count_with_metrics
 
             return count_with_metrics(self)
@@ -105,7 +114,20 @@ class Space:
             it.metric_values = None
         return None
 
+    def _decision_failure(self, config: Config | None = None) -> ConstraintError | None:
+        """The first constraint over decisions the configuration breaks, if any; without
+        `config`, the configuration of the interpreter's last walk."""
+        if not self.decision_constraints:
+            return None
+        if config is not None:
+            self._interp.walk(FromConfig(config))
+        return self.decision_constraints.failure()
+
     def _satisfies_metrics(self, decided: dict) -> bool:
+        """Whether the configuration the interpreter has just walked (`decided`) satisfies the
+        constraints that counting leaves out: over decisions, and on params/flops."""
+        if self._decision_failure() is not None:
+            return False
         if not self.metric_constraints:
             return True
         config = {name: to_json(v) for name, v in decided.items()}
@@ -155,6 +177,10 @@ class Space:
             except Reject as r:
                 last = r.why
                 continue
+            if self.decision_constraints:
+                last = self._decision_failure(config)
+                if last is not None:
+                    continue
             if self.metric_constraints:
                 arch = self._build(config)
                 try:
@@ -197,6 +223,9 @@ class Space:
             decided = it.walk(_Policy(policy))
         except Reject as r:
             raise r.why from None
+        failure = self._decision_failure()
+        if failure is not None:
+            raise failure
         config = _jsonify(decided)
         if self.metric_constraints:
             arch = self._build(config)
@@ -249,6 +278,9 @@ class Space:
         it = self._interp
         try:
             decided = dict(it.walk(Default()))
+            failure = self._decision_failure()
+            if failure is not None:
+                raise failure
             if self.metric_constraints:
                 # a default whose shapes do not fit is reported, not searched around
                 failure = self._metric_failure(self._build(_jsonify(decided)))
@@ -273,6 +305,9 @@ class Space:
         if self.metric_constraints:
             return self.materialize(config).config
         decided = _walk_config(self._interp, config)
+        failure = self._decision_failure()
+        if failure is not None:
+            raise failure
         return {name: to_json(v) for name, v in decided.items()}
 
     def materialize(self, config: Config) -> Architecture:
@@ -283,7 +318,8 @@ class Space:
         if checked is not None and checked[0] == json.dumps(config, sort_keys=True):
             return checked[1]  # just sampled: built and checked already
         arch = self._build(config)
-        failure = self._metric_failure(arch) if self.metric_constraints else None
+        failure = self._decision_failure() or (
+            self._metric_failure(arch) if self.metric_constraints else None)
         if failure is not None:
             raise failure
         return arch

@@ -102,6 +102,27 @@ def test_proposals_are_valid_and_meet_the_constraints(name: str, k: int,
         assert not (cand.config["width"] == 16 and cand.config["act"] == "tanh")
 
 
+# constraints over decisions (issue 16 item 5): at most one edge `a`, not every repeated edge `c`
+EDGES = """
+input x: [8]
+op e = one_of { a: identity | b: relu | c: tanh }
+param width = choice(4, 8)
+network { x -> linear(width) -> repeat(choice(1, 2, 3)) { e } -> linear(2) }
+require count(e == a) <= 1
+forbid all(decision("network/repeat[*]/e") == c)
+"""
+
+
+@pytest.mark.parametrize(("name", "k"), CASES)
+def test_proposals_meet_constraints_over_decisions(name: str, k: int) -> None:
+    space = archdsl.loads(EDGES)
+    asked = drive(make_searcher(name, space, seed=3, objectives=k), 30)
+    assert len(asked) >= 10
+    for cand in asked:
+        edges = [v for n, v in cand.config.items() if n.endswith("/e")]
+        assert edges.count("a") <= 1 and edges.count("c") < len(edges), cand.config
+
+
 @pytest.mark.parametrize(("name", "k"), CASES)
 def test_same_seed_same_sequence(name: str, k: int, space: archdsl.Space) -> None:
     runs = [[c.config for c in drive(make_searcher(name, space, seed=11, objectives=k), 30,

@@ -478,6 +478,16 @@ def check_constraint(c: A.Constraint, kind: str) -> None:
     if d is not None:
         raise ArchTypeError(f"a decision cannot stand in a `{c.kind}` condition", d.span,
                             hint="make it a param and name the param in the condition")
+    nodes = list(walk(c.expr))
+    count = next((x for x in nodes if isinstance(x, A.Call) and x.ref and x.ref[0] == "count"),
+                 None)
+    metric = next((x for x in nodes if isinstance(x, A.Name) and x.ref
+                   and x.ref[0] == "metric"), None)
+    if count is not None and metric is not None:
+        raise ArchTypeError(f"a `{c.kind}` condition counts decisions or reads {metric.id}, "
+                            "not both", metric.span,
+                            hint="write two constraints: one over decisions, one on "
+                            f"{metric.id}")
 
 
 def check_train_entry(te: A.TrainEntry, seen: set[str]) -> None:

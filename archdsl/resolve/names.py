@@ -6,7 +6,7 @@ method per construct (`e_Name`, `e_Call`, ...), dispatched on the node's type.
 It raises no error of its own: each construct, once resolved, is handed to `.checks`,
 at the point of the walk where the check's error belongs (errors come in the order of the text).
 
-May import: archdsl.ast, layers, and .kinds, .checks; not archdsl.semantics (which drives it)
+May import: archdsl.ast, layers, and .kinds, .checks, .decision_refs; not archdsl.semantics (which drives it)
 or the interpreter.
 """
 
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from .. import ast as A
 from ..layers import LAYERS, LayerSig
 from . import checks as C
+from . import decision_refs as D
 from .kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
 
 __all__ = ["Resolver"]
@@ -32,6 +33,7 @@ class Resolver:
         self.calls: list[CallSite] = []  # every use of a block, for the recursion check
         self.arity: dict[str, int] = {}  # top-level param -> tensor inputs of its sub-network
         self.current_block: A.BlockDecl | None = None
+        self.in_constraint = False  # count(...)/any(...)/all(...) over decisions allowed
         # per callee (by id; they live as long as the resolver): what it takes
         self._signatures: dict[int, C.Signature] = {}
 
@@ -84,7 +86,9 @@ class Resolver:
     def constraint(self, c: A.Constraint, ctx: Ctx) -> None:
         """Resolve a `require`/`forbid` condition."""
         saved = ctx.metrics
+        self.in_constraint = True
         kind = self.expr(c.expr, ctx)
+        self.in_constraint = False
         ctx.metrics = saved
         C.check_constraint(c, kind)
 
@@ -225,6 +229,8 @@ class Resolver:
     # ---- calls ------------------------------------------------------------------------------
     def e_Call(self, e: A.Call, ctx: Ctx) -> str:
         f = e.func
+        if self.in_constraint and f in D.COUNTS:
+            return D.resolve_count(e, ctx, lambda x: self.expr(x, ctx))
         C.check_option_labels(e)
         if f in ctx.blocks:
             blk = ctx.blocks[f]
