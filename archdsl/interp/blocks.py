@@ -120,14 +120,14 @@ class Blocks(Builder):
             env["$depth"] = caller_env["$depth"]
         saved = self.forced
         try:
-            for structural in (True, False):
-                self.forced = forced if structural else None
-                for name, expr, where, key in items:
-                    if (name in struct) == structural:
-                        if isinstance(key, tuple):
-                            key = SharedKey(f"{sc.path}/{key[1]}")
-                        env[name] = self.value(expr, caller_env if where == "caller" else env,
-                                               sc, key)
+            # in order, so that a local param sees the arguments and params before it (a
+            # sub-network it holds keeps them); the structural ones take the forced row's
+            # values in their order, and the others draw in theirs, as a two-pass walk would
+            for name, expr, where, key in items:
+                self.forced = forced if name in struct else None
+                if isinstance(key, tuple):
+                    key = SharedKey(f"{sc.path}/{key[1]}")
+                env[name] = self.value(expr, caller_env if where == "caller" else env, sc, key)
         finally:
             self.forced = saved
         return env
