@@ -3,7 +3,8 @@
 A choice among sub-networks (`one_of`, `choice(layers...)`) is a split and a merge with one dashed
 lane per alternative; an optional block is a dashed bypass beside its body; a repeat is its body
 once, bracketed and marked `x N` or `x {1, 2, 3}`; value decisions are symbolic labels
-(`c in {16, 32}`); input choices and `some(...)` are dashed wires into a selector. Blocks are drawn
+(`c in {16, 32}`); input choices and `some(...)` are dashed wires into a selector, and a
+`loose_ends` merge dashed wires from every node of its graph (each may be a loose end). Blocks are drawn
 opened in a box labelled with their arguments (a block inside itself, or nested deeper than
 `depth`, is one 3-D box); a `shared` sub-network is a 3-D box where it is used and is drawn
 opened once, in a panel. Given a configuration, the lanes, bypasses and wires it chooses are bold
@@ -71,6 +72,7 @@ class _Drawer:
         self.stack: list[str] = []
         self.opened: set[str] = set()  # blocks drawn opened once: later uses are boxes
         self.shared: list[str] = []  # shared sub-networks to draw in panels, in order met
+        self.loose: list[str] = []  # the nodes of the graph whose return is drawn
 
     # ---- primitives --------------------------------------------------------------------
     def faded(self, scs: Scopes) -> bool:
@@ -241,7 +243,11 @@ class _Drawer:
             node_cl = self.cluster(cl, scs, style="dotted", color="#b0b0b0", label=st.name,
                                    labeljust="l", fontcolor="#707070")
             env[st.name] = self.tensor(st.value, env, [s.child(st.name) for s in scs], node_cl)
-        return self.tensor(body.result, env, [s.child("return") for s in scs], cl)
+        saved, self.loose = self.loose, [env[st.name] for st in body.nodes]
+        try:
+            return self.tensor(body.result, env, [s.child("return") for s in scs], cl)
+        finally:
+            self.loose = saved
 
     # ---- structures --------------------------------------------------------------------
     def lanes(self, alts: list[tuple[str, A.Expr]], labels: list[Any], names: list[str],
@@ -359,6 +365,12 @@ class _Drawer:
                 sub = [s.child(e.func) for s in scs]
                 xs = [self.tensor(a.value, env, sub, cl, "in") for a in e.args]
                 return self.stage(e.ref[1], xs, sub, cl)
+            if tensors and e.func in ("add", "concat", "multiply") and isinstance(
+                    tensors[0], A.Name) and tensors[0].ref and tensors[0].ref[0] == "loose":
+                n = self.merge(e.func, [], scs, cl)
+                for x in self.loose:
+                    self.wire(x, n, scs, dashed=True)
+                return n
             if tensors and e.func in ("add", "concat", "multiply"):
                 return self.merge(e.func, [self.tensor(x, env, scs, cl, key) for x in tensors],
                                   scs, cl)

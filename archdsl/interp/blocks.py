@@ -2,7 +2,8 @@
 decisions; running its body's graph or pipeline under its constraints) and applying shared
 sub-networks. In a build, both consult the tapes (archdsl.interp.caches) to copy the layers of
 an application met before instead of walking it again: the cache decides nothing here, it only
-stands in for a walk whose result is known.
+stands in for a walk whose result is known. A graph body whose `return` merges `loose_ends`
+adds that merge with its inputs once the return is evaluated: the nodes no read reached.
 
 May import: archdsl.ast, analysis, errors, naming, semantics, values, and .build, .evaluate,
 .caches, .choosers, .keys and .limits of this package.
@@ -40,6 +41,9 @@ class Blocks(Builder):
         bodies = [b.body for b in ir.blocks.values()] + ([ir.network] if ir.network else [])
         self._rules_in_blocks = any(b.max_depth is not None for b in ir.blocks.values()) or any(
             body.constraints for body in bodies)
+        # the graph bodies whose return merges `loose_ends` (run_body tracks their reads)
+        self._loose_bodies = {id(b) for b in bodies if b.is_graph and _merges_loose(b.result)}
+        self._loose: list[int] = []  # the loose-end merges of the body being built
         # per walk
         self._tapes: dict[tuple, Tape | bool] = {}  # apply_shared's
         self._gk: tuple | None = None  # _genv_key's
@@ -159,8 +163,10 @@ class Blocks(Builder):
 
     def run_body(self, body: A.Body, env: dict, xs: list[Tensor], sc: Scope, span: Span,
                  block: A.BlockDecl | None = None) -> Tensor:
-        saved_edges = self.edges
+        saved_edges, saved_reads, saved_loose = self.edges, self.reads, self._loose
         self.edges = 0
+        self.reads = [] if self.build and id(body) in self._loose_bodies else None
+        self._loose = []
         is_network = block is not None and block.keyword == "network"
         try:
             for c in body.constraints:
@@ -183,6 +189,8 @@ class Blocks(Builder):
                 out = self.value(body.result, env, sc.child("return"), None)
                 if isinstance(body.result, A.Name):
                     self.edges -= 1  # `return n3` names the output; it adds no edge
+                if self._loose:
+                    self._wire_loose(body, env)
             else:
                 if is_network:
                     for i, x in zip(self.ir.inputs, xs, strict=False):
@@ -198,7 +206,25 @@ class Blocks(Builder):
                     self.check_constraint(c, env)
             return out
         finally:
-            self.edges = saved_edges
+            self.edges, self.reads, self._loose = saved_edges, saved_reads, saved_loose
+
+    # ----------------------------------------------------------------- loose ends
+    def loose_merge(self, op: str, span: Span, sc: Scope) -> Tensor:
+        """`op(loose_ends)`: a merge node whose inputs `_wire_loose` gives once the whole
+        return is evaluated (what the rest of the return reads is no loose end)."""
+        if not self.build:
+            return Tensor(-1)
+        nid = self._add_node(op, {}, span, sc.path, [])
+        self._loose.append(nid)
+        return Tensor(nid)
+
+    def _wire_loose(self, body: A.Body, env: dict) -> None:
+        """The inputs of the body's loose-end merges: its nodes that nothing read, in the
+        order they are defined (never none: the resolver makes sure the last node is one)."""
+        read = set(self.reads or ())
+        ins = [env["@" + st.name].node for st in body.nodes if st.name not in read]
+        for nid in self._loose:
+            self._ins[nid] = list(ins)
 
 
     # ----------------------------------------------------------------- shared sub-networks
@@ -239,3 +265,14 @@ class Blocks(Builder):
             srcs = [Tensor(new[r] if r >= 0 else xs[~r].node) for r in ins]
             new.append(self._add_node(op, dict(args), nspan, path, srcs))
         return Tensor(new[tape.out], tape.name)
+
+
+def _merges_loose(result: A.Expr) -> bool:
+    """Whether a graph `return` merges `loose_ends` (its name resolved to a loose ref)."""
+    stack = [result]
+    while stack:
+        x = stack.pop()
+        if x.__class__ is A.Name and x.ref and x.ref[0] == "loose":  # type: ignore[attr-defined]
+            return True
+        stack.extend(A.children(x))
+    return False

@@ -58,6 +58,9 @@ class Evaluator:
         self.seen: dict[str, Decision] = {}
         self.forced: list[Any] | None = None
         self.edges = 0
+        # the nodes of the graph body being built that were read, where its return merges
+        # `loose_ends` (None elsewhere): name per read, the options not chosen taken out
+        self.reads: list[str] | None = None
         self.shared_nets: dict[str, Net] = {}
         self.consults = 0  # decisions made or read (decide calls), and copies standing for them
         self.metric_values: dict[str, Any] | None = None  # params / flops, set by Space
@@ -73,15 +76,21 @@ class Evaluator:
         """Merge tensors into one (archdsl.interp.build)."""
         raise NotImplementedError
 
+    def loose_merge(self, op: str, span: Span, sc: Scope) -> Tensor:  # pragma: no cover
+        """`op(loose_ends)`: the merge of a graph body's loose ends (archdsl.interp.blocks)."""
+        raise NotImplementedError
+
     @contextmanager
     def using(self, chooser: Chooser) -> Iterator[None]:
         """Evaluate with another chooser, apart from the walk in progress."""
-        saved = (self.chooser, self.decided, self.seen, self.forced, self.edges)
+        saved = (self.chooser, self.decided, self.seen, self.forced, self.edges, self.reads)
         self.chooser, self.decided, self.seen, self.forced = chooser, {}, {}, None
+        self.reads = None
         try:
             yield
         finally:
-            self.chooser, self.decided, self.seen, self.forced, self.edges = saved
+            (self.chooser, self.decided, self.seen, self.forced, self.edges,
+             self.reads) = saved
 
     # ----------------------------------------------------------------- decisions
     def decide(self, d: Decision, weights: list[int] | None = None, inert: bool = False) -> Any:
@@ -203,6 +212,8 @@ class Evaluator:
         if kind == "node":
             t = env["@" + e.id]
             self.edges += 1
+            if self.reads is not None:
+                self.reads.append(e.id)
             return t
         if kind == "symbol":
             return Sym(e.id)
@@ -219,13 +230,17 @@ class Evaluator:
         if kind == "decision":
             if e.func == "some":
                 return self.some(e, env, sc, key)
+            mark = len(self.reads) if self.reads is not None else -1
             d = self.make_decision(e, env, sc, key)
             if d.kind == "choice" and d.options and isinstance(d.options[0], Tensor):
                 self.edges -= len(d.options) - 1  # only the chosen input is an edge
                 chosen = self.decide(d)
                 # the node is what is decided: in a shared cell the decision stands for every
                 # application, each with its own tensors
-                return next(o for o in d.options if o.name == chosen.name)
+                i = next(i for i, o in enumerate(d.options) if o.name == chosen.name)
+                if mark >= 0:
+                    self.read_only(mark, [e.positional[i]])
+                return d.options[i]
             w = None
             if d.kind == "choice" and d.options and isinstance(d.options[0], Net) \
                     and isinstance(self.chooser, Uniform):
@@ -245,6 +260,8 @@ class Evaluator:
                    and self.an_kind(a.value) == "tensor"]
         if tensors:
             if e.func in MERGES:
+                if tensors[0].__class__ is A.Name and tensors[0].ref[0] == "loose":
+                    return self.loose_merge(e.func, e.span, sc)
                 project = "project" in e.keywords and self.truth(
                     self.value(e.keywords["project"], env, sc, "project"), e.span)
                 return self.merge(e.func, [self.value(x, env, sc, key) for x in tensors],
@@ -256,6 +273,7 @@ class Evaluator:
 
     def some(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Tensor:
         name = sc.key(key or "some")
+        mark = len(self.reads) if self.reads is not None else -1
         opts = [self.value(x, env, sc, None) for x in e.positional]
         check_some(len(opts), e.span)
         d = Decision(name, "some", e.span, options=Subsets([x.name for x in opts]))
@@ -263,10 +281,22 @@ class Evaluator:
         chosen = self.decide(d)
         picked = [o for o in opts if o.name in chosen]
         self.edges += len(picked)
+        if mark >= 0:
+            self.read_only(mark, [x for x, o in zip(e.positional, opts, strict=True)
+                                  if o.name in chosen])
         if len(picked) == 1:
             return picked[0]
         return self.merge("add", picked, e.span, sc)
 
+
+    def read_only(self, mark: int, chosen: list[A.Expr]) -> None:
+        """Of the reads since `mark` (an input choice's or a `some`'s options, evaluated
+        whichever is chosen), keep those of the `chosen` options: an option holds no decision,
+        so the nodes it names are the nodes it reads."""
+        assert self.reads is not None
+        del self.reads[mark:]
+        for x in chosen:
+            self.reads.extend(n[1:] for n in self.an.free(x) if n[0] == "@")
 
     # ----------------------------------------------------------------- constraints
     def constraint_holds(self, c: A.Constraint, env: dict) -> bool:

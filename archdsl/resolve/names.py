@@ -6,7 +6,7 @@ method per construct (`e_Name`, `e_Call`, ...), dispatched on the node's type.
 It raises no error of its own: each construct, once resolved, is handed to `.checks`,
 at the point of the walk where the check's error belongs (errors come in the order of the text).
 
-May import: archdsl.ast, layers, and .kinds, .checks, .decision_refs; not archdsl.semantics (which drives it)
+May import: archdsl.ast, layers, and .kinds, .checks, .loose, .decision_refs; not archdsl.semantics (which drives it)
 or the interpreter.
 """
 
@@ -18,6 +18,7 @@ from .. import ast as A
 from ..layers import LAYERS, LayerSig
 from . import checks as C
 from . import decision_refs as D
+from . import loose as L
 from .kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
 
 __all__ = ["Resolver"]
@@ -36,6 +37,7 @@ class Resolver:
         self.in_constraint = False  # count(...)/any(...)/all(...) over decisions allowed
         # per callee (by id; they live as long as the resolver): what it takes
         self._signatures: dict[int, C.Signature] = {}
+        self._loose_ok: set[int] = set()  # merges that may take `loose_ends` (L.allowed_merges)
 
     # ---- blocks and bodies ----------------------------------------------------------------
     def block(self, blk: A.BlockDecl, ctx: Ctx) -> None:
@@ -73,15 +75,22 @@ class Resolver:
     def _graph(self, body: A.Body, ctx: Ctx) -> None:
         """A graph body: its inputs, its nodes in order (each sees those before it), `return`."""
         nodes: set[str] = set(ctx.inputs)
+        L.check_inputs(body)
         for n in body.inputs:
             C.once(n, nodes, "input '{}' is declared twice", body.span)
             nodes.add(n)
         ctx.nodes, ctx.in_graph = nodes, True
         for st in body.nodes:
             C.check_node_name(st, nodes, ctx)
+            L.check_node_name(st)
             C.check_node(st, self.expr(st.value, ctx), body, ctx)
             nodes.add(st.name)
-        C.check_return(body.result, self.expr(body.result, ctx))
+        self._loose_ok = L.allowed_merges(body.result)
+        try:
+            C.check_return(body.result, self.expr(body.result, ctx))
+        finally:
+            self._loose_ok = set()
+        L.check_return(body)
 
     def constraint(self, c: A.Constraint, ctx: Ctx) -> None:
         """Resolve a `require`/`forbid` condition."""
@@ -130,6 +139,8 @@ class Resolver:
         if n in ctx.metrics:
             e.ref = ("metric", n)
             return VALUE
+        if n == L.LOOSE:
+            L.refuse_name(e)
         e.ref = ("symbol", n)
         return VALUE
 
@@ -289,6 +300,12 @@ class Resolver:
         return TENSOR
 
     def _merge(self, e: A.Call, ctx: Ctx) -> str:
+        loose = L.loose_arg(e)
+        if loose is not None:  # `concat(loose_ends)`: the loose ends of the graph, merged
+            L.check_loose_merge(e, loose, self._loose_ok)
+            loose.ref = L.REF
+            self.kinds[id(loose)] = TENSOR
+            return TENSOR
         C.check_merge(e)
         for a in e.args:
             kind = self.expr(a.value, ctx)
