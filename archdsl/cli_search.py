@@ -68,11 +68,30 @@ def register(sub: Any) -> None:
     c.add_argument("--time", type=float, metavar="SECONDS", dest="seconds",
                    help="stop starting trials after this long")
     c.add_argument("--seed", type=int, help="the searcher's seed (default 0)")
-    c.add_argument("--workers", type=int, default=1, metavar="W",
+    c.add_argument("--workers", type=int, metavar="W",
                    help="trials evaluated at once, each in its own process (default 1; at "
-                        "most 4 per CPU core, and at least 8 are allowed)")
+                        "most 4 per CPU core, and at least 8 are allowed; with --executor "
+                        "dask, by default what the cluster's workers can run at once)")
     c.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                    help="a trial running longer fails (default: no limit)")
+    c.add_argument("--executor", metavar="X",
+                   help="local (default: worker processes on this machine) or dask (the "
+                        "trials run on a Dask cluster; docs/distributed.md)")
+    c.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler, tcp://HOST:PORT (default: $ARCHDSL_DASK_SCHEDULER"
+                        "; implies --executor dask)")
+    c.add_argument("--cluster", metavar="local:N",
+                   help="start a Dask cluster of N worker processes on this machine for the "
+                        "search (implies --executor dask)")
+    c.add_argument("--gpus-per-trial", type=float, metavar="G",
+                   help="the Dask worker resource GPU each trial takes (workers started with "
+                        '--resources "GPU=1")')
+    c.add_argument("--cpus-per-trial", type=float, metavar="C",
+                   help="the Dask worker resource CPU each trial takes (workers started with "
+                        '--resources "CPU=4")')
+    c.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler and its first worker "
+                        "(default 30)")
     c.add_argument("--study", metavar="DIR",
                    help="the study folder (default studies/<file name>)")
     c.add_argument("--resume", action="store_true",
@@ -179,7 +198,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                    data=args.data, device=args.device, scheduler=args.scheduler,
                    min_epochs=args.min_epochs, reduction_factor=args.reduction_factor,
                    max_epochs=args.max_epochs, epoch_budget=args.epoch_budget,
-                   objectives=args.objective, ops=requested(args.ops))
+                   objectives=args.objective, ops=requested(args.ops),
+                   executor=args.executor, dask_scheduler=args.dask_scheduler,
+                   cluster=args.cluster, gpus_per_trial=args.gpus_per_trial,
+                   cpus_per_trial=args.cpus_per_trial, connect_timeout=args.connect_timeout)
     except KeyboardInterrupt:
         if study_dir is not None and (Path(study_dir) / "study.db").exists():
             print(f"archdsl: interrupted; finished trials are kept in {study_dir}; continue "

@@ -22,6 +22,7 @@ from .devices import check_device
 from .errors import ArchDSLError, EvaluationError, StudyError, did_you_mean
 from .evaluators import Evaluator, as_evaluator, get_evaluator
 from .executor import Executor, LocalExecutor, SerialExecutor, check_workers, prepare
+from .executor_dask import DaskExecutor, SchedulerLost, dask_settings
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES
 from .objectives import Objective, from_json, parse_objectives, to_json
 from .reach import reach_warnings
@@ -51,7 +52,7 @@ class SearchResult:
 
 def search(file: str | Path | None = None, searcher: str | None = None,
            evaluator: str | None = None, budget: int | None = None,
-           seconds: float | None = None, seed: int | None = None, workers: int = 1,
+           seconds: float | None = None, seed: int | None = None, workers: int | None = None,
            study_dir: str | Path | None = None, resume: bool = False,
            allow_changed: bool = False, trial_timeout: float | None = None,
            progress: Progress | None = None,
@@ -62,7 +63,10 @@ def search(file: str | Path | None = None, searcher: str | None = None,
            min_epochs: int | None = None, reduction_factor: int | None = None,
            max_epochs: int | None = None, epoch_budget: int | None = None,
            objectives: Sequence[str] | None = None,
-           ops: Sequence[str] | None = None) -> SearchResult:
+           ops: Sequence[str] | None = None, executor: str | None = None,
+           dask_scheduler: str | None = None, cluster: str | None = None,
+           gpus_per_trial: float | None = None, cpus_per_trial: float | None = None,
+           connect_timeout: float | None = None) -> SearchResult:
     """Run (or resume) a search; see `archdsl search --help` for the meaning of each setting.
 
     `evaluator_object` evaluates in this process instead of in worker processes: an object
@@ -84,6 +88,15 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     in every worker before the space is loaded; the study keeps them, and resuming it needs
     each named again.
 
+    `executor` is local (the default: `workers` processes here) or dask: the trials run on a
+    Dask cluster (docs/distributed.md), the scheduler at `dask_scheduler` (tcp://HOST:PORT;
+    else the environment's ARCHDSL_DASK_SCHEDULER) or a `cluster` of N worker processes
+    started here ("local:N"); each trial asks for the worker resources `gpus_per_trial` (GPU)
+    and `cpus_per_trial` (CPU); `workers` bounds the trials in flight (by default, what the
+    cluster's workers can run at once); `connect_timeout` is how long to wait for the
+    scheduler and its first worker (default 30 s). Giving `dask_scheduler` or `cluster`
+    implies dask. These settings are not stored: give them again with `resume`.
+
     Nothing is written until the search can start: settings, the space, the searcher (`grid`
     refuses a continuous space), the scheduler, the device and the workers (each loads the
     space and the evaluator, and checks the data) are checked first. A search in which every
@@ -100,11 +113,26 @@ def search(file: str | Path | None = None, searcher: str | None = None,
     for option, value in (("--time", seconds), ("--trial-timeout", trial_timeout)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ArchDSLError(f"{option} must be a positive number of seconds, got {value:g}")
-    check_workers(workers)
+    dask = dask_settings(executor, dask_scheduler, cluster, gpus_per_trial, cpus_per_trial,
+                         connect_timeout)
+    if dask is None:
+        workers = 1 if workers is None else workers
+        check_workers(workers)
+    elif workers is not None and workers < 1:
+        raise ArchDSLError(f"--workers must be at least 1, got {workers}")
+    if isinstance(scheduler, str) and "://" in scheduler:
+        raise ArchDSLError(f"--scheduler {scheduler}: --scheduler names the early-stopping "
+                           "scheduler (none, median, sha, asha or hyperband)",
+                           hint=f"a Dask scheduler's address goes in --dask-scheduler "
+                                f"{scheduler} (with --executor dask)")
     if not resume and file is None:
         raise ArchDSLError("give a .arch file to search")
     objs = parse_objectives(objectives) if objectives else None
     own = as_evaluator(evaluator_object) if evaluator_object is not None else None
+    if own is not None and dask is not None:
+        raise ArchDSLError("an evaluator object runs in this process, so it cannot run on a "
+                           "Dask cluster", hint="name it as evaluator='module:function' (a "
+                           "module the workers can import), or leave the dask executor out")
     modules = list(dict.fromkeys(ops or ()))
     study = Study.open(study_dir) if resume else None
     ex: Executor | None = None
@@ -190,9 +218,17 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                                reduction_factor=reduction_factor, max_steps=max_epochs)
         s = make_searcher(searcher, space, seed=seed,
                           **({"objectives": len(objs)} if len(objs) > 1 else {}))
-        ex = (SerialExecutor(space, own, device) if own is not None
-              else LocalExecutor(space.file, evaluator, workers, trial_timeout, import_paths,
-                                 options, device, modules))
+        if own is not None:
+            ex = SerialExecutor(space, own, device)
+        elif dask is not None:
+            ex = DaskExecutor(space.file, evaluator, workers, trial_timeout, import_paths,
+                              options, device, modules, address=dask.address,
+                              cluster=dask.cluster, connect_timeout=dask.connect_timeout,
+                              gpus_per_trial=dask.resources.get("GPU", 0),
+                              cpus_per_trial=dask.resources.get("CPU", 0), log=log)
+        else:
+            ex = LocalExecutor(space.file, evaluator, workers or 1, trial_timeout,
+                               import_paths, options, device, modules)
         settings = {"searcher": searcher, "budget": budget, "trial_timeout": trial_timeout,
                     "epoch_budget": epoch_budget, "device": device, "ops": modules}
         if study is None:
@@ -221,6 +257,14 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             log(s.gave_up)
         _check_some_succeeded(study)
         return SearchResult(study, space, loop.new, stopped)
+    except SchedulerLost as e:
+        if ex is not None:
+            ex.close()
+        if study is not None:
+            study.close()
+        raise SchedulerLost(e.message, hint="continue with `archdsl search --study "
+                            f"{shlex.quote(str(study_dir))} --resume` and the same --executor "
+                            "settings, once the scheduler is back") from None
     except BaseException:
         if ex is not None:
             ex.close()

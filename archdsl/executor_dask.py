@@ -1,0 +1,540 @@
+"""The Dask executor: a search's trials run as Dask futures on a cluster (docs/distributed.md).
+
+    ex = DaskExecutor("space.arch", "nb201", None, None, (), {}, "cpu", (),
+                      address="tcp://10.0.0.5:8786")     # or cluster="local:2"
+
+The search (the driver) stays the only writer of its study. The space's sources and the
+evaluator's settings go to each worker once (archdsl.dask_worker's plugin), never with each
+trial; each trial is a future asking for the worker resources `GPU` and `CPU` given by
+`--gpus-per-trial` and `--cpus-per-trial`; `workers` bounds the trials in flight (by default,
+the threads of the workers that have those resources). Reports come back through a Dask queue
+and are answered per trial (`on_report` runs in the driver, as with LocalExecutor); the state
+an evaluator saves with a report comes with it and is written to the study's checkpoint, and a
+promoted trial carries it to whichever worker runs it.
+
+Faults: a worker lost while running a trial makes the trial run again once, on another worker
+(then it fails, "worker lost twice"); a lost scheduler raises SchedulerLost from `results()`
+(the search marks its running trials interrupted, and `--resume` finishes them).
+
+Imports distributed only when an executor is made (`require_distributed` says what to install
+when it is missing); imports archdsl.executor, archdsl.errors and archdsl.dask_worker.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import os
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchDSLError, did_you_mean
+from .executor import Executor, Job, Outcome, max_workers
+
+__all__ = ["DaskExecutor", "DaskSettings", "SchedulerLost", "dask_settings",
+           "require_distributed", "parse_address", "parse_cluster", "trial_resources",
+           "missing_resources", "version_problem", "ENV_SCHEDULER", "EXECUTORS"]
+
+ENV_SCHEDULER = "ARCHDSL_DASK_SCHEDULER"
+EXECUTORS = ("local", "dask")
+_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+_HINT_ADDRESS = "give the address `dask scheduler` prints, e.g. tcp://10.0.0.5:8786"
+
+
+class SchedulerLost(ArchDSLError):
+    """The connection to the Dask scheduler was lost while the search ran."""
+
+
+def require_distributed() -> None:
+    """ArchDSLError saying what to install when `distributed` is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ArchDSLError('the dask executor needs the dask extra: pip install "archdsl[dask]"',
+                           hint="or run the search on this machine: leave --executor dask "
+                                "out") from None
+
+
+def parse_address(text: str) -> str:
+    """A scheduler address as Dask takes it (tcp://HOST:PORT; tls:// kept; no scheme: tcp)."""
+    m = _ADDRESS.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise ArchDSLError(f"--dask-scheduler {text!r} is not a scheduler address",
+                           hint=_HINT_ADDRESS)
+    return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
+
+
+def parse_cluster(text: str) -> int:
+    """The number of workers of `--cluster local:N`."""
+    m = re.fullmatch(r"local:(\d{1,6})", text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise ArchDSLError(f"--cluster {text!r}: the only cluster archdsl starts itself is "
+                           "local:N (N worker processes on this machine)",
+                           hint="for other clusters, start a Dask scheduler and workers and "
+                                "give --dask-scheduler tcp://HOST:PORT (docs/distributed.md)")
+    n = int(m.group(1))
+    if not 1 <= n <= max_workers():
+        raise ArchDSLError(f"--cluster local:{n}: between 1 and {max_workers()} workers on "
+                           "this machine (4 per CPU core, at least 8)")
+    return n
+
+
+def trial_resources(gpus: float | None, cpus: float | None) -> dict[str, float]:
+    """The worker resources each trial asks for: {"GPU": g, "CPU": c}, those given and > 0."""
+    out: dict[str, float] = {}
+    for option, name, value in (("--gpus-per-trial", "GPU", gpus),
+                                ("--cpus-per-trial", "CPU", cpus)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise ArchDSLError(f"{option} must be a number of at least 0, got {value!r}")
+        if value > 0:
+            out[name] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    """Where a Dask search runs: a scheduler's address, or a local cluster of N workers."""
+
+    address: str | None = None
+    cluster: int | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    connect_timeout: float = 30.0
+
+
+def dask_settings(executor: str | None, dask_scheduler: str | None, cluster: str | None,
+                  gpus_per_trial: float | None, cpus_per_trial: float | None,
+                  connect_timeout: float | None,
+                  env: dict[str, str] | None = None) -> DaskSettings | None:
+    """The Dask settings of a search, checked; None for the local executor. --dask-scheduler or
+    --cluster alone imply --executor dask; ARCHDSL_DASK_SCHEDULER is read with --executor dask
+    only."""
+    env = os.environ if env is None else env
+    if executor is None:
+        executor = "dask" if dask_scheduler is not None or cluster is not None else "local"
+    if executor not in EXECUTORS:
+        raise ArchDSLError(f"unknown executor {executor!r}",
+                           hint=did_you_mean(executor, EXECUTORS) or "executors: local "
+                                "(worker processes on this machine), dask (a Dask cluster)")
+    given = [o for o, v in (("--dask-scheduler", dask_scheduler), ("--cluster", cluster),
+                            ("--gpus-per-trial", gpus_per_trial),
+                            ("--cpus-per-trial", cpus_per_trial),
+                            ("--connect-timeout", connect_timeout)) if v is not None]
+    if executor == "local":
+        if given:
+            raise ArchDSLError(f"{given[0]} is for --executor dask",
+                               hint="add --executor dask to run the trials on a Dask cluster")
+        return None
+    if dask_scheduler is not None and cluster is not None:
+        raise ArchDSLError("give --dask-scheduler or --cluster, not both",
+                           hint="--dask-scheduler joins a running cluster; --cluster local:N "
+                                "starts one on this machine")
+    timeout = 30.0 if connect_timeout is None else connect_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not math.isfinite(timeout) or timeout <= 0:
+        raise ArchDSLError(f"--connect-timeout must be a positive number of seconds, "
+                           f"got {timeout!r}")
+    resources = trial_resources(gpus_per_trial, cpus_per_trial)
+    if cluster is not None:
+        n = parse_cluster(cluster)
+        require_distributed()
+        return DaskSettings(None, n, resources, float(timeout))
+    address = dask_scheduler if dask_scheduler is not None else env.get(ENV_SCHEDULER)
+    if not address:
+        raise ArchDSLError("--executor dask needs a cluster: --dask-scheduler tcp://HOST:PORT "
+                           f"(or {ENV_SCHEDULER}), or --cluster local:N",
+                           hint="start one with `dask scheduler` and `dask worker "
+                                "tcp://HOST:PORT` (docs/distributed.md)")
+    address = parse_address(address)
+    require_distributed()
+    return DaskSettings(address, None, resources, float(timeout))
+
+
+def missing_resources(workers: dict[str, dict[str, Any]],
+                      wanted: dict[str, float]) -> str | None:
+    """Why no worker can run a trial that asks for `wanted` (None when one can)."""
+    if not wanted or any(all(w.get("resources", {}).get(k, 0) >= v for k, v in wanted.items())
+                         for w in workers.values()):
+        return None
+    ask = " ".join(f"{k}={v:g}" for k, v in wanted.items())
+    have = sorted({" ".join(f"{k}={v:g}" for k, v in sorted(w.get("resources", {}).items()))
+                   or "none" for w in workers.values()})
+    return (f"no Dask worker has the resources a trial asks for ({ask}); the workers have: "
+            + ", ".join(have))
+
+
+def capacity(workers: dict[str, dict[str, Any]], wanted: dict[str, float]) -> int:
+    """How many trials the workers can run at once (threads, and resources per trial)."""
+    total = 0
+    for w in workers.values():
+        n = int(w.get("nthreads", 1))
+        for k, v in wanted.items():
+            n = min(n, int(w.get("resources", {}).get(k, 0) // v))
+        total += n
+    return max(1, total)
+
+
+def version_problem(versions: dict[str, Any], mine: str) -> str | None:
+    """Why a worker cannot run this search's trials: another archdsl version (or none)."""
+    for address, v in sorted(versions.items()):
+        if isinstance(v, BaseException) or not isinstance(v, str):
+            return f"the Dask worker {address} has no archdsl installed"
+        if v != mine:
+            return (f"the Dask worker {address} has archdsl {v}, and this search runs archdsl "
+                    f"{mine}")
+    return None
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("archdsl")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+@dataclass
+class _Live:
+    """A trial in flight."""
+
+    job: Job
+    future: Any
+    since: float
+    tries: int = 1  # futures made for it (a second after its worker was lost)
+    workers: list[str] = field(default_factory=list)  # where each run of it started
+
+
+class DaskExecutor(Executor):
+    """Trials as Dask futures (see the module doc). Made only when the cluster is reachable,
+    has a worker with the resources asked for, runs this archdsl version, and every worker
+    can load the space and the evaluator: else an ArchDSLError, before any trial."""
+
+    def __init__(self, space_file: str, evaluator: str, workers: int | None = None,
+                 trial_timeout: float | None = None, import_paths: Sequence[str | Path] = (),
+                 options: dict[str, Any] | None = None, device: str = "cpu",
+                 ops: Sequence[str] = (), *, address: str | None = None,
+                 cluster: int | str | None = None, gpus_per_trial: float = 0,
+                 cpus_per_trial: float = 0, connect_timeout: float = 30.0,
+                 log: Callable[[str], None] = print):
+        require_distributed()
+        from .dask_worker import TrialPlugin, make_bundle
+        from .space import load
+
+        if workers is not None and workers < 1:
+            raise ArchDSLError(f"--workers must be at least 1, got {workers}")
+        self.time_limit = trial_timeout
+        self.resources = trial_resources(gpus_per_trial, cpus_per_trial)
+        self.connect_timeout = connect_timeout
+        self.log = log
+        self.run = f"archdsl-{uuid.uuid4().hex[:12]}"
+        self.live: dict[int, _Live] = {}
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.ready: list[Outcome] = []
+        self.client: Any = None
+        self.cluster: Any = None
+        self.closed = False
+        self._logging = _quiet()
+        self._reader: threading.Thread | None = None
+        opts = _shared_options(options or {})
+        files = load(space_file, import_paths).ir.files
+        bundle = make_bundle(files, import_paths, evaluator, opts, device, ops)
+        self.plugin = TrialPlugin(self.run, bundle)
+        try:
+            self.address = self._connect(address, cluster)
+            info = self._workers()
+            self.workers = workers if workers is not None else \
+                capacity(info, self.resources)
+            self._start(info)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connecting ----------------------------------------------------------------------
+    def _connect(self, address: str | None, cluster: int | str | None) -> str:
+        from distributed import Client
+
+        if cluster is not None:
+            n = parse_cluster(cluster) if isinstance(cluster, str) else cluster
+            self.cluster = _local_cluster(n, self.resources)
+            self.client = Client(self.cluster, set_as_default=False)
+            return str(self.cluster.scheduler_address)
+        if address is None:
+            raise ArchDSLError("DaskExecutor needs address= or cluster=")
+        address = parse_address(address)
+        try:
+            self.client = Client(address, timeout=self.connect_timeout, set_as_default=False)
+        except (OSError, TimeoutError) as e:
+            raise ArchDSLError(f"cannot reach the Dask scheduler at {address} (waited "
+                               f"{self.connect_timeout:g} s): {_reason(e)}",
+                               hint="start it with `dask scheduler` on that machine and check "
+                                    "the address; --connect-timeout S waits longer") from None
+        return address
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        """The workers, once there is one (waiting up to the connect timeout), checked."""
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        if not info:
+            self.log(f"waiting for a Dask worker to join the scheduler at {self.address} (up "
+                     f"to {self.connect_timeout:g} s, --connect-timeout)")
+            try:
+                self.client.wait_for_workers(1, timeout=self.connect_timeout)
+            except (OSError, TimeoutError):
+                raise ArchDSLError(f"no Dask worker joined the scheduler at {self.address} "
+                                   f"within {self.connect_timeout:g} s",
+                                   hint=f"start workers with `dask worker {self.address}` "
+                                        "(docs/distributed.md)") from None
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+        versions = self.client.run(importlib.metadata.version, "archdsl", on_error="return")
+        problem = version_problem(versions, _version())
+        if problem:
+            raise ArchDSLError(problem, hint="install the same archdsl on every worker as on "
+                                             "this machine, then restart the workers")
+        problem = missing_resources(info, self.resources)
+        if problem:
+            raise ArchDSLError(problem, hint='start workers with `dask worker ADDRESS '
+                               '--resources "GPU=1 CPU=4"` (what each has), or ask for less')
+        return info
+
+    def _start(self, info: dict[str, dict[str, Any]]) -> None:
+        """Send the search's settings to every worker, start one trial process on each that
+        can run trials (so that a space or evaluator they cannot load fails here), then
+        listen for starts and reports."""
+        from .dask_worker import warm
+
+        self.client.register_plugin(self.plugin, name=self.run)
+        able = [a for a, w in info.items()
+                if missing_resources({a: w}, self.resources) is None]
+        futures = [self.client.submit(warm, self.run, workers=[a], allow_other_workers=False,
+                                      pure=False, key=f"{self.run}-warm-{i}")
+                   for i, a in enumerate(able)]
+        for a, f in zip(able, futures, strict=True):
+            why = f.result()
+            if why is not None:
+                raise ArchDSLError(f"a worker could not start ({a}): {why}")
+        self.client.subscribe_topic(f"{self.run}-starts",
+                                    lambda e: self.events.put(("start", e[1])))
+        self._reader = threading.Thread(target=self._read_reports, daemon=True)
+        self._reader.start()
+
+    def _read_reports(self) -> None:
+        from distributed import Queue
+
+        try:
+            reports = Queue(f"{self.run}-reports", client=self.client)
+            while not self.closed:
+                try:
+                    self.events.put(("report", reports.get(timeout=0.5)))
+                except TimeoutError:
+                    continue
+        except Exception as e:  # noqa: BLE001 - the connection is gone: results() says so
+            if not self.closed:
+                self.events.put(("lost", _reason(e)))
+
+    # ---- the Executor interface ----------------------------------------------------------
+    def free(self) -> int:
+        return max(0, self.workers - len(self.live))
+
+    def running(self) -> list[int]:
+        return list(self.live)
+
+    def submit(self, job: Job) -> None:
+        self._send(job, 1)
+
+    def _send(self, job: Job, tries: int) -> None:
+        from .dask_worker import run_trial
+
+        state = None
+        if job.checkpoint is not None and Path(job.checkpoint).is_file():
+            state = Path(job.checkpoint).read_bytes()  # a promoted or resumed trial's
+        future = self.client.submit(run_trial, self.run, job, state, self.run, self.time_limit,
+                                    key=f"{self.run}-trial-{job.trial_id}-{tries}",
+                                    resources=self.resources or None, pure=False)
+        self.live[job.trial_id] = _Live(job, future, time.monotonic(), tries)
+        future.add_done_callback(lambda f: self.events.put(("done", f)))
+
+    def results(self, timeout: float) -> list[Outcome]:
+        out, self.ready = self.ready, []
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_connected()
+            left = deadline - time.monotonic()
+            try:
+                kind, item = self.events.get(timeout=0 if out else max(0.0, min(left, 0.5)))
+            except queue.Empty:
+                if out or left <= 0:
+                    return out
+                continue
+            o = self._handle(kind, item)
+            if o is not None:
+                out.append(o)
+
+    def _check_connected(self) -> None:
+        if self.client is not None and self.client.status != "running":
+            raise SchedulerLost(f"lost the Dask scheduler at {self.address}; the running "
+                                "trials are marked interrupted")
+
+    def _handle(self, kind: str, item: Any) -> Outcome | None:
+        if kind == "lost":
+            self._check_connected()
+            raise SchedulerLost(f"lost the Dask scheduler at {self.address} ({item}); the "
+                                "running trials are marked interrupted")
+        if kind == "start":
+            return self._started(item)
+        if kind == "report":
+            self._report(item)
+            return None
+        return self._done(item)
+
+    def _started(self, msg: dict[str, Any]) -> Outcome | None:
+        live = self.live.get(msg.get("trial", -1))
+        if live is None or live.future.key != msg.get("key"):
+            return None
+        live.workers.append(str(msg.get("worker")))
+        if len(live.workers) <= 2:
+            return None
+        # Dask ran it a third time: the workers of its first two runs were lost
+        live.future.cancel()
+        del self.live[live.job.trial_id]
+        return self._lost_twice(live)
+
+    def _lost_twice(self, live: _Live) -> Outcome:
+        where = " and ".join(live.workers[:2]) or "its workers"
+        return Outcome(live.job.trial_id, None, f"worker lost twice: {where} went away while "
+                       "running it", time.monotonic() - live.since,
+                       {"device": self.plugin.bundle.device})
+
+    def _report(self, msg: dict[str, Any]) -> None:
+        from distributed import Queue
+
+        nonce, report = msg.get("nonce"), msg.get("report")
+        if not isinstance(report, (list, tuple)) or len(report) != 5:
+            return
+        tid, step, value, metrics, last = report
+        live = self.live.get(tid)
+        if live is None or live.future.key != msg.get("key"):
+            return  # from a run that ended or was lost: nobody waits for its answer
+        if msg.get("state") is not None and live.job.checkpoint is not None:
+            _write_atomic(Path(live.job.checkpoint), msg["state"])
+        decision = self.on_report(int(tid), int(step), float(value), dict(metrics), bool(last))
+        answers = Queue(f"{self.run}-{nonce}", client=self.client)
+        answers.put(decision)
+        answers.close()
+
+    def _done(self, future: Any) -> Outcome | None:
+        tid = next((t for t, v in self.live.items() if v.future is future), None)
+        if tid is None:
+            return None  # one this executor gave up on (a third run, cancelled)
+        live = self.live[tid]
+        status = future.status
+        if status == "cancelled":
+            self._check_connected()
+            raise SchedulerLost(f"the Dask scheduler at {self.address} cancelled trial {tid}; "
+                                "the running trials are marked interrupted")
+        if status == "finished":
+            o = future.result()
+            if not isinstance(o, Outcome):
+                return None  # it saw itself cancelled
+            del self.live[tid]
+            return o
+        exc = future.exception()
+        del self.live[tid]
+        if type(exc).__name__ == "KilledWorker":
+            if live.tries == 1 and len(live.workers) <= 1:
+                self._send(live.job, 2)  # once more, on another worker
+                self.live[tid].workers = live.workers
+                return None
+            return self._lost_twice(live)
+        return Outcome(tid, None, f"{type(exc).__name__}: {exc}", time.monotonic() - live.since,
+                       {"device": self.plugin.bundle.device})
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.client is not None and self.client.status == "running":
+                futures = [v.future for v in self.live.values()]
+                if futures:
+                    self.client.cancel(futures, force=True)
+                self.client.unsubscribe_topic(f"{self.run}-starts")
+                try:
+                    self.client.unregister_worker_plugin(self.run)
+                except Exception:  # noqa: BLE001 - not registered yet
+                    pass
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        finally:
+            self.live.clear()
+            if self._reader is not None:
+                self._reader.join(timeout=2)
+            for thing in (self.client, self.cluster):
+                if thing is not None:
+                    try:
+                        thing.close(timeout=5)
+                    except Exception:  # noqa: BLE001 - a lost scheduler: nothing to close
+                        pass
+            _quiet(self._logging)
+
+
+def _local_cluster(n: int, resources: dict[str, float]) -> Any:
+    """A LocalCluster of n single-threaded worker processes on 127.0.0.1, each with the
+    resources one trial asks for; a worker lost twice running one task fails it."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            silence_logs=logging.CRITICAL, resources=resources or None)
+
+
+def _shared_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The evaluator's options as a worker takes them: a data file here by its full path."""
+    data = options.get("data")
+    if isinstance(data, str) and ":" not in data and Path(data).is_file():
+        return {**options, "data": str(Path(data).resolve())}
+    return dict(options)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """A checkpoint from a worker, written as the Reporter writes one: a temporary file
+    beside it, then a rename."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _quiet(saved: dict[str, int] | None = None) -> dict[str, int]:
+    """Dask's own log lines (a lost worker, a closed connection) are the search's to report:
+    silenced while an executor lives, then restored."""
+    names = ("distributed", "tornado", "asyncio")
+    if saved is not None:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+        return saved
+    out = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    return out
