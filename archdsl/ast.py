@@ -215,6 +215,7 @@ class BlockDecl(Node):
 class InputDecl(Node):
     name: str
     shape: Expr
+    index: Expr | None = None  # `index(N)`: integers from 0 to N - 1 (None: a float input)
 
 
 @dataclass(eq=False)

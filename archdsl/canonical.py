@@ -165,7 +165,8 @@ def _labels(s: Simplified) -> list[str]:
         d = attrs[v]
         op, args = d["op"], d.get("args", {})
         if op == "input":
-            args = {"shape": args.get("shape"), **({"name": args.get("name")} if named else {})}
+            args = {"shape": args.get("shape"), **({"name": args.get("name")} if named else {}),
+                    **({"index": args["index"]} if "index" in args else {})}
             labels[v] = op + json.dumps(args, sort_keys=True)
             continue
         key = (op, repr(args) if args else "")

@@ -116,7 +116,11 @@ def graph_to_arch(arch: Architecture) -> str:
     for n in arch.inputs():
         d = g.nodes[n]
         names[n] = d["args"]["name"]
-        lines.append(f"input {names[n]}: {_lit(d['args']['shape'])}")
+        kind = f" index({d['args']['index']})" if "index" in d["args"] else ""
+        decl = f"input {names[n]}: {_lit(d['args']['shape'])}{kind}"
+        # an input this architecture does not read (an input choice took another) would be
+        # an error in a file of its own: kept as a comment
+        lines.append(decl if g.out_degree(n) else format_comment(f"not read: {decl}"))
     lines.append("network {")
     k = 0
     out = arch.output()

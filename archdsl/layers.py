@@ -136,6 +136,11 @@ for _name, _args, _doc in [
 ]:
     register_layer(_name, _args, 1, _doc)
 
+register_layer("cross_attention", (_a("heads", "int", required=True), _a("dropout", "float", 0.0)),
+               2, "multi-head attention from a sequence [Lq, F] to a memory [Lk, M] -> [Lq, F]")
+register_layer("tokens", (), 1, "an image [C, H, W] as a sequence [H * W, C] (a signal "
+               "[C, L] as [L, C])")
+
 for _name in ("add", "concat", "multiply"):
     register_layer(_name, (), None, "merge of several tensors")
 

@@ -523,7 +523,16 @@ class _ToAst:
 
     @_rule
     def input_decl(self, span, c):
-        return A.InputDecl(span, str(c[0]), c[1])
+        return A.InputDecl(span, str(c[0]), c[1], c[2] if len(c) > 2 else None)
+
+    @_rule
+    def input_kind(self, span, c):
+        """`index(N)` after an input's shape: the input holds integers from 0 to N - 1."""
+        if str(c[0]) != "index":
+            raise ArchSyntaxError(f"unknown input kind '{c[0]}'", self._tspan(c[0]),
+                                  hint="the one kind is index(N), integers from 0 to N - 1: "
+                                  "`input edges: [2, 48] index(12)`")
+        return c[1]
 
     @_rule
     def import_all(self, span, c):

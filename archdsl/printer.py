@@ -190,7 +190,8 @@ def format_module(m: A.Module) -> str:
         else:
             out.append(f'from {path} import {", ".join(imp.names)}')
     for i in m.inputs:
-        out.append(f"input {i.name}: {format_expr(i.shape)}")
+        kind = f" index({format_expr(i.index)})" if i.index is not None else ""
+        out.append(f"input {i.name}: {format_expr(i.shape)}{kind}")
     for p in m.params:
         kw = "shared" if isinstance(p, A.SharedDecl) else "param"
         out.append(f"{kw} {p.name} = {format_expr(p.value)}")

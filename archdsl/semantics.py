@@ -32,6 +32,7 @@ from .resolve.checks import (
     once,
 )
 from .resolve.imports import MAX_IMPORTS, Loader
+from .resolve.inputs import check_input_kind, check_inputs_read
 from .resolve.kinds import METRICS_BLOCK, METRICS_TOP, NET, TENSOR, Ctx, block_arity, net_arity
 from .resolve.names import Resolver
 from .shared_names import name_shared
@@ -108,6 +109,9 @@ def _resolve_main(roots: list[Path], mod: A.Module, text: str, key: Path) -> Spa
             raise ArchNameError(f"'{inp.name}' is declared twice", inp.span)
         input_names.add(inp.name)
         res.expr(inp.shape, Ctx(blocks, {}))
+        if inp.index is not None:
+            res.expr(inp.index, Ctx(blocks, {}))
+            check_input_kind(inp)
     for blk in blocks.values():
         if blk.module == mod.file:
             res.block(blk, Ctx(blocks, gparams))
@@ -120,6 +124,7 @@ def _resolve_main(roots: list[Path], mod: A.Module, text: str, key: Path) -> Spa
         res.constraint(c, Ctx(blocks, gparams, metrics=METRICS_TOP))
     check_recursion(res.calls, blocks)
     check_shared_placement(mod, blocks)
+    check_inputs_read(mod, res.kinds)
     shared_in = name_shared(mod, blocks)
     return SpaceIR(mod.file, text, mod.inputs, mod.params, blocks, mod.network,
                    mod.network_span, mod.train, mod.constraints, shared_in, gparams,

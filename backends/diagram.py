@@ -202,7 +202,10 @@ class _Drawing:
             dot.node(r, {"shape": "box3d", "label": f"<{label}>", "style": "filled",
                          "fillcolor": "#f3f3f3"}, self.cluster_of(list(key[:-1]), opened, panel))
         elif d["op"] == "input":
-            dot.node(r, {"shape": "plaintext", "label": f"<<B>{_h(d['args']['name'])}</B>>"})
+            kind = d["args"].get("index")
+            below = f"<BR/>{_small(f'index({kind})')}" if kind is not None else ""
+            dot.node(r, {"shape": "plaintext",
+                         "label": f"<<B>{_h(d['args']['name'])}</B>{below}>"})
         else:
             counts = [p.steps[m].params for m in self.uses(opened, n)]
             extra = [self.sizes(counts)] if self.params and any(counts) else []

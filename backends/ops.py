@@ -14,7 +14,8 @@ its axes mean:
 | `vector` | [features] | a 1-D input, flatten, global pooling, linear on a vector |
 | `tensor` | anything else | inputs of 4 or more axes |
 
-Users add operations with `register_op` (re-exported as `archdsl.backends.pytorch.register_op`).
+Users add operations with `register_op` (`ops_user.py`, re-exported as
+`archdsl.backends.pytorch.register_op`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from archdsl.layers import LAYERS, ArgSpec, register_layer
-from archdsl.quoting import py_literal
+from archdsl.layers import LAYERS
 
-__all__ = ["TT", "Op", "OPS", "Lowered", "ShapeProblem", "register_op", "conv_padding"]
+__all__ = ["TT", "Op", "OPS", "Lowered", "ShapeProblem", "conv_padding", "missing_ops"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,8 @@ class TT:
 
     shape: tuple[int, ...]
     layout: str
-    dtype: str = "float"  # or "long" (token ids)
+    dtype: str = "float"  # or "long" (token ids, indices)
+    bound: int | None = None  # a long input declared `index(N)`: its values are below N
 
     def __str__(self) -> str:
         return "[" + ", ".join(str(s) for s in self.shape) + "]"
@@ -303,16 +304,24 @@ def _embedding_infer(a: dict, ins: list[TT]) -> TT:
                            f"{x.describe()}", "apply embedding directly to a 1-D input")
     if a["num"] < 1 or a["dim"] < 1:
         raise ShapeProblem("embedding: num and dim must be >= 1")
+    if x.bound is not None and x.bound > a["num"]:
+        raise ShapeProblem(f"embedding: its input holds indices up to {x.bound - 1}, but it has "
+                           f"{a['num']} rows (num)", f"give it num = {x.bound} or more")
     return TT((x.shape[0], a["dim"]), "seq")
+
+
+def _heads(op: str, heads: int, x: TT) -> None:
+    """The head count divides the features of the sequence x."""
+    d = x.shape[-1]
+    if heads < 1 or d % heads:
+        raise ShapeProblem(f"{op}: {heads} heads do not divide the {d} features",
+                           "choose a width that is a multiple of the head count")
 
 
 def _attention_infer(a: dict, ins: list[TT]) -> TT:
     x = ins[0]
     _need(x, ("seq",), "attention")
-    h, d = a["heads"], x.shape[-1]
-    if h < 1 or d % h:
-        raise ShapeProblem(f"attention: {h} heads do not divide the {d} features",
-                           "choose a width that is a multiple of the head count")
+    _heads("attention", a["heads"], x)
     return x
 
 
@@ -328,7 +337,40 @@ def _attention_lower(a: dict, ins: list[TT], out: TT) -> Lowered:
                         "batch_first=True)"})
 
 
+def _cross_infer(a: dict, ins: list[TT]) -> TT:
+    x, mem = ins
+    _need(x, ("seq",), "cross_attention", "its first input is the sequence that asks")
+    _need(mem, ("seq",), "cross_attention",
+          "make an image a sequence with tokens" if mem.layout == "image" else None)
+    _heads("cross_attention", a["heads"], x)
+    return x
+
+
+def _cross_params(a: dict, ins: list[TT], out: TT) -> int:
+    d, m = ins[0].shape[-1], ins[1].shape[-1]
+    return 2 * d * d + 2 * d * m + 4 * d  # query, key, value and output projections, biases
+
+
+def _cross_flops(a: dict, ins: list[TT], out: TT) -> int:
+    (n, d), (k, m) = ins[0].shape, ins[1].shape
+    return 2 * n * d * d + 2 * k * m * d + 2 * n * k * d
+
+
+def _cross_lower(a: dict, ins: list[TT], out: TT) -> Lowered:
+    d, m = ins[0].shape[-1], ins[1].shape[-1]
+    kw = _kwargs(dropout=(a["dropout"], 0.0), kdim=(m, d), vdim=(m, d))
+    return Lowered("{m}({x[0]}, {x[1]}, {x[1]}, need_weights=False)[0]",
+                   {"": f"nn.MultiheadAttention({d}, {a['heads']}{kw}, batch_first=True)"})
+
+
+def _tokens_infer(a: dict, ins: list[TT]) -> TT:
+    x = ins[0]
+    _need(x, ("image", "signal"), "tokens")
+    return TT((math.prod(x.shape[1:]), x.shape[0]), "seq")
+
+
 _op("linear", _linear_infer, _linear_lower, _linear_params, _linear_flops)
+_op("cross_attention", _cross_infer, _cross_lower, _cross_params, _cross_flops)
 _op("embedding", _embedding_infer,
     lambda a, ins, out: Lowered("{m}({x[0]})", {"": f"nn.Embedding({a['num']}, {a['dim']})"}),
     lambda a, ins, out: a["num"] * a["dim"])
@@ -403,6 +445,7 @@ def _dropout_infer(a: dict, ins: list[TT]) -> TT:
 
 
 _op("softmax", _softmax_infer, _softmax_lower)
+_op("tokens", _tokens_infer, _fn("{x[0]}.flatten(2).transpose(1, 2)"))
 _op("dropout", _dropout_infer,
     lambda a, ins, out: Lowered("{m}({x[0]})", {"": f"nn.Dropout({a['p']!r})"}))
 _op("flatten", lambda a, ins: TT((math.prod(ins[0].shape),), "vector"),
@@ -514,50 +557,6 @@ _op("add", _add_infer, _add_lower, _add_params, _add_flops)
 _op("concat", _concat_infer, _concat_lower)
 _op("multiply", _multiply_infer,
     lambda a, ins, out: Lowered(" * ".join(f"{{x[{i}]}}" for i in range(len(ins)))))
-
-
-# ------------------------------------------------------------------ user operations
-def register_op(name: str, module: type, shape: Callable[..., Sequence[int]],
-                args: Sequence[ArgSpec] = (), params: Callable[..., int] | None = None,
-                flops: Callable[..., int] | None = None, doc: str = "") -> None:
-    """Add a layer that .arch files can use by name, backed by your own `nn.Module` class.
-
-    - `module(in_shape=[...], **args)` builds the layer; `in_shape` has no batch axis.
-      For `.py` export the class must be importable (defined in a module, not in `__main__`).
-    - `shape(in_shape, **args)` returns the output shape (no batch axis); raise ValueError with a
-      message to reject an input, which is then reported at the .arch line that used the layer.
-    - `params(in_shape, **args)` / `flops(...)`: counts for constraints; by default `params`
-      builds the module once and counts its parameters, and `flops` is 0.
-    """
-    register_layer(name, tuple(args), 1, doc)  # checks the names
-    layouts = {1: "vector", 2: "seq", 3: "image"}
-
-    def infer(a: dict, ins: list[TT]) -> TT:
-        try:
-            out = tuple(int(s) for s in shape(list(ins[0].shape), **a))
-        except (ValueError, TypeError) as e:
-            raise ShapeProblem(f"{name}: {e}") from None
-        if not out or min(out) < 1:
-            raise ShapeProblem(f"{name}: its shape rule gave {list(out)}")
-        keep = out == ins[0].shape or (len(out) == len(ins[0].shape) and ins[0].layout != "seq")
-        return TT(out, ins[0].layout if keep else layouts.get(len(out), "tensor"))
-
-    def count_params(a: dict, ins: list[TT], out: TT) -> int:
-        if params is not None:
-            return int(params(list(ins[0].shape), **a))
-        m = module(in_shape=list(ins[0].shape), **a)
-        return sum(p.numel() for p in m.parameters())
-
-    def count_flops(a: dict, ins: list[TT], out: TT) -> int:
-        return int(flops(list(ins[0].shape), **a)) if flops is not None else 0
-
-    def lower(a: dict, ins: list[TT], out: TT) -> Lowered:
-        kw = "".join(f", {k}={py_literal(v)}" for k, v in a.items())
-        alias = f"_{name}"  # build() binds this name to the class itself
-        return Lowered("{m}({x[0]})", {"": f"{alias}(in_shape={list(ins[0].shape)}{kw})"},
-                       (f"from {module.__module__} import {module.__qualname__} as {alias}",))
-
-    OPS[name] = Op(name, infer, count_params, count_flops, lower, user_class=module)
 
 
 def missing_ops() -> list[str]:

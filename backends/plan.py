@@ -81,9 +81,11 @@ _RESERVED = frozenset("""T_destination add_module apply bfloat16 buffers call_su
     input_shapes""".split())
 
 
-def _input_type(shape: list[int], long: bool) -> TT:
+def _input_type(shape: list[int], long: bool, bound: int | None = None) -> TT:
+    """An input's type: integers (`long`, below `bound` where `index(N)` declares it) or
+    floats."""
     layout = {1: "vector", 2: "seq", 3: "image"}.get(len(shape), "tensor")
-    return TT(tuple(shape), layout, "long" if long else "float")
+    return TT(tuple(shape), layout, "long" if long else "float", bound)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -207,8 +209,8 @@ def _typed(arch: Architecture) -> Iterator[Typed]:
             yield n, d, preds, None, 0, 0, None
             continue
         if op == "input":
-            long = any(nodes[s]["op"] == "embedding" for s in g._succ[n])
-            t = types[n] = _input_type(list(args["shape"]), long)
+            long = "index" in args or any(nodes[s]["op"] == "embedding" for s in g._succ[n])
+            t = types[n] = _input_type(list(args["shape"]), long, args.get("index"))
             yield n, d, preds, t, 0, 0, None
             continue
         span = d.get("span")
@@ -217,11 +219,12 @@ def _typed(arch: Architecture) -> Iterator[Typed]:
             raise ShapeError(f"the PyTorch backend has no operation '{op}'", span,
                              "register it with archdsl.backends.pytorch.register_op")
         ins = [types[p] for p in preds]
-        if op != "embedding":
+        if op != "embedding" and rule.user_class is None:  # your operations take any input
             for t in ins:
                 if t.dtype == "long":
-                    raise ShapeError(f"{op}: its input holds token ids, which only an embedding "
-                                     "takes", span)
+                    raise ShapeError(f"{op}: its input holds integers (indices or token ids), "
+                                     "which only an embedding or your own operations take",
+                                     span)
         akey = None
         if rule.user_class is None:
             for v in args.values():

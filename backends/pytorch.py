@@ -27,7 +27,8 @@ from archdsl.graph import Architecture
 
 from .codegen import check_class_name, generate, input_shapes, module_class, module_refs, source
 from .layercopy import copies_allowed, layer
-from .ops import OPS, register_op
+from .ops import OPS
+from .ops_user import register_op
 from .plan import MAX_PARAMS, Plan, Step, check_size, metrics, plan
 
 __all__ = ["build", "source", "export", "summary", "example_inputs", "interpret", "register_op",
@@ -122,13 +123,15 @@ def _expr(text: str) -> Any:
 # =========================================================================== helpers
 def example_inputs(arch: Architecture | Plan, batch: int = 2,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-    """Random inputs of the declared shapes (token ids for embedding inputs)."""
+    """Random inputs of the declared shapes: integers from 0 to N - 1 for an `index(N)` input,
+    token ids below the smallest vocabulary for an embedding's input, else floats."""
     p = arch if isinstance(arch, Plan) else plan(arch)
     out = []
     for n in p.inputs:
         t = p.steps[n].out
         if t.dtype == "long":
-            vocab = min(s.args["num"] for s in p.layers() if s.op == "embedding" and n in s.inputs)
+            vocab = t.bound or min(s.args["num"] for s in p.layers()
+                                   if s.op == "embedding" and n in s.inputs)
             out.append(torch.randint(0, vocab, (batch, *t.shape), generator=generator))
         else:
             out.append(torch.randn(batch, *t.shape, generator=generator))

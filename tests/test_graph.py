@@ -66,7 +66,9 @@ def test_the_hash_tells_several_inputs_apart() -> None:
     hashes = {space.materialize({"network/y/some": s}).hash
               for s in (["x0", "x1"], ["x2", "x3"], ["x0", "x2"], ["x1", "x3"])}
     assert len(hashes) == 4
-    # the same graph with its nodes made in another order still hashes equal
+    # the same graph with its nodes made in another order still hashes equal (two inputs:
+    # an input the network never reads is an error)
+    inputs = "input x0: [4]\ninput x1: [4]\n"
     a = archdsl.loads(inputs + "network {\n    p = x0 -> relu\n    q = x1 -> tanh\n"
                       "    return p + q\n}\n")
     b = archdsl.loads(inputs + "network {\n    q = x1 -> tanh\n    p = x0 -> relu\n"

@@ -292,7 +292,7 @@ ALL_CONSTRUCTS = """\
 import "lib/common.arch"
 from "lib/common.arch" import conv_bn, mlp
 input image: [3, 32, 32]
-input extra: [4]
+input extra: [4] index(10)
 param width = choice(16, 32, default = 32, prior = [0.25, 0.75])
 param depth = int(1 .. 4)
 param ch = int(16 .. 128, step = 16)
@@ -343,7 +343,7 @@ network {
     stem = image -> conv2d(width, kernel = 3) -> batchnorm -> act
     body = stem -> stage(depth, width) -> repeat(choice(1, 2)) { cell } -> tower(32)
     head = body -> one_of { gap: global_avg_pool | mlp: flatten -> linear(choice(32, 64)) -> act }
-    return head -> linear(10)
+    return concat(head -> linear(10), extra -> embedding(10, 2) -> flatten)
 }
 train {
     optimizer = adam(lr = float(1e-4 .. 1e-1, log))

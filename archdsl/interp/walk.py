@@ -84,8 +84,14 @@ class Interp(Blocks):
                 isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
             raise ArchTypeError("an input shape is a list of positive integers, e.g. [1, 8, 8]",
                                 decl.shape.span)
-        nid = self._add_node("input", {"name": decl.name, "shape": list(shape)}, decl.span,
-                             decl.name, [])
+        args: dict[str, Any] = {"name": decl.name, "shape": list(shape)}
+        if decl.index is not None:
+            bound = self.value(decl.index, {}, Scope("input"), decl.name)
+            if not (isinstance(bound, int) and not isinstance(bound, bool) and bound > 0):
+                raise ArchTypeError("an index input's bound is a positive integer, e.g. "
+                                    "index(12) for the integers 0 to 11", decl.index.span)
+            args["index"] = bound
+        nid = self._add_node("input", args, decl.span, decl.name, [])
         return Tensor(nid, decl.name)
 
     def eval_train(self) -> None:

@@ -5,6 +5,7 @@
     imports  imported files read and parsed, cycles refused, each file's blocks  (Loader)
     checks   the static checks: given a resolved construct and its parts' kinds, raise
              the error it deserves (arguments, labels, arities, placement, recursion)
+    inputs   the `input` declarations: a fixed index bound, every input read by the network
     loose    `loose_ends` merges: where the name may stand, the names it reserves, and
              that a graph returning it always has a loose end
     decision_refs  count(...)/any(...)/all(...) over decisions in constraints: their form,

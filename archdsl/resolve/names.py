@@ -191,6 +191,8 @@ class Resolver:
             return self.arity.get(x.id)
         if isinstance(x, (A.Name, A.Call)) and x.ref and x.ref[0] == "block":
             return block_arity(x.ref[1])
+        if isinstance(x, (A.Name, A.Call)) and x.ref and x.ref[0] == "layer":
+            return x.ref[1].inputs  # None for a merge
         return None
 
     def _single_input(self, x: A.Expr, kind: str) -> None:
