@@ -157,6 +157,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".py", ".pt", ".onnx"):
         raise ArchDSLError(f"cannot compile to '{args.output}'",
                            hint="the output must end in .py, .pt or .onnx")
+    if args.weights_from and (not args.output or Path(args.output).suffix.lower() == ".py"):
+        raise ArchDSLError("--weights-from writes the inherited weights to -o OUT.pt or "
+                           "OUT.onnx", hint="the .py source holds no weights")
     space = load_space(args)
     cfg = read_config(args.config) if args.config else space.default()
     arch = space.materialize(cfg)
@@ -175,7 +178,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     elif not args.summary:
         _out(f"{printable(args.file, False)}: {len(p.layers())} layers, {amount(p.params)} parameters, "
              f"{amount(p.flops)} multiply-accumulates per example, output {p.output_shape}")
-    if args.output:
+    if args.output and args.weights_from:
+        from .one_shot import export_inherited
+
+        out = export_inherited(space, cfg, args.weights_from, args.output)
+        print(f"wrote {printable(str(out), False)}", file=sys.stderr)
+    elif args.output:
         from .backends import pytorch
 
         out = pytorch.export(arch, args.output, seed=args.seed)
@@ -280,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(TorchScript) or OUT.onnx")
     c.add_argument("--seed", type=_seed, default=0,
                    help="the seed of the weights written to .pt and .onnx (default 0)")
+    c.add_argument("--weights-from", metavar="CHECKPOINT",
+                   help="write .pt or .onnx with the weights the architecture inherits from "
+                   "a trained supernet (`archdsl supernet`; docs/one_shot.md)")
     c.set_defaults(func=cmd_compile)
 
     c = sub.add_parser("fix", help="write the space with every decision fixed")
@@ -294,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_search import register as register_search  # search, status, export
 
     register_search(sub)
+    from .cli_supernet import register as register_supernet  # supernet (docs/one_shot.md)
+
+    register_supernet(sub)
     return p
 
 

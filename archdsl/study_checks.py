@@ -45,7 +45,8 @@ _POSITIVE = {"budget": "a number of trials of at least 1",
 # the whole-number settings that, when set, have a least value
 _AT_LEAST = {"min_epochs": 1, "reduction_factor": 2, "max_epochs": 1, "epoch_budget": 1}
 # what `module:function` evaluators may be called: Python names, no paths
-EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+EVALUATOR_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*"
+                            r"|supernet:[^\x00-\x1f\x7f]+", re.ASCII)  # + a checkpoint's path
 _REQUIRED = ("space_file", "space_hash", "searcher", "evaluator", "seed")
 
 

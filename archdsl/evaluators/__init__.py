@@ -9,6 +9,7 @@ stand for). It raises (any exception) or returns NaN when the trial fails.
     get_evaluator("train", data="my.npz", device="cuda")   # train on your data (docs/training.md)
     get_evaluator("nb201")             # look the cell up in NAS-Bench-201
     get_evaluator("mymodule:score")    # your function: score(arch) -> float | dict
+    get_evaluator("supernet:ckpt.pt")  # inherited weights of a trained supernet (docs/one_shot.md)
 
 An evaluator may take a reporter as well, `evaluate(arch, reporter)`, to report a value after each
 epoch and be stopped early (archdsl/reporting.py); and may have `prepare(space)`, called once per
@@ -154,7 +155,7 @@ EVALUATORS: dict[str, Callable[..., Evaluator]] = {"digits": _digits, "train": _
 # the options each takes (get_evaluator's keyword arguments); `module:function` takes device
 # (the runner hands it to a function that takes a reporter, as `reporter.device`)
 OPTIONS = {"digits": ("device", "threads"), "train": ("data", "device", "threads"), "nb201": (),
-           "module:function": ("device",)}
+           "supernet": ("device", "threads"), "module:function": ("device",)}
 
 
 def get_evaluator(spec: str, **options: Any) -> Evaluator:
@@ -162,18 +163,16 @@ def get_evaluator(spec: str, **options: Any) -> Evaluator:
     folder or the Python path). `options` (data, device, threads; None: not given) go to the
     evaluators that take them (OPTIONS); one given to an evaluator that does not take it is an
     ArchDSLError."""
+    if spec.startswith("supernet:"):  # a trained supernet's checkpoint (docs/one_shot.md)
+        from .supernet import SupernetEvaluator
+
+        return SupernetEvaluator(spec[len("supernet:"):], **_options("supernet", options))
     module, sep, func = spec.partition(":")
     if spec not in EVALUATORS and (not sep or not module or not func):
         raise ArchDSLError(f"unknown evaluator '{spec}'",
                            hint=did_you_mean(spec, EVALUATORS) or
                            "evaluators: digits, train, nb201, or module:function for your own")
-    given = {k: v for k, v in options.items() if v is not None}
-    takes = OPTIONS.get(spec, OPTIONS["module:function"])
-    for k in given:
-        if k not in takes:
-            raise ArchDSLError(f"evaluator '{spec}' takes no {k} option",
-                               hint=f"{k} is an option of: "
-                                    + ", ".join(n for n, o in OPTIONS.items() if k in o))
+    given = _options(spec, options)
     if spec in EVALUATORS:
         return EVALUATORS[spec](**given)
     if "device" in given:
@@ -181,6 +180,18 @@ def get_evaluator(spec: str, **options: Any) -> Evaluator:
 
         check_device(given["device"])
     return FunctionEvaluator(import_function(spec, "evaluator"), spec)
+
+
+def _options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options given (not None), each one the evaluator takes (OPTIONS), else ArchDSLError."""
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = OPTIONS.get(spec, OPTIONS["module:function"])
+    for k in given:
+        if k not in takes:
+            raise ArchDSLError(f"evaluator '{spec}' takes no {k} option",
+                               hint=f"{k} is an option of: "
+                                    + ", ".join(n for n, o in OPTIONS.items() if k in o))
+    return given
 
 
 def import_function(spec: str, what: str) -> Callable[..., Any]:

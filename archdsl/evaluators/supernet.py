@@ -1,0 +1,97 @@
+"""The supernet evaluator (`--evaluator supernet:CHECKPOINT`): score architectures with the
+weights they inherit from a trained supernet instead of training them.
+
+`prepare(space)` loads the checkpoint (`archdsl supernet ... -o CHECKPOINT`; a checkpoint of
+another space is an error) and the data it was trained on (its meta names it: digits, a .npz
+file, or module:function, which is imported). `evaluate(arch)` takes the stand-alone model of
+the architecture's configuration with the supernet's weights, recalibrates its BatchNorm
+statistics on CALIBRATION_BATCHES training batches (the same ones for every architecture), and
+returns its validation accuracy (classification) or minus its validation mean squared error.
+
+Imports torch lazily, archdsl.one_shot, archdsl.devices, archdsl.errors and this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArchDSLError
+from ..graph import Architecture
+from . import Evaluator
+
+__all__ = ["SupernetEvaluator", "PREFIX"]
+
+PREFIX = "supernet:"
+
+
+class SupernetEvaluator(Evaluator):
+    """Inherited-weight accuracy from the supernet in `checkpoint` (see the module doc)."""
+
+    name = "supernet"
+    metrics = ("objective", "accuracy", "valid_loss", "params", "flops", "eval_seconds")
+
+    def __init__(self, checkpoint: str, device: str = "auto", threads: int | None = None,
+                 calibrate: int | None = None):
+        from ..devices import check_device
+        from ..one_shot import CALIBRATION_BATCHES
+
+        if not checkpoint:
+            raise ArchDSLError("--evaluator supernet:CHECKPOINT needs the checkpoint's path",
+                               hint="train one with `archdsl supernet FILE -o CHECKPOINT`")
+        check_device(device)
+        self.checkpoint, self.device, self.threads = checkpoint, device, threads
+        self.calibrate = CALIBRATION_BATCHES if calibrate is None else calibrate
+        self._space: Any = None
+        self._supernet: Any = None
+        self._data: Any = None  # (the training evaluator that batches the data, its _Fit)
+        self._xs: dict[str, list[Any]] = {}  # calibration inputs, per device
+
+    def prepare(self, space: Any) -> None:
+        """Load the checkpoint for `space` and the data it was trained on."""
+        from ..one_shot import _data_source, load_checkpoint, supernet_recipe
+
+        if self._space is space:
+            return
+        if not Path(self.checkpoint).is_file():
+            raise ArchDSLError(f"supernet checkpoint '{self.checkpoint}' was not found",
+                               hint="train one with `archdsl supernet FILE -o CHECKPOINT`")
+        supernet = load_checkpoint(self.checkpoint, space)
+        meta = getattr(supernet, "meta", None) or {}
+        data = meta.get("data") or "digits"
+        r = supernet_recipe(space, batch=(meta.get("recipe") or {}).get("batch"))
+        self._data = _data_source(space, data, self.device, r)
+        self._supernet, self._space, self._xs = supernet, space, {}
+
+    def evaluate(self, arch: Architecture, reporter: Any = None) -> dict[str, Any]:
+        """The inherited-weight score of `arch` (prepared for its space first)."""
+        import time
+
+        import torch
+
+        from ..backends.plan import plan
+        from ..devices import resolve_device
+        from ..one_shot import calibration_inputs, inherited_model
+
+        if self._supernet is None:
+            raise ArchDSLError("the supernet evaluator was not prepared with the space")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
+        device = torch.device(reporter.device if reporter is not None
+                              else resolve_device(self.device))
+        ev, fit = self._data
+        key = str(device)
+        if key not in self._xs:
+            self._supernet.to(device)
+            self._xs = {key: calibration_inputs(ev, fit, device, self.calibrate)}
+        model = inherited_model(self._supernet, arch.config, self._xs[key])
+        valid = ev._validate(model, fit, device)
+        p = plan(arch)
+        named = {"accuracy": valid.accuracy} if valid.accuracy is not None else {}
+        out = {"objective": valid.objective, **named, "valid_loss": valid.loss,
+               "params": p.params, "flops": p.flops,
+               "eval_seconds": round(time.perf_counter() - t0, 3), "device": key}
+        if reporter is not None:
+            reporter.report(1, valid.objective, last=True)
+        return out

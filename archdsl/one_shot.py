@@ -1,0 +1,293 @@
+"""One-shot training: train a weight-sharing supernet (archdsl.backends.supernet) once, then
+score, recalibrate and export the architectures it holds with their inherited weights.
+
+`train_supernet(space, data=..., epochs=...)` trains with single-path one-shot (SPOS): every
+optimizer step samples one configuration uniformly (`space.sample`) and trains only the weights
+on its path; with `sandwich=True` every step sums the gradients of the largest configuration,
+the smallest (by parameters: `Supernet.extremes()`) and a uniformly sampled one. The data, its checks against the space, the batches and the loss are the training
+evaluator's (archdsl/evaluators/train.py: `--data` digits, FILE.npz or module:function); the
+optimizer, learning rate, batch and label smoothing are the space's `train` recipe of its
+default configuration unless overridden. `inherited_model(supernet, config, ...)` is the
+stand-alone model of a configuration holding the supernet's weights, its BatchNorm statistics
+recalibrated on a few training batches: the export (`archdsl compile --weights-from`) and the
+supernet evaluator (archdsl/evaluators/supernet.py) use it.
+
+Imports torch lazily, archdsl.backends (plan, pytorch, supernet), archdsl.devices,
+archdsl.errors and archdsl.evaluators (train, recipe).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchDSLError, EvaluationError
+from .space import Config, Space
+
+__all__ = ["STRATEGIES", "CALIBRATION_BATCHES", "OneShotRun", "train_supernet",
+           "supernet_recipe", "load_checkpoint", "inherited_model", "batches",
+           "export_inherited"]
+
+STRATEGIES = ("spos",)
+CALIBRATION_BATCHES = 20  # training batches a BatchNorm recalibration runs
+
+# progress(step, total_steps, mean training loss so far in this epoch, epoch)
+Progress = Callable[[int, int, float, int], None]
+
+
+@dataclass
+class OneShotRun:
+    """A trained supernet and how it was trained (also kept in its checkpoint's meta)."""
+
+    supernet: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def supernet_recipe(space: Space, lr: float | None = None, batch: int | None = None,
+                    epochs: int | None = None) -> dict[str, Any]:
+    """The recipe the supernet trains with: the default configuration's `train` section (see
+    archdsl/evaluators/recipe.py), with `lr`, `batch` and `epochs` replaced where given."""
+    from .evaluators.recipe import recipe
+
+    r = recipe(space.materialize(space.default()).train)
+    for key, value in (("lr", lr), ("batch", batch), ("epochs", epochs)):
+        if value is None:
+            continue
+        if key == "lr":
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ArchDSLError(f"--lr must be a positive number, got {value!r}")
+            r[key] = float(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ArchDSLError(f"--{key} must be at least 1, got {value!r}")
+            r[key] = value
+    return r
+
+
+def _data_source(space: Space, data: str, device: str, r: dict[str, Any]) -> tuple[Any, Any]:
+    """The training evaluator that loads and batches `data` (checked against the space's default
+    architecture), and how the data meets the network (its `_Fit`, with the supernet's recipe)."""
+    from .evaluators.train import TrainEvaluator
+
+    ev = TrainEvaluator(data, device)
+    ev.prepare(space)
+    fit = ev.fit(space.materialize(space.default()))
+    fit.recipe = dict(r)
+    return ev, fit
+
+
+def batches(ev: Any, fit: Any, device: Any, side: str = "train", seed: int = 0) -> Any:
+    """(x, y) batches of one side of the data on `device`: the training side shuffled with
+    `seed`, the validation side in order."""
+    import torch
+
+    split = ev.load().train if side == "train" else ev.load().valid
+    gen = torch.Generator().manual_seed(seed) if side == "train" else None
+    return ev._batches(split, side, fit, device, gen)
+
+
+def _output_check(space: Space, config: Config, fit: Any) -> None:
+    """A configuration whose output the data's labels do not fit is an error naming it."""
+    from .backends.plan import plan
+
+    out = plan(space.materialize(config)).output_shape
+    if fit.classify and out[0] != fit.classes:
+        raise EvaluationError(f"a configuration of the space outputs {out}, others "
+                              f"{fit.classes} classes: a supernet trains one loss for all",
+                              hint="every architecture of the space must have the same output "
+                                   "shape")
+
+
+def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos",
+                   epochs: int | None = None, sandwich: bool = False, device: str = "auto",
+                   seed: int = 0, lr: float | None = None, batch: int | None = None,
+                   max_steps: int | None = None, threads: int | None = None,
+                   progress: Progress | None = None,
+                   log: Callable[[str], None] | None = None) -> OneShotRun:
+    """Train a supernet of `space` on `data` (see the module doc); `max_steps` stops after that
+    many optimizer steps in all (None: every batch of every epoch); `threads`: torch's CPU
+    threads (None: as set)."""
+    import torch
+
+    from .backends.supernet import Supernet
+    from .devices import resolve_device
+    from .evaluators.recipe import optimizer
+
+    if strategy not in STRATEGIES:
+        raise ArchDSLError(f"unknown strategy '{strategy}'",
+                           hint="strategies: " + ", ".join(STRATEGIES)
+                                + " (single-path one-shot; --sandwich for the sandwich rule)")
+    if max_steps is not None and max_steps < 1:
+        raise ArchDSLError(f"--max-steps must be at least 1, got {max_steps}")
+    if threads is not None:
+        if threads < 1:
+            raise ArchDSLError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    say = log or (lambda _msg: None)
+    r = supernet_recipe(space, lr, batch, epochs)
+    dev = torch.device(resolve_device(device))
+    ev, fit = _data_source(space, data, device, r)
+    torch.manual_seed(seed)
+    supernet = Supernet(space, seed=seed)
+    supernet.to(dev)
+    ends = list(supernet.extremes()) if sandwich else []
+    for c in ends:
+        _output_check(space, c, fit)
+    rng = random.Random(seed)
+    per_epoch = ev._batches_per_epoch(ev.load().train, r)
+    total = r["epochs"] * per_epoch if max_steps is None else min(max_steps,
+                                                                  r["epochs"] * per_epoch)
+    params: list[Any] = []
+    opt: Any = None  # made at the first step, over the bank as it then is
+    step, loss_sum, seen, t0 = 0, 0.0, 0, time.perf_counter()
+    for epoch in range(1, r["epochs"] + 1):
+        loss_sum, seen = 0.0, 0
+        for x, y in batches(ev, fit, dev, "train", seed * 1_000_003 + epoch):
+            if step >= total:
+                break
+            supernet.train()
+            supernet.zero_grad(set_to_none=True)
+            paths = [*ends, space.sample(rng)]
+            loss_value = 0.0
+            for config in paths:
+                loss = _loss(supernet(x, config=config), y, fit)
+                if not torch.isfinite(loss):
+                    raise EvaluationError(f"supernet training diverged: the loss is "
+                                          f"{loss.item()} in epoch {epoch}",
+                                          hint="try a smaller --lr")
+                loss.backward()
+                loss_value += loss.item() / len(paths)
+            now = list(supernet.bank_parameters())
+            if opt is None:
+                opt, params = optimizer(_Params(now), r), now
+            elif [id(p) for p in now] != [id(p) for p in params]:
+                opt = _regrouped(opt, params, now, r)
+                params = now
+                say(f"the supernet's weights grew (step {step + 1}); the optimizer now holds "
+                    f"{sum(p.numel() for p in params):,} weights")
+            opt.step()
+            step += 1
+            loss_sum, seen = loss_sum + loss_value * len(y), seen + len(y)
+            if progress is not None:
+                progress(step, total, loss_sum / seen, epoch)
+        if step >= total:
+            break
+    seconds = time.perf_counter() - t0
+    meta = {"strategy": strategy, "sandwich": sandwich, "data": data, "epochs": r["epochs"],
+            "steps": step, "seed": seed, "seconds": round(seconds, 3),
+            "train_loss": loss_sum / seen if seen else math.nan,
+            "recipe": {k: v for k, v in r.items() if k != "task"}, "space": space.file}
+    supernet.meta = meta  # saved with the checkpoint
+    return OneShotRun(supernet, meta)
+
+
+class _Params:
+    """What recipe.optimizer needs of a model: its parameters."""
+
+    def __init__(self, params: list[Any]):
+        self.params = params
+
+    def parameters(self) -> list[Any]:
+        return self.params
+
+
+def _regrouped(opt: Any, old: list[Any], new: list[Any], r: dict[str, Any]) -> Any:
+    """An optimizer over the grown bank: the state of weights that did not change is kept."""
+    from .evaluators.recipe import optimizer
+
+    fresh = optimizer(_Params(new), r)
+    kept = {id(p) for p in old}
+    for p in new:
+        if id(p) in kept and p in opt.state:
+            fresh.state[p] = opt.state[p]
+    return fresh
+
+
+def _loss(out: Any, y: Any, fit: Any) -> Any:
+    from .evaluators.train import _loss as train_loss
+
+    return train_loss(out, y, fit)
+
+
+def load_checkpoint(path: str | Path, space: Space) -> Any:
+    """The supernet saved in `path` for `space` (its errors: archdsl.backends.supernet's)."""
+    from .backends.supernet import Supernet
+
+    if not Path(path).is_file():
+        raise ArchDSLError(f"supernet checkpoint '{path}' was not found",
+                           hint="train one with `archdsl supernet FILE -o CHECKPOINT`")
+    return Supernet.load(path, space)
+
+
+def _recalibrate(model: Any, xs: list[Any]) -> None:
+    """Reset every BatchNorm's statistics and average them over the batches `xs` (train mode,
+    no gradients); the model is left in eval mode."""
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    if norms and xs:
+        model.train()
+        with torch.no_grad():
+            for x in xs:
+                model(x)
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()
+
+
+def inherited_model(supernet: Any, config: Config, xs: list[Any] | None = None) -> Any:
+    """The stand-alone model of `config` with the supernet's weights (`model_for`), its
+    BatchNorm statistics recalibrated on the input batches `xs` when given; in eval mode."""
+    model = supernet.model_for(config)
+    if xs:
+        model.to(xs[0].device)
+        _recalibrate(model, xs)
+    model.eval()
+    return model
+
+
+def calibration_inputs(ev: Any, fit: Any, device: Any, n: int = CALIBRATION_BATCHES,
+                       seed: int = 0) -> list[Any]:
+    """The inputs of the first `n` shuffled training batches (the same ones every time)."""
+    xs = []
+    for x, _y in batches(ev, fit, device, "train", seed):
+        xs.append(x)
+        if len(xs) >= n:
+            break
+    return xs
+
+
+def export_inherited(space: Space, config: Config, checkpoint: str | Path, output: str | Path,
+                     device: str = "cpu", calibrate: int = CALIBRATION_BATCHES) -> Path:
+    """Write `config`'s architecture with the weights it inherits from the supernet in
+    `checkpoint` (BatchNorm recalibrated on `calibrate` batches of the data it was trained on)
+    as TorchScript (.pt) or ONNX (.onnx)."""
+    import torch
+
+    from .backends import pytorch
+    from .devices import resolve_device
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".pt", ".onnx"):
+        raise ArchDSLError(f"inherited weights are written to .pt or .onnx, not '{output}'",
+                           hint="the .py source holds no weights: compile to model.pt")
+    arch = space.materialize(config)
+    supernet = load_checkpoint(checkpoint, space)
+    dev = torch.device(resolve_device(device))
+    supernet.to(dev)
+    xs: list[Any] = []
+    data = (getattr(supernet, "meta", None) or {}).get("data")
+    if calibrate and data:
+        ev, fit = _data_source(space, data, device, supernet_recipe(space))
+        xs = calibration_inputs(ev, fit, dev, calibrate)
+    model = inherited_model(supernet, config, xs).to("cpu")
+    return pytorch.export(arch, output, model=model)

@@ -1,0 +1,112 @@
+"""`archdsl supernet`, `--evaluator supernet:CHECKPOINT` and `archdsl compile --weights-from`
+from the command line: a real (short) training on digits, a search and an export with the
+inherited weights, and every bad input one clear error (exit 1, no traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from archdsl.cli import main
+from archdsl.study import Study
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACE = """input image: [1, 8, 8]
+network {
+    image
+    -> conv2d(choice(4, 8), kernel = choice(1, 3), padding = same) -> batchnorm -> relu
+    -> global_avg_pool
+    -> linear(10)
+}
+train { batch = 64  epochs = 1 }
+"""
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`archdsl supernet s.arch -o ck.pt` on digits (the default data), 6 steps."""
+    folder = tmp_path_factory.mktemp("cli_supernet")
+    (folder / "s.arch").write_text(SPACE)
+    rc = main(["supernet", str(folder / "s.arch"), "--strategy", "spos", "--epochs", "1",
+               "--max-steps", "6", "--device", "cpu", "--threads", "1", "--quiet",
+               "-o", str(folder / "ck.pt")])
+    assert rc == 0
+    return folder / "ck.pt"
+
+
+def test_supernet_trains_on_digits_by_default_and_writes_a_checkpoint(ckpt: Path,
+                                                                     capsys) -> None:
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["meta"]["data"] == "digits" and saved["meta"]["steps"] == 6
+    assert saved["meta"]["strategy"] == "spos"
+
+
+def test_search_with_inherited_weights(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    rc = main(["search", str(folder / "s.arch"), "--evaluator", f"supernet:{ckpt}",
+               "--searcher", "evolution", "--budget", "3", "--study", str(folder / "st"),
+               "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "wrote" in out
+    with Study.open(folder / "st") as st:
+        assert st.meta()["evaluator"] == f"supernet:{ckpt}"
+        trials = st.trials()
+        assert len(trials) == 3 and all(0 <= t.objective <= 1 for t in trials)
+
+
+def test_compile_with_weights_from_the_supernet(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    cfg = folder / "cfg.json"
+    cfg.write_text(json.dumps({"network/conv2d/out": 8, "network/conv2d/kernel": 3}))
+    rc = main(["compile", str(folder / "s.arch"), "--config", str(cfg), "--weights-from",
+               str(ckpt), "-o", str(folder / "m.pt")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "wrote" in err and (folder / "m.pt").is_file()
+    rc = main(["compile", str(folder / "s.arch"), "--weights-from", str(ckpt), "-o",
+               str(folder / "m.py")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "--weights-from writes the inherited weights" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "darts"], "unknown strategy 'darts'"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--data", "missing.npz"], "was not found"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_bad_supernet_commands(ckpt: Path, capsys, args: list[str], message: str) -> None:
+    folder = ckpt.parent
+    rc = main(["supernet", str(folder / "s.arch"), "--quiet", "-o", str(folder / "bad.pt"),
+               *args])
+    err = capsys.readouterr().err
+    assert rc == 1 and message in err and "Traceback" not in err
+    assert not (folder / "bad.pt").exists()
+
+
+def test_a_checkpoint_of_another_space_is_one_error(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    (folder / "other.arch").write_text(SPACE.replace("choice(4, 8)", "choice(4, 16)"))
+    rc = main(["search", str(folder / "other.arch"), "--evaluator", f"supernet:{ckpt}",
+               "--budget", "1", "--study", str(folder / "st_other"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "trained on another space" in err and "Traceback" not in err
+    rc = main(["compile", str(folder / "other.arch"), "--weights-from", str(ckpt), "-o",
+               str(folder / "o.pt")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "trained on another space" in err
+
+
+def test_a_configuration_of_another_space_is_one_error(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    cfg = folder / "bad_cfg.json"
+    cfg.write_text(json.dumps({"network/conv2d/out": 8, "network/conv2d/kernel": 3,
+                               "width": 16}))
+    rc = main(["compile", str(folder / "s.arch"), "--config", str(cfg), "--weights-from",
+               str(ckpt), "-o", str(folder / "c.pt")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "width" in err and "Traceback" not in err

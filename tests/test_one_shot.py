@@ -1,0 +1,128 @@
+"""One-shot training (archdsl.one_shot) and the supernet evaluator: real SPOS training on a few
+batches of digits, scores with inherited weights, the export with inherited weights, and bad
+input as one clear ArchDSLError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import archdsl
+from archdsl.errors import ArchDSLError
+from archdsl.evaluators import get_evaluator
+from archdsl.evaluators.supernet import SupernetEvaluator
+from archdsl.one_shot import (
+    _data_source,
+    calibration_inputs,
+    export_inherited,
+    inherited_model,
+    supernet_recipe,
+    train_supernet,
+)
+
+# a small space on digits (64 pixels): widths share one weight tensor, depth is a prefix
+SPACE = """input image: [64]
+network {
+    image
+    -> repeat(choice(1, 2)) { linear(choice(16, 32)) -> batchnorm -> relu }
+    -> linear(10)
+}
+train { optimizer = adam(lr = 0.01)  batch = 64  epochs = 1 }
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[archdsl.Space, Path, object]:
+    """A supernet trained for 40 steps (with the sandwich rule), saved."""
+    folder = tmp_path_factory.mktemp("one_shot")
+    (folder / "s.arch").write_text(SPACE)
+    space = archdsl.load(folder / "s.arch")
+    run = train_supernet(space, epochs=2, sandwich=True, max_steps=40, device="cpu", threads=1)
+    run.supernet.save(folder / "ck.pt")
+    return space, folder / "ck.pt", run
+
+
+def test_spos_training_learns_and_records_how(trained) -> None:
+    space, _, run = trained
+    m = run.meta
+    assert (m["strategy"], m["sandwich"], m["data"], m["steps"]) == ("spos", True, "digits", 40)
+    assert m["recipe"]["lr"] == 0.01 and m["recipe"]["batch"] == 64
+    assert m["train_loss"] < 1.5  # chance is ln(10) = 2.3
+    assert run.supernet.meta == m  # saved with the checkpoint
+
+
+def test_inherited_weights_score_far_above_chance(trained) -> None:
+    space, ckpt, _ = trained
+    ev = get_evaluator(f"supernet:{ckpt}", device="cpu")
+    assert isinstance(ev, SupernetEvaluator)
+    ev.prepare(space)
+    for cfg in space.samples(3, seed=1):
+        r = ev.evaluate(space.materialize(cfg))
+        assert r["objective"] == r["accuracy"] > 0.5, cfg
+        assert r["params"] > 0 and r["eval_seconds"] >= 0
+    # the same calibration batches every time: the same score
+    arch = space.materialize(space.default())
+    assert ev.evaluate(arch)["accuracy"] == ev.evaluate(arch)["accuracy"]
+
+
+def test_recalibration_sets_batchnorm_statistics_from_data(trained) -> None:
+    space, _, run = trained
+    ev, fit = _data_source(space, "digits", "cpu", supernet_recipe(space))
+    xs = calibration_inputs(ev, fit, torch.device("cpu"), 3)
+    assert len(xs) == 3
+    cfg = space.default()
+    model = inherited_model(run.supernet, cfg, xs)
+    assert not model.training
+    first = model(xs[0][:1] * 0)  # in eval mode, a batch of one works
+    assert first.shape == (1, 10)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert norms and all(int(m.num_batches_tracked) == 3 for m in norms)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_export_with_inherited_weights_runs_the_inherited_model(trained, tmp_path: Path) -> None:
+    space, ckpt, _ = trained
+    cfg = space.default()
+    out = export_inherited(space, cfg, ckpt, tmp_path / "m.pt", device="cpu", calibrate=2)
+    loaded = torch.jit.load(str(out))
+    ev, fit = _data_source(space, "digits", "cpu", supernet_recipe(space))
+    net = archdsl.one_shot.load_checkpoint(ckpt, space)
+    xs = calibration_inputs(ev, fit, torch.device("cpu"), 2)
+    model = inherited_model(net, cfg, xs)
+    x = xs[0][:5]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-5)
+    with pytest.raises(ArchDSLError, match=r"\.pt or \.onnx"):
+        export_inherited(space, cfg, ckpt, tmp_path / "m.py")
+
+
+def test_a_checkpoint_of_another_space_is_refused(trained, tmp_path: Path) -> None:
+    _, ckpt, _ = trained
+    (tmp_path / "other.arch").write_text(SPACE.replace("choice(16, 32)", "choice(16, 48)"))
+    other = archdsl.load(tmp_path / "other.arch")
+    with pytest.raises(ArchDSLError, match="another space"):
+        get_evaluator(f"supernet:{ckpt}").prepare(other)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("supernet:", "needs the checkpoint's path"),
+    ("supernet:/no/such/file.pt", "was not found"),
+])
+def test_bad_supernet_evaluators(trained, spec: str, message: str) -> None:
+    space = trained[0]
+    with pytest.raises(ArchDSLError, match=message):
+        get_evaluator(spec).prepare(space)
+
+
+def test_bad_training_settings(trained) -> None:
+    space = trained[0]
+    with pytest.raises(ArchDSLError, match="unknown strategy 'darts'"):
+        train_supernet(space, strategy="darts")
+    with pytest.raises(ArchDSLError, match="--lr must be a positive number"):
+        train_supernet(space, lr=-1.0)
+    with pytest.raises(ArchDSLError, match="--batch must be at least 1"):
+        train_supernet(space, batch=0)
+    with pytest.raises(ArchDSLError, match="unknown data"):
+        train_supernet(space, data="nonsense", max_steps=1)
