@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate the README's pictures by running the commands shown beside them.
+"""Regenerate the pictures of README.md and docs/examples.md by running the commands shown
+beside them.
 
-README.md shows `archdsl render ... -o NAME.svg` command lines and `![...](docs/img/NAME.svg)`
-images. Each image is drawn by the one command whose output has the image's file name, run from
+Each page shows `archdsl render ... -o NAME.svg` command lines and images from docs/img/
+(`![...](docs/img/NAME.svg)` in README.md, `![...](img/NAME.svg)` in docs/examples.md). Each
+image is drawn by the one command of its page whose output has the image's file name, run from
 the repository's root with its output sent to docs/img/ instead, so a picture cannot drift from
 its command. An image without such a command, or such a command without an image, is an error.
 
-    python scripts/render_readme_images.py           # redraw docs/img/* from README.md
+    python scripts/render_readme_images.py           # redraw docs/img/* from the pages
     python scripts/render_readme_images.py --check   # write nothing; exit 1 where one differs
 
 Pictures are compared by what they draw (each node's, edge's and cluster's name and text, in
@@ -28,16 +30,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-IMAGE = re.compile(r"!\[[^\]]*\]\((docs/img/[^)\s]+)\)")
+PAGES = [README, ROOT / "docs" / "examples.md"]  # each page's images: docs/img/, from its folder
+IMAGE = re.compile(r"!\[[^\]]*\]\(((?:docs/)?img/[^)\s]+)\)")
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 class ReadmeImageError(Exception):
-    """README.md's pictures and commands do not pair up, or a command failed."""
+    """A page's pictures and commands do not pair up, or a command failed."""
 
 
-def pairs(readme: str) -> dict[str, list[str]]:
-    """Each picture README.md shows (docs/img/NAME) -> the argv of the command that draws it."""
+def pairs(readme: str, page: str = "README.md") -> dict[str, list[str]]:
+    """Each picture a page shows (docs/img/NAME, or img/NAME from docs/) -> the argv of the
+    command that draws it. `readme` is the page's text; `page` names it in errors."""
     commands: dict[str, list[str]] = {}
     for line in readme.splitlines():
         text = line.strip().removeprefix("$ ")
@@ -56,12 +60,12 @@ def pairs(readme: str) -> dict[str, list[str]]:
     for image in images:
         name = Path(image).name
         if name not in commands:
-            raise ReadmeImageError(f"README.md shows {image} but no `archdsl render ... -o "
+            raise ReadmeImageError(f"{page} shows {image} but no `archdsl render ... -o "
                                    f"{name}` command beside it")
         out[image] = commands[name]
     unshown = sorted(set(commands) - {Path(i).name for i in images})
     if unshown:
-        raise ReadmeImageError(f"README.md draws {', '.join(unshown)} but shows no such "
+        raise ReadmeImageError(f"{page} draws {', '.join(unshown)} but shows no such "
                                "picture from docs/img/")
     return out
 
@@ -95,15 +99,18 @@ def drawn(svg: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
     return out
 
 
-def differing(readme: Path = README, img_root: Path = ROOT, write: bool = False) -> list[str]:
-    """The README's pictures that differ from what their commands draw now (those redrawn in
-    place when `write`; the others are left as they are)."""
+def differing(readme: Path = README, img_root: Path | None = None,
+              write: bool = False) -> list[str]:
+    """The page's pictures (as it links them) that differ from what their commands draw now
+    (those redrawn in place when `write`; the others are left as they are). A picture's file is
+    the link read from `img_root` (by default the page's own folder)."""
     stale = []
+    root = readme.parent if img_root is None else img_root
     with tempfile.TemporaryDirectory() as tmp:
-        for image, argv in pairs(readme.read_text("utf-8")).items():
+        for image, argv in pairs(readme.read_text("utf-8"), readme.name).items():
             fresh = Path(tmp) / Path(image).name
             draw(argv, fresh)
-            target = img_root / image
+            target = root / image
             if target.is_file() and drawn(target.read_bytes()) == drawn(fresh.read_bytes()):
                 continue  # the same drawing: left as it is (graphviz's coordinates may differ)
             stale.append(image)
@@ -118,8 +125,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a picture differs from what its command draws")
     args = p.parse_args(argv)
+    stale: list[str] = []
     try:
-        stale = differing(write=not args.check)
+        drawn_by: dict[str, Path] = {}
+        for page in PAGES:
+            for image in pairs(page.read_text("utf-8"), page.name):
+                name = Path(image).name
+                if name in drawn_by:
+                    raise ReadmeImageError(
+                        f"{page.name} and {drawn_by[name].name} both draw {name}")
+                drawn_by[name] = page
+        for page in PAGES:
+            folder = page.parent.relative_to(ROOT)
+            stale += [str(folder / image) for image in differing(page, write=not args.check)]
     except ReadmeImageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

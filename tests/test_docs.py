@@ -8,7 +8,9 @@ What is run, by the kind of fenced block:
   message in a `$ archdsl check NAME` transcript (which is compared like any other). A first
   line that says `(abridged)` is checked but not written for the page's commands (the real file
   is in examples/). A first line that says `(a library` (a file with no network, which only
-  other files may use) is not checked alone: another example of its page must import it.
+  other files may use) is not checked alone: another example of its page must import it. A
+  first line that says `(with --ops MODULE)` is checked with that option (its operations come
+  from the user's module, e.g. examples/gnn_ops.py, imported from the page's folder).
 - Transcripts, text blocks with lines starting `$ `: each `$ archdsl ...` runs in the page's
   folder (a copy of examples/ plus the page's .arch blocks), in page order; the lines after it,
   up to the next `$`, are its output (stdout then stderr), compared exactly, and an output that
@@ -288,7 +290,8 @@ def test_arch_example_checks(block: Block, docs_root: Path) -> None:
                  and re.search(r'^\s*(import|from)\s+"' + re.escape(name) + '"', b.text, re.M)]
         assert users, f"{block.where}: no example of the page imports the library {name}"
         return
-    rc, output = run_archdsl(["check", name], folder)
+    ops = re.search(r"\(with --ops (\S+)\)", rest)
+    rc, output = run_archdsl(["check", name, *(["--ops", ops.group(1)] if ops else [])], folder)
     if "(an error example)" in rest:
         assert rc == 1, f"{block.where}: {name} is an error example, but it checks:\n{output}"
         shows = [x for b in BLOCKS[block.page] if b.kind() == "transcript" for x in b.lines
