@@ -300,3 +300,10 @@ def test_tokens_value_is_the_pixels_in_order() -> None:
 def test_bad_cross_attention_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture,
                                         text: str, message: str) -> None:
     assert f"bad.arch:{message}" in _cli_error(tmp_path, text, capsys)
+
+
+def test_latency_feeds_every_input() -> None:
+    from archdsl.latency import measure
+
+    assert measure(_arch(GNN), repeats=2) > 0
+    assert measure(_arch(HYBRID), repeats=2) > 0
