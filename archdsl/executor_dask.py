@@ -250,12 +250,23 @@ class DaskExecutor(Executor):
         files = load(space_file, import_paths).ir.files
         bundle = make_bundle(files, import_paths, evaluator, opts, device, ops)
         self.plugin = TrialPlugin(self.run, bundle)
+        self.address = address or "a local cluster"
         try:
             self.address = self._connect(address, cluster)
             info = self._workers()
             self.workers = workers if workers is not None else \
                 capacity(info, self.resources)
             self._start(info)
+        except ArchDSLError:
+            self.close()
+            raise
+        except Exception as e:  # noqa: BLE001 - Dask's own errors: the cluster went wrong
+            lost = self.client is not None and self.client.status != "running"
+            self.close()
+            what = "lost the Dask scheduler" if lost else "the Dask cluster failed"
+            raise ArchDSLError(f"{what} at {self.address} while the search was starting: "
+                               f"{_reason(e)}", hint="nothing was run; try again once the "
+                                                     "cluster is up") from None
         except BaseException:
             self.close()
             raise
@@ -427,9 +438,14 @@ class DaskExecutor(Executor):
         if msg.get("state") is not None and live.job.checkpoint is not None:
             _write_atomic(Path(live.job.checkpoint), msg["state"])
         decision = self.on_report(int(tid), int(step), float(value), dict(metrics), bool(last))
-        answers = Queue(f"{self.run}-{nonce}", client=self.client)
-        answers.put(decision)
-        answers.close()
+        try:
+            answers = Queue(f"{self.run}-{nonce}", client=self.client)
+            answers.put(decision)
+            answers.close()
+        except Exception as e:  # noqa: BLE001 - the scheduler went away
+            self._check_connected()
+            raise SchedulerLost(f"lost the Dask scheduler at {self.address} ({_reason(e)}); "
+                                "the running trials are marked interrupted") from None
 
     def _done(self, future: Any) -> Outcome | None:
         tid = next((t for t, v in self.live.items() if v.future is future), None)
@@ -528,12 +544,17 @@ def _reason(e: BaseException) -> str:
 
 def _quiet(saved: dict[str, int] | None = None) -> dict[str, int]:
     """Dask's own log lines (a lost worker, a closed connection) are the search's to report:
-    silenced while an executor lives, then restored."""
-    names = ("distributed", "tornado", "asyncio")
+    silenced while an executor lives (every logger of distributed's: Dask's configuration
+    gives some their own level), then restored."""
     if saved is not None:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
         return saved
+    import distributed  # noqa: F401 - its loggers, as its configuration makes them
+
+    names = ["distributed", "tornado", "asyncio",
+             *(n for n in logging.root.manager.loggerDict
+               if n.startswith(("distributed.", "tornado.")))]
     out = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
