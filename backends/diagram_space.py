@@ -450,12 +450,14 @@ def space_dot(space: Space, config: dict[str, Any] | None = None, *, depth: int 
 
 
 def _label_inputs(dot: Dot, ir: Any) -> None:
-    """Write each input's declared shape on its first wire."""
+    """Write each input's declared shape (and `index(N)`) on its first wire."""
     for inp in ir.inputs:
         src = f"in_{inp.name}"
         for i, line in enumerate(dot.edges):
             if line.startswith(f"{src} -> "):
                 shape = format_expr(inp.shape)
+                if inp.index is not None:
+                    shape += f" index({format_expr(inp.index)})"
                 dot.edges[i] = line.replace("[", f'[label="{shape}", ', 1) if "[" in line \
                     else line.replace(";", f' [label="{shape}"];')
                 break

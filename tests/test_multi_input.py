@@ -307,3 +307,12 @@ def test_latency_feeds_every_input() -> None:
 
     assert measure(_arch(GNN), repeats=2) > 0
     assert measure(_arch(HYBRID), repeats=2) > 0
+
+
+def test_diagrams_show_an_index_input() -> None:
+    from archdsl.backends.diagram import architecture_dot
+    from archdsl.backends.diagram_space import space_dot
+
+    space = archdsl.loads(GNN)
+    assert "index(12)" in architecture_dot(space.materialize(space.default()))
+    assert "[2, 30] index(12)" in space_dot(space)
