@@ -42,6 +42,9 @@ __all__ = ["Bundle", "make_bundle", "write_bundle", "TrialPlugin", "run_trial", 
            "still_running"]
 
 _POLL = 1.0  # seconds between checks that a task is still wanted
+# an idle trial process ends after this long unused: a search whose driver was killed never
+# takes its settings back from the workers
+IDLE_LIMIT = 300.0
 
 
 @dataclass(frozen=True)
@@ -116,19 +119,33 @@ class TrialPlugin(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         self.worker = worker
         self.lock = threading.Lock()
-        self.idle: list[_Slot] = []
+        self.idle: list[tuple[_Slot, float]] = []  # with when each was given back
         self.made = 0
         self.closed = False
         self.folder: Path | None = None
         self.space: tuple[Path, list[Path]] | None = None
+        threading.Thread(target=self._reap, daemon=True).start()
 
     def teardown(self, worker: Any) -> None:
         with self.lock:
             self.closed, idle, self.idle = True, self.idle, []
-        for s in idle:
+        for s, _ in idle:
             s.kill()
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _reap(self) -> None:
+        """End the trial processes left idle longer than IDLE_LIMIT."""
+        while True:
+            time.sleep(min(30.0, IDLE_LIMIT / 2))
+            now = time.monotonic()
+            with self.lock:
+                if self.closed:
+                    return
+                old = [s for s, t in self.idle if now - t > IDLE_LIMIT]
+                self.idle = [(s, t) for s, t in self.idle if now - t <= IDLE_LIMIT]
+            for s in old:
+                s.kill()
 
     def scratch(self) -> Path:
         """This search's temporary folder on the worker (the sources, the checkpoints)."""
@@ -142,7 +159,7 @@ class TrialPlugin(WorkerPlugin):
         folder = self.scratch()
         with self.lock:
             if self.idle:
-                return self.idle.pop()
+                return self.idle.pop()[0]
             if self.space is None:
                 self.space = write_bundle(self.bundle, folder / "space")
             space_file, dirs = self.space
@@ -158,7 +175,7 @@ class TrialPlugin(WorkerPlugin):
     def give(self, slot: _Slot) -> None:
         with self.lock:
             if not self.closed:
-                self.idle.append(slot)
+                self.idle.append((slot, time.monotonic()))
                 return
         slot.kill()
 

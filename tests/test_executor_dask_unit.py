@@ -298,3 +298,42 @@ def test_a_lost_scheduler_stops_the_search() -> None:
     ex.client.status = "connecting"  # type: ignore[misc]
     with pytest.raises(SchedulerLost, match="lost the Dask scheduler at tcp://127.0.0.1:1"):
         ex._done(f)
+
+
+# ---- a worker's idle trial processes -------------------------------------------------------
+class _Slot:
+    def __init__(self) -> None:
+        self.killed = False
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+def test_idle_trial_processes_end(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    import time
+
+    from archdsl import dask_worker
+    from archdsl.dask_worker import Bundle, TrialPlugin
+
+    monkeypatch.setattr(dask_worker, "IDLE_LIMIT", 0.2)
+    plugin = TrialPlugin("n", Bundle((("s.arch", ""),), (), "nb201", (), "cpu", ()))
+
+    class Worker:
+        name = "0"
+
+    plugin.setup(Worker())
+    old, kept = _Slot(), _Slot()
+    plugin.give(old)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 5
+    while not old.killed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.killed and plugin.idle == []  # unused too long: ended
+    plugin.give(kept)  # type: ignore[arg-type]
+    folder = plugin.scratch()
+    assert folder.is_dir()
+    plugin.teardown(Worker())
+    assert kept.killed and not folder.exists()
+    late = _Slot()
+    plugin.give(late)  # type: ignore[arg-type]
+    assert late.killed  # given back after the search ended
