@@ -56,6 +56,13 @@ def test_search_with_inherited_weights(ckpt: Path, capsys) -> None:
         assert st.meta()["evaluator"] == f"supernet:{ckpt}"
         trials = st.trials()
         assert len(trials) == 3 and all(0 <= t.objective <= 1 for t in trials)
+    # resuming names the checkpoint again (it names the data it reads)
+    resume = ["search", "--study", str(folder / "st"), "--resume", "--budget", "4", "--quiet"]
+    assert main(resume) == 1
+    assert f"--evaluator supernet:{ckpt}" in capsys.readouterr().err
+    assert main([*resume, "--evaluator", f"supernet:{ckpt}"]) == 0
+    with Study.open(folder / "st") as st:
+        assert len(st.trials()) == 4
 
 
 def test_compile_with_weights_from_the_supernet(ckpt: Path, capsys) -> None:
