@@ -504,15 +504,18 @@ class DaskExecutor(Executor):
 
 
 def _local_cluster(n: int, resources: dict[str, float]) -> Any:
-    """A LocalCluster of n single-threaded worker processes on 127.0.0.1, each with the
-    resources one trial asks for; a worker lost twice running one task fails it."""
-    import dask
+    """A LocalCluster of n single-threaded workers, each with the resources one trial asks
+    for. The scheduler and the workers live in this process and talk within it (they only
+    hand jobs over and relay reports; each worker's trials run in processes of their own,
+    as LocalExecutor's do), so nothing re-runs the caller's `__main__`, as spawned worker
+    processes would (a script needs no `if __name__ == "__main__":` guard), and their HTTP
+    endpoints listen on 127.0.0.1 only."""
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                            silence_logs=logging.CRITICAL, resources=resources or None)
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=False,
+                        dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.CRITICAL,
+                        resources=resources or None)
 
 
 def _shared_options(options: dict[str, Any]) -> dict[str, Any]:
