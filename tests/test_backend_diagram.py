@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from _example_ops import example_ops
 from archdsl.backends.diagram import DPI, FIT_WIDTH, architecture_dot, render, to_svg
 from archdsl.backends.diagram_space import space_dot
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,13 @@ HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="graphviz's `dot` is not installed")
 
 _SPACES: dict[str, archdsl.Space] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _example_ops():
+    """examples/gnn.arch's operations (examples/gnn_ops.py), registered while these tests run."""
+    with example_ops():
+        yield
 
 
 def space(name: str) -> archdsl.Space:

@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import re
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +19,12 @@ from types import ModuleType
 
 import pytest
 import torch
-from archdsl.backends import ops as backend_ops
+from _example_ops import example_ops
 from archdsl.backends import pytorch as pt
 from test_examples import assert_enumerates, space, variant  # the examples' shared helpers
 
 import archdsl
 from archdsl.cli import main
-from archdsl.layers import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -36,21 +34,10 @@ OPS = ["--ops", "examples.gnn_ops"]  # gnn.arch's operations, imported from the 
 
 @pytest.fixture(scope="module", autouse=True)
 def gnn_ops() -> Iterator[ModuleType]:
-    """examples/gnn_ops.py imported as `examples.gnn_ops`, as `--ops examples.gnn_ops` does from
-    the repository's root; the registries, sys.path and sys.modules are put back afterwards."""
-    layers, ops, path = dict(LAYERS), dict(backend_ops.OPS), list(sys.path)
-    sys.path.insert(0, str(ROOT))
-    saved = {n: sys.modules.pop(n) for n in ("examples", "examples.gnn_ops") if n in sys.modules}
-    try:
-        yield importlib.import_module("examples.gnn_ops")
-    finally:
-        for registry, before in ((LAYERS, layers), (backend_ops.OPS, ops)):
-            registry.clear()
-            registry.update(before)
-        sys.path[:] = path
-        for n in ("examples", "examples.gnn_ops"):
-            sys.modules.pop(n, None)
-        sys.modules.update(saved)
+    """examples/gnn_ops.py's operations, registered while these tests run."""
+    with example_ops() as module:
+        yield module
+
 
 # ---- exact counts, derived by hand ---------------------------------------------------------
 # enas_macro: width 2; 6 operations per layer; layer i (1..4) reads a non-empty subset of its

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from _example_ops import example_ops
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,14 @@ from archdsl.printer import format_expr, format_module
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").rglob("*.arch"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _example_ops():
+    """examples/gnn.arch's operations (examples/gnn_ops.py), registered while these tests run."""
+    with example_ops():
+        yield
+
 
 SP = Span("<gen>", 1, 1, 1, 1, "")
 SETTINGS = settings(max_examples=300, deadline=2000, derandomize=True,

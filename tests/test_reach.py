@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _example_ops import example_ops
 
 import archdsl
 from archdsl.cli import main
@@ -15,6 +16,13 @@ from archdsl.reach import dropped, reach_warnings
 from archdsl.runner import search
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _example_ops():
+    """examples/gnn.arch's operations (examples/gnn_ops.py), registered while these tests run."""
+    with example_ops():
+        yield
 
 
 @pytest.fixture(autouse=True)

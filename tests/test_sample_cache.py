@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _example_ops import example_ops
 
 import archdsl
 from archdsl.interp import PerDecision as _PerDecision
@@ -18,6 +19,13 @@ from archdsl.interp import Uniform as _Uniform
 from archdsl.values import to_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _example_ops():
+    """examples/gnn.arch's operations (examples/gnn_ops.py), registered while these tests run."""
+    with example_ops():
+        yield
 
 TRICKY = """
 input x: [3, 8, 8]
