@@ -116,7 +116,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
 
     from .backends.supernet import Supernet
     from .devices import resolve_device
-    from .evaluators.recipe import optimizer
+    from .evaluators.recipe import optimizer, schedule
 
     if strategy not in STRATEGIES:
         raise ArchDSLError(f"unknown strategy '{strategy}'",
@@ -144,6 +144,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
                                                                   r["epochs"] * per_epoch)
     params: list[Any] = []
     opt: Any = None  # made at the first step, over the bank as it then is
+    sched: Any = None
     step, loss_sum, seen, t0 = 0, 0.0, 0, time.perf_counter()
     for epoch in range(1, r["epochs"] + 1):
         loss_sum, seen = 0.0, 0
@@ -165,12 +166,15 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
             now = list(supernet.bank_parameters())
             if opt is None:
                 opt, params = optimizer(_Params(now), r), now
+                sched = schedule(opt, r, total)
             elif [id(p) for p in now] != [id(p) for p in params]:
-                opt = _regrouped(opt, params, now, r)
+                _regroup(opt, now)
                 params = now
                 say(f"the supernet's weights grew (step {step + 1}); the optimizer now holds "
                     f"{sum(p.numel() for p in params):,} weights")
             opt.step()
+            if sched is not None:
+                sched.step()
             step += 1
             loss_sum, seen = loss_sum + loss_value * len(y), seen + len(y)
             if progress is not None:
@@ -196,16 +200,15 @@ class _Params:
         return self.params
 
 
-def _regrouped(opt: Any, old: list[Any], new: list[Any], r: dict[str, Any]) -> Any:
-    """An optimizer over the grown bank: the state of weights that did not change is kept."""
-    from .evaluators.recipe import optimizer
-
-    fresh = optimizer(_Params(new), r)
-    kept = {id(p) for p in old}
-    for p in new:
-        if id(p) in kept and p in opt.state:
-            fresh.state[p] = opt.state[p]
-    return fresh
+def _regroup(opt: Any, now: list[Any]) -> None:
+    """The optimizer (and so its schedule) goes on over the grown bank: a replaced tensor's
+    state is dropped (the new one starts fresh), the others' is kept."""
+    group = opt.param_groups[0]
+    keep = {id(p) for p in now}
+    for p in group["params"]:
+        if id(p) not in keep:
+            opt.state.pop(p, None)
+    group["params"] = list(now)
 
 
 def _loss(out: Any, y: Any, fit: Any) -> Any:

@@ -126,3 +126,22 @@ def test_bad_training_settings(trained) -> None:
         train_supernet(space, batch=0)
     with pytest.raises(ArchDSLError, match="unknown data"):
         train_supernet(space, data="nonsense", max_steps=1)
+
+
+def test_the_optimizer_goes_on_over_a_grown_bank() -> None:
+    from archdsl.one_shot import _regroup
+
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.Adam([a, b], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    (a.sum() + b.sum()).backward()
+    opt.step()
+    sched.step()
+    grown = torch.nn.Parameter(torch.ones(4))  # b, grown
+    _regroup(opt, [a, grown])
+    assert a in opt.state and b not in opt.state
+    (a.sum() + grown.sum()).backward()
+    opt.step()
+    sched.step()
+    assert grown in opt.state and float(grown.detach()[0]) < 1.0  # trained, at the schedule's lr
+    assert opt.param_groups[0]["lr"] < 0.1
