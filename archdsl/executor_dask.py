@@ -459,10 +459,11 @@ class DaskExecutor(Executor):
                                 "the running trials are marked interrupted")
         if status == "finished":
             o = future.result()
-            if not isinstance(o, Outcome):
-                return None  # it saw itself cancelled
             del self.live[tid]
-            return o
+            if isinstance(o, Outcome):
+                return o
+            return Outcome(tid, None, "its Dask task was cancelled while it ran",
+                           time.monotonic() - live.since, {"device": self.plugin.bundle.device})
         exc = future.exception()
         del self.live[tid]
         if type(exc).__name__ == "KilledWorker":

@@ -288,6 +288,11 @@ def test_results_and_errors() -> None:
     assert ex._done(f1).result == {"objective": 1.0}  # type: ignore[union-attr]
     assert ex._done(f2).error == "ValueError: cannot unpickle"  # type: ignore[union-attr]
     assert ex.live == {} and ex.sent == [(1, 1), (2, 1)]
+    ex._send(Job(3, {}), 1)
+    f3 = ex.live[3].future
+    f3.status, f3._result = "finished", None  # the task saw itself cancelled
+    assert ex._done(f3).error == "its Dask task was cancelled while it ran"  # type: ignore[union-attr]
+    assert ex.live == {}
 
 
 def test_a_lost_scheduler_stops_the_search() -> None:
