@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import random
 import re
 import statistics
@@ -121,6 +122,8 @@ def main() -> int:
     sustained_n = 20_000 if args.quick else 100_000
 
     print("parse + check (best of 5)")
+    sys.path.insert(0, str(ROOT))
+    importlib.import_module("examples.gnn_ops")  # gnn.arch's operations (--ops examples.gnn_ops)
     for path in sorted(EXAMPLES.glob("*.arch")):
         t = best_of(lambda p=path: archdsl.load(p))
         print(f"  {path.name:<22} {t * 1000:8.2f} ms")
