@@ -226,17 +226,22 @@ def test_register_op_refuses_a_bad_input_count(k: object) -> None:
 
 @pytest.mark.parametrize(("network", "message"), [
     ("h = graph_conv(nodes, 8)\n    return h",
-     "4:9: error: layer 'graph_conv' takes 2 tensor inputs, got 1"),
+     "6:9: error: layer 'graph_conv' takes 2 tensor inputs, got 1"),
     ("h = graph_conv(nodes, edges, nodes, 8)\n    return h",
-     "4:9: error: layer 'graph_conv' takes 2 tensor inputs, got 3"),
+     "6:9: error: layer 'graph_conv' takes 2 tensor inputs, got 3"),
     ("h = nodes -> graph_conv(8)\n    return concat(h, edges)",
-     "4:18: error: 'graph_conv(8)' takes 2 tensor inputs, so it cannot be a stage"),
+     "6:18: error: 'graph_conv(8)' takes 2 tensor inputs, so it cannot be a stage"),
     ("h = cross_attention(nodes, 2)\n    return concat(h, edges)",
-     "4:9: error: layer 'cross_attention' takes 2 tensor inputs, got 1"),
+     "6:9: error: layer 'cross_attention' takes 2 tensor inputs, got 1"),
+    ("h = pick(nodes)\n    return concat(h, edges)", "6:9: error: 'pick' takes 2 tensor inputs, got 1"),
+    ("h = mixed(nodes, edges)\n    return h",
+     "4:37: error: layer 'linear' takes 1 tensor input, got 2"),
 ])
 def test_wrong_number_of_tensors(tmp_path: Path, capsys: pytest.CaptureFixture, network: str,
                                  message: str) -> None:
     text = ("input nodes: [12, 6]\ninput edges: [2, 30] index(12)\n"
+            "param pick = choice(graph_conv(8), graph_conv(16))\n"
+            "param mixed = choice(graph_conv(8), linear(4), default = linear(4))\n"
             f"network {{\n    {network}\n}}\n")
     err = _cli_error(tmp_path, text, capsys, "--ops", "_graph_ops")
     assert f"bad.arch:{message}" in err

@@ -255,8 +255,8 @@ class Builder(Evaluator):
                                 hint=f"call it as `{sig.signature()}`")
         args = layer_args(sig, given)
         if len(xs) != (sig.inputs or len(xs)):
-            raise ArchTypeError(f"layer '{sig.name}' takes {sig.inputs} input, got {len(xs)}",
-                                span)
+            raise ArchTypeError(f"layer '{sig.name}' takes {sig.inputs} tensor input"
+                                f"{'s' if sig.inputs != 1 else ''}, got {len(xs)}", span)
         return Tensor(self._add_node(sig.name, args, span, sc.path, xs))
 
     def merge(self, op: str, xs: list[Any], span: Span, sc: Scope,

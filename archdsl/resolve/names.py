@@ -193,6 +193,12 @@ class Resolver:
             return block_arity(x.ref[1])
         if isinstance(x, (A.Name, A.Call)) and x.ref and x.ref[0] == "layer":
             return x.ref[1].inputs  # None for a merge
+        if isinstance(x, A.Call) and x.ref == ("decision", "choice"):
+            # a choice of sub-networks that all take the same number of tensors
+            arities = {self.arity_of(a.value, self.kinds.get(id(a.value), ANY))
+                       for a in x.args if a.name is None}
+            if len(arities) == 1:
+                return arities.pop()
         return None
 
     def _single_input(self, x: A.Expr, kind: str) -> None:
