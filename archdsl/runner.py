@@ -40,6 +40,7 @@ __all__ = ["search", "default_study_dir", "Progress", "DEFAULT_BUDGET", "DEFAULT
 
 DEFAULT_BUDGET = 20  # trials, when neither a budget nor a time is given
 DEFAULT_SEARCHER = "smbo"  # the best of them on NAS-Bench-201 (README, "Search benchmark")
+ONE_SHOT_SEARCHER = "evolution"  # with a supernet's inherited weights (docs/one_shot.md)
 
 
 @dataclass
@@ -177,7 +178,9 @@ def search(file: str | Path | None = None, searcher: str | None = None,
             import_ops(modules)  # before the evaluator and the space
             if data is not None and evaluator is None:
                 evaluator = "train"  # --data names the train evaluator's data
-            searcher, evaluator = searcher or DEFAULT_SEARCHER, evaluator or "digits"
+            evaluator = evaluator or "digits"
+            searcher = searcher or (ONE_SHOT_SEARCHER if evaluator.startswith("supernet:")
+                                    else DEFAULT_SEARCHER)
             seed = 0 if seed is None else seed
             scheduler = scheduler or "none"
             min_epochs = 1 if min_epochs is None else min_epochs
@@ -191,7 +194,7 @@ def search(file: str | Path | None = None, searcher: str | None = None,
         searcher_class(searcher)  # an unknown name fails before anything is made or stored
         make_scheduler(scheduler, min_steps=min_epochs, reduction_factor=reduction_factor,
                        max_steps=max_epochs)  # as does a scheduler's bad option
-        check_device(device)
+        _check_device(device, dask is not None)
         if own is None:
             if evaluator.startswith("__main__:"):
                 raise ArchDSLError(f"evaluator '{evaluator}': worker processes do not run your "
@@ -295,6 +298,16 @@ def _check_objectives(objs: tuple[Objective, ...], ev: Evaluator, name: str | No
             raise ArchDSLError(f"--objective {o}: {who} does not return '{o.name}'",
                                hint=did_you_mean(o.name, have) or "it returns: "
                                + ", ".join(have))
+
+
+def _check_device(device: str, remote: bool) -> None:
+    """The device must be one this machine has; on a Dask cluster, where the workers train,
+    only its spelling is checked here (each worker checks the rest as it starts)."""
+    try:
+        check_device(device)
+    except ArchDSLError as e:
+        if not remote or e.message.startswith("unknown device"):
+            raise
 
 
 def _check_data(evaluator: str, data: str | None, own: bool) -> None:

@@ -342,3 +342,23 @@ def test_idle_trial_processes_end(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     late = _Slot()
     plugin.give(late)  # type: ignore[arg-type]
     assert late.killed  # given back after the search ended
+
+
+# ---- the workers check the device ----------------------------------------------------------
+def test_the_workers_check_the_device(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from archdsl.devices import cuda_count
+
+    if cuda_count():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ArchDSLError, match="no CUDA GPU"):
+        search(NB201, evaluator="nb201", study_dir=tmp_path / "here", device="cuda")
+    with pytest.raises(ArchDSLError, match="unknown device 'gpu'"):  # spelling: checked here
+        search(NB201, evaluator="nb201", study_dir=tmp_path / "s", device="gpu",
+               cluster="local:1")
+    # on a cluster the workers train: each checks the device as it starts (here, in-process)
+    with pytest.raises(ArchDSLError, match=r"a worker could not start \(.*\): --device cuda: "
+                                           "this machine has no CUDA GPU"):
+        search(NB201, evaluator="nb201", study_dir=tmp_path / "s", device="cuda",
+               cluster="local:1")
+    assert not (tmp_path / "s").exists() and not (tmp_path / "here").exists()
