@@ -6,6 +6,7 @@ FILE:LINE:COL error, exit 1 from the command line, no traceback."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import _graph_ops  # noqa: F401 - registers graph_conv (2 inputs)
@@ -56,6 +57,21 @@ def _same_outputs(arch: archdsl.Architecture, tmp_path: Path) -> None:
         a, b = model(*xs), generated(*xs)
     assert a.shape == b.shape
     assert torch.equal(a, b)
+
+
+@pytest.fixture
+def scratch_ops() -> Iterator[None]:
+    """Operations a test registers are gone after it (no did-you-mean hints elsewhere)."""
+    from archdsl.backends.ops import OPS
+
+    from archdsl.layers import LAYERS
+
+    layers, ops = dict(LAYERS), dict(OPS)
+    yield
+    LAYERS.clear()
+    LAYERS.update(layers)
+    OPS.clear()
+    OPS.update(ops)
 
 
 def _cli_error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture,
@@ -178,7 +194,7 @@ def test_two_input_user_operation_builds_and_exports(tmp_path: Path) -> None:
     _same_outputs(arch, tmp_path)
 
 
-def test_k_input_shape_rule_and_default_params_see_every_shape() -> None:
+def test_k_input_shape_rule_and_default_params_see_every_shape(scratch_ops: None) -> None:
     from _graph_ops import GraphConv
 
     seen: list = []
@@ -200,7 +216,7 @@ def test_k_input_shape_rule_and_default_params_see_every_shape() -> None:
     assert info.value.span.line == 5
 
 
-def test_one_input_user_operation_keeps_its_signature() -> None:
+def test_one_input_user_operation_keeps_its_signature(scratch_ops: None) -> None:
     got: list = []
 
     def rule(in_shape: list, by: int = 1) -> list[int]:
