@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -163,8 +164,7 @@ class TrialPlugin(WorkerPlugin):
             if self.space is None:
                 self.space = write_bundle(self.bundle, folder / "space")
             space_file, dirs = self.space
-            name = str(self.worker.name)
-            index = self.made + (int(name) if name.isdigit() else 0)
+            index = self.made + _number(str(self.worker.name))
             self.made += 1
         b = self.bundle
         slot = _Slot(str(space_file), b.evaluator, [str(d) for d in dirs], dict(b.options),
@@ -178,6 +178,15 @@ class TrialPlugin(WorkerPlugin):
                 self.idle.append((slot, time.monotonic()))
                 return
         slot.kill()
+
+
+def _number(name: str) -> int:
+    """A worker's number from its name ("3", "gpu-node-3": 3; an address: 0): with `--device
+    auto|cuda`, worker i's first trial process trains on GPU i mod G, as LocalExecutor's
+    worker i does (one worker per GPU, each seeing its own through CUDA_VISIBLE_DEVICES,
+    needs none of this)."""
+    m = re.search(r"(\d+)$", name)
+    return int(m.group(1)) if m and "://" not in name else 0
 
 
 def _plugin(name: str) -> tuple[Any, TrialPlugin]:

@@ -192,6 +192,14 @@ def test_bundle_carries_the_sources_and_imports(tmp_path: Path) -> None:
     assert copy.count() == space.count() == 3456
 
 
+def test_worker_numbers() -> None:
+    pytest.importorskip("distributed")
+    from archdsl.dask_worker import _number
+
+    assert [_number(n) for n in ("0", "3", "gpu-node-12", "w", "tcp://127.0.0.1:8786")] == \
+        [0, 3, 12, 0, 0]
+
+
 def test_bundle_refuses_paths_out_of_its_folder(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     from archdsl.dask_worker import Bundle, write_bundle
