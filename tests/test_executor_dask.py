@@ -6,9 +6,10 @@ Searches run as `archdsl search` subprocesses (exit status, output and the study
 checked): the nb201 evaluator, a training evaluator, ASHA's promotions from checkpoints, a
 worker killed with kill -9 in the middle of a trial (once: it runs again on another worker;
 twice: it fails saying why), the scheduler killed (the search stops, its running trials are
-interrupted, `--resume` on a new cluster finishes them), and determinism (one trial in flight,
-the same seed: the same trials as the local executor). Skipped when the dask extra
-(distributed) is not installed.
+interrupted, `--resume` on a new cluster finishes them), determinism (one trial in flight, the
+same seed: the same trials as the local executor), a trial past its time limit, and clusters that
+cannot run the search (unreachable, no worker, no GPU): one error, no study. Skipped when the
+dask extra (distributed) is not installed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Cluster:
             "worker", self.address, "--host", HOST, "--nthreads", "1", "--nworkers", "1",
             "--no-dashboard", "--name", f"w{i}", "--local-directory", str(folder / f"w{i}"),
             "--death-timeout", "30"]) for i in range(workers)]
-        self.wait_for_workers(workers)
+        if workers:
+            self.wait_for_workers(workers)
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
@@ -348,3 +350,57 @@ def test_scheduler_lost_then_resume_finishes(own_cluster: list[Cluster],
         assert Counter(t.status for t in st.trials()) == {"interrupted": 2, "ok": 4}
         done = [t.config for t in st.trials("ok")]
         assert all(config in done for config in lost)
+
+
+def test_a_trial_past_its_time_limit_fails_and_its_worker_goes_on(cluster: Cluster,
+                                                                  tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    workers = cluster.worker_pids()
+    holding(cluster)
+    try:
+        r = archdsl(str(NB201), "--evaluator", "_dask_evaluators:held", "--searcher", "random",
+                    "--budget", "2", "--trial-timeout", "3", "--study", str(folder),
+                    *on(cluster))
+    finally:
+        release(cluster)
+    assert r.returncode == 1 and "every trial failed" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    with Study.open(folder) as st:
+        errors = [t.error for t in st.trials("failed")]
+    assert errors == ["ran past the time limit of 3 s"] * 2
+    assert cluster.worker_pids() == workers  # the trial's process was killed, not the worker
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["unreachable", "no workers", "no GPU"])
+def test_a_cluster_that_cannot_run_the_search_is_one_error_and_no_study(
+        case: str, cluster: Cluster, own_cluster: list[Cluster], tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    args = [str(NB201), "--evaluator", "nb201", "--study", str(folder),
+            "--connect-timeout", "3"]
+    if case == "unreachable":
+        address = f"tcp://{HOST}:{free_port()}"  # nothing listens there
+        args += ["--dask-scheduler", address]
+        want = f"error: cannot reach the Dask scheduler at {address} (waited 3 s)"
+    elif case == "no workers":
+        empty = Cluster(tmp_path / "empty", workers=0)
+        own_cluster.append(empty)
+        args += ["--dask-scheduler", empty.address]
+        want = f"error: no Dask worker joined the scheduler at {empty.address} within 3 s"
+    else:
+        args += [*on(cluster), "--gpus-per-trial", "1"]
+        want = ("error: no Dask worker has the resources a trial asks for (GPU=1); the workers "
+                "have: none")
+    r = archdsl(*args)
+    assert r.returncode == 1, f"{r.stdout}\n{r.stderr}"
+    assert want in r.stderr and "Traceback" not in r.stderr, r.stderr
+    if case == "no workers":
+        assert "waiting for a Dask worker" in r.stdout + r.stderr
+    assert not folder.exists()  # no study left half-made
