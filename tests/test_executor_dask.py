@@ -6,7 +6,8 @@ Searches run as `archdsl search` subprocesses (exit status, output and the study
 checked): the nb201 evaluator, a training evaluator, ASHA's promotions from checkpoints, a
 worker killed with kill -9 in the middle of a trial (once: it runs again on another worker;
 twice: it fails saying why), the scheduler killed (the search stops, its running trials are
-interrupted, `--resume` on a new cluster finishes them), determinism (one trial in flight, the
+interrupted, `--resume` on a new cluster finishes them), the search itself killed (no
+finished trial lost; `--resume` reconnects), determinism (one trial in flight, the
 same seed: the same trials as the local executor), a trial past its time limit, and clusters that
 cannot run the search (unreachable, no worker, no GPU): one error, no study. Skipped when the
 dask extra (distributed) is not installed.
@@ -14,6 +15,7 @@ dask extra (distributed) is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -404,3 +406,33 @@ def test_a_cluster_that_cannot_run_the_search_is_one_error_and_no_study(
     if case == "no workers":
         assert "waiting for a Dask worker" in r.stdout + r.stderr
     assert not folder.exists()  # no study left half-made
+
+
+def test_the_driver_killed_loses_no_finished_trial_and_resume_reconnects(
+        cluster: Cluster, tmp_path: Path) -> None:
+    import sqlite3
+
+    folder = tmp_path / "s"
+    p = start(str(NB201), "--evaluator", "_dask_evaluators:where", "--searcher", "random",
+              "--budget", "16", "--study", str(folder), *on(cluster))
+
+    def finished() -> list[tuple[int, float]]:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{folder / 'study.db'}?mode=ro",
+                                                    uri=True)) as db:
+                return db.execute("SELECT id, objective FROM trials WHERE status = 'ok' "
+                                  "ORDER BY id").fetchall()
+        except sqlite3.Error:  # not made yet
+            return []
+
+    deadline = time.monotonic() + 120
+    while len(finished()) < 3 and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.kill()  # kill -9 of the search in the middle
+    p.communicate()
+    before = finished()
+    assert 3 <= len(before) < 16
+    ok(archdsl("--study", str(folder), "--resume", "--evaluator", "_dask_evaluators:where",
+               *on(cluster)))
+    after = finished()
+    assert len(after) == 16 and set(before) <= set(after)  # none lost, none changed
