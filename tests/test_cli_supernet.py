@@ -47,13 +47,13 @@ def test_supernet_trains_on_digits_by_default_and_writes_a_checkpoint(ckpt: Path
 def test_search_with_inherited_weights(ckpt: Path, capsys) -> None:
     folder = ckpt.parent
     rc = main(["search", str(folder / "s.arch"), "--evaluator", f"supernet:{ckpt}",
-               "--searcher", "evolution", "--budget", "3", "--study", str(folder / "st"),
-               "--quiet"])
+               "--budget", "3", "--study", str(folder / "st"), "--quiet"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "wrote" in out
     with Study.open(folder / "st") as st:
         assert st.meta()["evaluator"] == f"supernet:{ckpt}"
+        assert st.meta()["searcher"] == "evolution"  # the default with inherited weights
         trials = st.trials()
         assert len(trials) == 3 and all(0 <= t.objective <= 1 for t in trials)
     # resuming names the checkpoint again (it names the data it reads)
