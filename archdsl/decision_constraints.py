@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from .errors import ArchNameError, ArchTypeError, ConstraintError, Span, did_you_mean
-from .interp import Chooser, Default, PerDecision, Reject, Uniform
+from .interp import Chooser, Default, Reject
 from .interp.keys import to_json_key
 from .naming import Scope
 from .printer import format_expr
@@ -38,9 +38,10 @@ if TYPE_CHECKING:
     from .interp import Interp
     from .semantics import SpaceIR
 
-__all__ = ["uses_decisions", "DecisionConstraints", "NAME_WALKS"]
+__all__ = ["uses_decisions", "DecisionConstraints", "NAME_WALKS", "NAME_QUIET"]
 
-NAME_WALKS = 40  # random walks (besides a few fixed ones) that find the names of decisions
+NAME_WALKS = 400  # walks at most that look for the names of decisions (_names)
+NAME_QUIET = 8  # ... stopping after this many in a row find no new name
 
 
 def _refs(e: A.Node) -> Iterator[A.Node]:
@@ -206,7 +207,7 @@ class DecisionConstraints:
     # ---- the names a reference may match ---------------------------------------------------
     def check_names(self) -> None:
         """ArchNameError at a reference that matches no decision this space was seen to make
-        (the default configuration, a few fixed walks and NAME_WALKS random ones), with the
+        (the default configuration and walks that take every option in turn: `_names`), with the
         closest name as a hint; ArchNameError too where a compared label is no option of
         any decision the reference matches."""
         if self._names_checked or not self.constraints:
@@ -253,29 +254,48 @@ class DecisionConstraints:
                     or "its options: " + ", ".join(shown[:8]))
 
     def _names(self) -> dict[str, Decision]:
+        """The decisions the default configuration makes, then those of walks that take, at
+        each decision, the option taken least often so far (so every option of every decision
+        met is taken in turn, and the decisions inside it are met): until NAME_QUIET walks in
+        a row find no new name, NAME_WALKS walks at most."""
         it = self.it
         seen: dict[str, Decision] = {}
-        rng = random.Random(0)
-        choosers: list[Chooser] = [Default(), _Nth(-1), _Nth(1), _Nth(2)]
-        choosers += [PerDecision(rng) if i % 2 else Uniform(rng) for i in range(NAME_WALKS)]
-        for ch in choosers:
+        least = _LeastTaken()
+        quiet = 0
+        for ch in [Default()] + [least] * NAME_WALKS:
+            before = len(seen)
             try:
                 it.walk(ch)
             except (Reject, ConstraintError):
-                pass
+                pass  # the names met before the walk was refused are names all the same
             seen.update(it.seen)
+            quiet = quiet + 1 if len(seen) == before and ch is least else 0
+            if quiet >= NAME_QUIET:
+                break
         return seen
 
 
-class _Nth(Chooser):
-    """Every decision at its i-th option (or the last, where it has fewer) that leads to an
-    architecture: walks that reach the later alternatives and the longest repeats."""
+class _LeastTaken(Chooser):
+    """Each decision at an option it took least often in earlier walks (drawn among those, so
+    that decisions do not turn in step; any option where a decision has more than MANY); a
+    range at its bounds."""
 
-    def __init__(self, i: int):
-        self.i = i
+    MANY = 64
+
+    def __init__(self) -> None:
+        self.taken: dict[tuple[str, int], int] = {}
+        self.rng = random.Random(0)
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
+        n = 2 if d.options is None else len(d.options)
+        if n > self.MANY:
+            i = self.rng.randrange(n)
+        else:
+            ok = [j for j in range(n) if weights is None or weights[j] > 0] or [0]
+            fewest = min(self.taken.get((d.name, j), 0) for j in ok)
+            ok = [j for j in ok if self.taken.get((d.name, j), 0) == fewest]
+            i = ok[self.rng.randrange(len(ok))]
+        self.taken[(d.name, i)] = self.taken.get((d.name, i), 0) + 1
         if d.options is None:
-            return d.hi if self.i else d.lo
-        ok = [j for j in range(len(d.options)) if weights is None or weights[j] > 0] or [0]
-        return d.options[ok[min(self.i, len(ok) - 1)] if self.i >= 0 else ok[-1]]
+            return d.hi if i else d.lo
+        return d.options[i]

@@ -214,3 +214,20 @@ def test_cli_count_check_and_errors(tmp_path: Any, capsys: Any) -> None:
     assert main(["count", str(f)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"{f}:7:15: error: no decision matches") and "Traceback" not in err
+
+
+DEEP = """
+input x: [4]
+op e = one_of { a: identity | b: one_of { c: relu | d: one_of { f: tanh | g: linear(choice(4, 8, 16)) } } }
+network { x -> e -> repeat(choice(1, 2, 3)) { e } -> optional { linear(choice(2, 3)) } }
+"""
+
+
+def test_every_name_of_the_space_can_be_referred_to() -> None:
+    """The check that a reference names a decision finds names deep in rare branches (here
+    the kernel of a third copy's innermost alternative)."""
+    names = sorted({n for c in archdsl.loads(DEEP).enumerate() for n in c})
+    assert len(names) == 19
+    for n in names:
+        space = archdsl.loads(DEEP + f'require count(decision("{n}") > 100) < 1\n')
+        assert space.count() == archdsl.loads(DEEP).count()
