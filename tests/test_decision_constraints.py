@@ -231,3 +231,12 @@ def test_every_name_of_the_space_can_be_referred_to() -> None:
     for n in names:
         space = archdsl.loads(DEEP + f'require count(decision("{n}") > 100) < 1\n')
         assert space.count() == archdsl.loads(DEEP).count()
+
+
+@pytest.mark.parametrize("text, word", [
+    ('input x: [4]\nnetwork { x -> linear(4) }\nrequire decision("a") == 3\n', "names decisions"),
+    ("input x: [4]\nnetwork { x -> linear(count(3)) }\n", "counts over decisions"),
+])
+def test_count_and_decision_elsewhere_say_where_they_belong(text: str, word: str) -> None:
+    e = _error(text, ArchNameError, "unknown layer")
+    assert word in (e.hint or "") and "top-level" in (e.hint or "")

@@ -153,7 +153,13 @@ def check_train_value(a: A.Arg, kind: str) -> None:
 
 def unknown_layer(e: A.Call, ctx: Ctx) -> ArchNameError:
     """The error for a call of a name that is no block, layer, decision or param."""
-    hint = did_you_mean(e.func, set(LAYERS) | set(ctx.blocks) | A.DECISION_FUNCS)
+    if e.func in ("count", "any", "all", "decision"):
+        what = "names decisions inside count(...), any(...) or all(...)" \
+            if e.func == "decision" else "counts over decisions"
+        hint = (f"{e.func}(...) {what} in a top-level `require`/`forbid`, e.g. "
+                'require count(decision("network/*/kernel") == 7) <= 2')
+    else:
+        hint = did_you_mean(e.func, set(LAYERS) | set(ctx.blocks) | A.DECISION_FUNCS)
     return ArchNameError(f"unknown layer '{e.func}'", e.func_span, hint=hint)
 
 
