@@ -44,12 +44,16 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from archdsl.backends.ops import OPS
 
+from archdsl import user_ops
 from archdsl.cli import main as archdsl_main
+from archdsl.layers import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
@@ -163,7 +167,7 @@ def run_archdsl(argv: list[str], cwd: Path) -> tuple[int, str]:
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _own_ops():
             try:
                 rc = archdsl_main(argv)
             except SystemExit as e:  # argparse
@@ -171,6 +175,29 @@ def run_archdsl(argv: list[str], cwd: Path) -> tuple[int, str]:
     finally:
         os.chdir(old)
     return rc, out.getvalue() + err.getvalue()
+
+
+@contextlib.contextmanager
+def _own_ops() -> Iterator[None]:
+    """What an in-process command registers with --ops (layers, backend operations, the
+    modules it imported) is taken back afterwards, as a separate process would: a later
+    example's "unknown layer" stays unknown."""
+    layers, ops, path = dict(LAYERS), dict(OPS), list(sys.path)
+    modules, registered = set(sys.modules), dict(user_ops._REGISTERED)
+    try:
+        yield
+    finally:
+        for registry, before in ((LAYERS, layers), (OPS, ops)):
+            registry.clear()
+            registry.update(before)
+        for module in set(user_ops._REGISTERED) - set(registered):  # and its new packages
+            parts = module.split(".")
+            for name in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+                if name not in modules:
+                    sys.modules.pop(name, None)
+        user_ops._REGISTERED.clear()
+        user_ops._REGISTERED.update(registered)
+        sys.path[:] = path
 
 
 def search_argv(argv: list[str]) -> list[str]:
