@@ -38,6 +38,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from .errors import ArchDSLError
 from .executor import Job, Outcome, _Slot
+from .executor_dask import archdsl_version
 
 __all__ = ["Bundle", "make_bundle", "write_bundle", "TrialPlugin", "run_trial", "warm",
            "still_running"]
@@ -58,6 +59,7 @@ class Bundle:
     options: tuple[tuple[str, Any], ...]
     device: str
     ops: tuple[str, ...]
+    version: str = ""  # the search's archdsl
 
     @property
     def key(self) -> str:
@@ -68,7 +70,7 @@ class Bundle:
 
 def make_bundle(files: Sequence[str | Path], import_paths: Sequence[str | Path],
                 evaluator: str, options: dict[str, Any], device: str,
-                ops: Sequence[str]) -> Bundle:
+                ops: Sequence[str], version: str = "") -> Bundle:
     """The bundle of a space whose source is `files` (the searched file first)."""
     paths = [Path(f).resolve() for f in files]
     dirs = [Path(d).resolve() for d in import_paths]
@@ -76,7 +78,7 @@ def make_bundle(files: Sequence[str | Path], import_paths: Sequence[str | Path],
     return Bundle(tuple((p.relative_to(root).as_posix(), p.read_text(encoding="utf-8"))
                         for p in paths),
                   tuple(d.relative_to(root).as_posix() for d in dirs),
-                  evaluator, tuple(sorted(options.items())), device, tuple(ops))
+                  evaluator, tuple(sorted(options.items())), device, tuple(ops), version)
 
 
 def write_bundle(bundle: Bundle, folder: Path) -> tuple[Path, list[Path]]:
@@ -157,6 +159,10 @@ class TrialPlugin(WorkerPlugin):
 
     def take(self) -> _Slot:
         """An idle trial process, or a new one (ArchDSLError if it cannot start)."""
+        mine = archdsl_version()
+        if self.bundle.version and mine != self.bundle.version:  # a worker that joined late
+            raise ArchDSLError(f"the Dask worker {self.worker.address} has archdsl {mine}, and "
+                               f"this search runs archdsl {self.bundle.version}")
         folder = self.scratch()
         with self.lock:
             if self.idle:

@@ -41,11 +41,13 @@ from .executor import Executor, Job, Outcome, max_workers
 
 __all__ = ["DaskExecutor", "DaskSettings", "SchedulerLost", "dask_settings",
            "require_distributed", "parse_address", "parse_cluster", "trial_resources",
-           "missing_resources", "version_problem", "ENV_SCHEDULER", "EXECUTORS"]
+           "missing_resources", "version_problem", "archdsl_version", "ENV_SCHEDULER",
+           "EXECUTORS"]
 
 ENV_SCHEDULER = "ARCHDSL_DASK_SCHEDULER"
 EXECUTORS = ("local", "dask")
 _ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+_RECOUNT = 2.0  # seconds between counts of what the workers can run at once
 _HINT_ADDRESS = "give the address `dask scheduler` prints, e.g. tcp://10.0.0.5:8786"
 
 
@@ -195,7 +197,8 @@ def version_problem(versions: dict[str, Any], mine: str) -> str | None:
     return None
 
 
-def _version() -> str:
+def archdsl_version() -> str:
+    """This archdsl's version, as installed (what workers are compared by)."""
     try:
         return importlib.metadata.version("archdsl")
     except importlib.metadata.PackageNotFoundError:
@@ -248,14 +251,16 @@ class DaskExecutor(Executor):
         self._reader: threading.Thread | None = None
         opts = _shared_options(options or {})
         files = load(space_file, import_paths).ir.files
-        bundle = make_bundle(files, import_paths, evaluator, opts, device, ops)
+        bundle = make_bundle(files, import_paths, evaluator, opts, device, ops,
+                             archdsl_version())
         self.plugin = TrialPlugin(self.run, bundle)
         self.address = address or "a local cluster"
         try:
             self.address = self._connect(address, cluster)
             info = self._workers()
-            self.workers = workers if workers is not None else \
-                capacity(info, self.resources)
+            self.bound = workers  # None: what the workers can run, as they come and go
+            self.capacity = capacity(info, self.resources)
+            self.counted = time.monotonic()
             self._start(info)
         except ArchDSLError:
             self.close()
@@ -307,7 +312,7 @@ class DaskExecutor(Executor):
                                         "(docs/distributed.md)") from None
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         versions = self.client.run(importlib.metadata.version, "archdsl", on_error="return")
-        problem = version_problem(versions, _version())
+        problem = version_problem(versions, archdsl_version())
         if problem:
             raise ArchDSLError(problem, hint="install the same archdsl on every worker as on "
                                              "this machine, then restart the workers")
@@ -354,7 +359,16 @@ class DaskExecutor(Executor):
 
     # ---- the Executor interface ----------------------------------------------------------
     def free(self) -> int:
-        return max(0, self.workers - len(self.live))
+        if self.bound is not None:
+            return max(0, self.bound - len(self.live))
+        if time.monotonic() - self.counted > _RECOUNT and self.client.status == "running":
+            self.counted = time.monotonic()  # workers that joined since (SLURM jobs, say)
+            try:
+                info = self.client.scheduler_info(n_workers=-1)["workers"]
+                self.capacity = capacity(info, self.resources)
+            except Exception:  # noqa: BLE001 - the scheduler went away: results() says so
+                pass
+        return max(0, self.capacity - len(self.live))
 
     def running(self) -> list[int]:
         return list(self.live)

@@ -370,3 +370,37 @@ def test_the_workers_check_the_device(tmp_path: Path) -> None:
         search(NB201, evaluator="nb201", study_dir=tmp_path / "s", device="cuda",
                cluster="local:1")
     assert not (tmp_path / "s").exists() and not (tmp_path / "here").exists()
+
+
+def test_a_worker_of_another_version_refuses_trials(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from archdsl.dask_worker import Bundle, TrialPlugin
+
+    plugin = TrialPlugin("n", Bundle((("s.arch", ""),), (), "nb201", (), "cpu", (), "0.0.0"))
+
+    class Worker:
+        name, address = "0", "tcp://127.0.0.1:5"
+
+    plugin.setup(Worker())
+    with pytest.raises(ArchDSLError, match=r"the Dask worker tcp://127.0.0.1:5 has archdsl "
+                                           r"\S+, and this search runs archdsl 0.0.0"):
+        plugin.take()
+    plugin.teardown(Worker())
+
+
+def test_trials_in_flight_follow_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archdsl import executor_dask
+
+    monkeypatch.setattr(executor_dask, "_RECOUNT", 0.0)
+    ex = _executor()
+    ex.resources = {"GPU": 1.0}
+    workers = {"tcp://a": {"nthreads": 1, "resources": {"GPU": 1}}}
+    ex.client.scheduler_info = lambda n_workers: {"workers": dict(workers)}  # type: ignore[attr-defined]
+    ex.bound, ex.capacity, ex.counted = None, 1, 0.0
+    assert ex.free() == 1
+    ex._send(Job(1, {}), 1)
+    assert ex.free() == 0
+    workers["tcp://b"] = {"nthreads": 2, "resources": {"GPU": 2}}  # a worker joined
+    assert ex.free() == 2
+    ex.bound = 2  # --workers 2
+    assert ex.free() == 1
