@@ -404,3 +404,27 @@ def test_trials_in_flight_follow_the_workers(monkeypatch: pytest.MonkeyPatch) ->
     assert ex.free() == 2
     ex.bound = 2  # --workers 2
     assert ex.free() == 1
+
+
+# ---- the command line ------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "local", "--dask-scheduler", "tcp://127.0.0.1:1"],
+     "error: --dask-scheduler is for --executor dask"),
+    (["--executor", "dask"], "error: --executor dask needs a cluster"),
+    (["--cluster", "local:0"], "error: --cluster local:0: between 1 and"),
+    (["--dask-scheduler", "nowhere"], "error: --dask-scheduler 'nowhere' is not a scheduler "
+                                      "address"),
+    (["--cluster", "local:1", "--cpus-per-trial", "-2"],
+     "error: --cpus-per-trial must be a number of at least 0, got -2.0"),
+])
+def test_cli_refuses(args: list[str], message: str, tmp_path: Path,
+                     capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from archdsl.cli import main
+
+    monkeypatch.delenv("ARCHDSL_DASK_SCHEDULER", raising=False)
+    assert main(["search", str(NB201), "--evaluator", "nb201", "--study",
+                 str(tmp_path / "s"), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
