@@ -4,14 +4,16 @@
 - `digits`: scikit-learn's 1,797 grey 8x8 digit images (shipped with it), a fixed stratified
   split keeping VALID_FRACTION of them (360) for validation;
 - a path to a `.npz` file holding the arrays x_train, y_train, x_valid, y_valid (read with
-  `allow_pickle=False`: a file is data, never code);
+  `allow_pickle=False`: a file is data, never code); for a network of several inputs, one x per
+  input by its name instead: x_train_NAME and x_valid_NAME for each input NAME;
 - `module:function` (imported from the working folder or the Python path): the function, called
-  with no arguments, returns `(train, valid)` or a dict with the four keys above, where train
+  with no arguments, returns `(train, valid)` or a dict with the keys above, where train
   and valid are each an `(x, y)` pair of tensors or numpy arrays, a torch Dataset of `(x, y)`
-  examples, or a DataLoader of `(x, y)` batches.
+  examples, or a DataLoader of `(x, y)` batches; for several inputs x is a dict
+  {input name: array or tensor} (a Dataset's example too: the default collate batches it).
 
 Arrays and tensors are held in memory as torch tensors (floats as float32, integers as int64) and
-checked once here; Datasets and DataLoaders are only looked at (their first example or batch) and
+checked once here (integers' lowest and highest value kept, for index inputs); Datasets and DataLoaders are only looked at (their first example or batch) and
 stream their examples during training. Every fault is an EvaluationError naming the data. Imports
 numpy and torch (lazily), archdsl.errors and the evaluators package only.
 """
@@ -26,12 +28,15 @@ from typing import Any
 
 from ..errors import ArchDSLError, EvaluationError
 
-__all__ = ["Data", "Split", "load_data", "VALID_FRACTION", "KEYS", "DATA_HELP"]
+__all__ = ["Data", "Split", "XInfo", "load_data", "VALID_FRACTION", "KEYS", "DATA_HELP",
+           "NAMED_HELP", "x_label", "y_or_x"]
 
 VALID_FRACTION = 0.2
 KEYS = ("x_train", "y_train", "x_valid", "y_valid")
 DATA_HELP = ("digits (built in), FILE.npz (x_train, y_train, x_valid, y_valid), or "
              "module:function returning (train, valid)")
+NAMED_HELP = ("for several inputs, one x per input by its name: x_train_NAME and x_valid_NAME "
+              "with y_train and y_valid (a dict {NAME: array} as x from a function)")
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Split:
     """One side of the data (train or valid): tensors in memory (`x`, `y`), a Dataset the
     evaluator batches (`dataset`), or the user's DataLoader iterated as it is (`loader`)."""
 
-    x: Any = None
+    x: Any = None  # a tensor, or {input name: tensor} for several inputs
     y: Any = None
     dataset: Any = None
     loader: Any = None
@@ -51,11 +56,35 @@ class Split:
     def size(self) -> int | None:
         """The number of examples, when known."""
         if self.in_memory:
-            return len(self.x)
+            return len(y_or_x(self.x, self.y))
         try:
             return len(self.dataset if self.dataset is not None else self.loader.dataset)
         except TypeError:
             return None
+
+
+def y_or_x(x: Any, y: Any) -> Any:
+    """What counts the examples of a side in memory: its y (as long as every x)."""
+    return y if y is not None else next(iter(x.values())) if isinstance(x, dict) else x
+
+
+def x_label(side: str, name: str | None) -> str:
+    """How messages name an x: x_train, or x_train_NAME for an input's own."""
+    return f"x_{side}" if name is None else f"x_{side}_{name}"
+
+
+@dataclass
+class XInfo:
+    """What one x looks like: an example's shape, integers or floats, and (held in memory,
+    integers) the lowest and highest value."""
+
+    shape: tuple[int, ...]
+    integer: bool
+    range: tuple[int, int] | None = None
+
+    def describe(self) -> str:
+        n = math.prod(self.shape)
+        return f"{list(self.shape)} ({n} value{'s' if n != 1 else ''})"
 
 
 @dataclass
@@ -71,6 +100,14 @@ class Data:
     y_integer: bool  # the labels are integers (classification, unless told otherwise)
     labels: tuple[int, int] | None = None  # (lowest, highest) integer label held in memory
     what: str = ""  # a few words on the examples, for messages ("8x8 images")
+    x_range: tuple[int, int] | None = None  # (lowest, highest) value of an integer x in memory
+    named: dict[str, XInfo] | None = None  # several inputs' x by name (then x_shape is ())
+
+    def xs(self) -> dict[str | None, XInfo]:
+        """Each x: by input name, or {None: ...} for data with one x."""
+        if self.named is not None:
+            return dict(self.named)
+        return {None: XInfo(self.x_shape, self.x_integer, self.x_range)}
 
     @property
     def task(self) -> str:
@@ -121,6 +158,9 @@ def _npz(spec: str) -> Data:
         raise EvaluationError(f"data file '{spec}' was not found", hint="data: " + DATA_HELP)
     try:
         with np.load(path, allow_pickle=False) as f:
+            if _named_keys(f.files):
+                arrays = {k: f[k] for k in f.files}
+                return _named(spec, arrays, "a .npz file for training holds ")
             missing = [k for k in KEYS if k not in f.files]
             if missing:
                 raise EvaluationError(f"data '{spec}' has no {', '.join(missing)}; it holds: "
@@ -143,6 +183,8 @@ def _function(spec: str) -> Data:
         out = fn()
     except Exception as e:  # noqa: BLE001 - the user's code: its fault is shown, not a traceback
         raise EvaluationError(f"data '{spec}' raised {type(e).__name__}: {e}") from None
+    if isinstance(out, dict) and _named_keys(list(out)):
+        return _named(spec, out, "return (train, valid), or a dict of ")
     if isinstance(out, dict):
         missing = [k for k in KEYS if k not in out]
         if missing:
@@ -159,10 +201,43 @@ def _function(spec: str) -> Data:
     return _streamed(spec, _split(spec, "train", train), _split(spec, "valid", valid))
 
 
+def _named_keys(keys: list[str]) -> bool:
+    """Keys of the named form (x_train_NAME, ...) and not of the one-x form (x_train, ...)."""
+    return ("x_train" not in keys and "x_valid" not in keys
+            and any(k.startswith(("x_train_", "x_valid_")) for k in keys))
+
+
+def _named(spec: str, arrays: dict[str, Any], form: str) -> Data:
+    """The named form: x_train_NAME / x_valid_NAME for each input NAME, y_train, y_valid."""
+    hint = form + "x_train_NAME and x_valid_NAME for each input NAME, y_train and y_valid"
+    missing = [k for k in ("y_train", "y_valid") if k not in arrays]
+    if missing:
+        raise EvaluationError(f"data '{spec}' has no {', '.join(missing)}; it holds: "
+                              f"{', '.join(arrays)}", hint=hint)
+    xs: dict[str, dict[str, Any]] = {"train": {}, "valid": {}}
+    for k, a in arrays.items():
+        for side in xs:
+            if k.startswith(f"x_{side}_"):
+                xs[side][k[len(f"x_{side}_"):]] = a
+    for side, other in (("train", "valid"), ("valid", "train")):
+        alone = [n for n in xs[side] if n not in xs[other]]
+        if alone:
+            raise EvaluationError(f"data '{spec}' has x_{side}_{alone[0]} but no "
+                                  f"x_{other}_{alone[0]}", hint=hint)
+    return _in_memory(spec, (xs["train"], arrays["y_train"]), (xs["valid"], arrays["y_valid"]))
+
+
+def _is_x(a: Any) -> bool:
+    """An array or tensor, or a dict {input name: array or tensor}."""
+    if isinstance(a, dict):
+        return bool(a) and all(hasattr(v, "shape") for v in a.values())
+    return hasattr(a, "shape")
+
+
 def _is_pair(obj: Any) -> bool:
-    """An (x, y) pair of arrays or tensors."""
+    """An (x, y) pair of arrays or tensors (x: or a dict of them by input name)."""
     return (isinstance(obj, (tuple, list)) and len(obj) == 2
-            and all(hasattr(a, "shape") for a in obj))
+            and _is_x(obj[0]) and hasattr(obj[1], "shape"))
 
 
 def _split(spec: str, side: str, obj: Any) -> Split:
@@ -170,8 +245,8 @@ def _split(spec: str, side: str, obj: Any) -> Split:
     from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
     if _is_pair(obj):
-        x, y = (_tensor(spec, f"the {side} set's {n}", a) for n, a in zip("xy", obj, strict=True))
-        return Split(x=x, y=y)
+        return Split(x=_x(spec, f"the {side} set's x", obj[0]),
+                     y=_tensor(spec, f"the {side} set's y", obj[1]))
     if isinstance(obj, TensorDataset) and len(obj.tensors) == 2:
         return Split(x=_tensor(spec, f"the {side} set's x", obj.tensors[0]),
                      y=_tensor(spec, f"the {side} set's y", obj.tensors[1]))
@@ -200,42 +275,101 @@ def _tensor(spec: str, what: str, a: Any) -> Any:
     return t.long()
 
 
+def _x(spec: str, what: str, a: Any) -> Any:
+    """An x as a tensor, or a dict of them by input name (each checked as _tensor does)."""
+    if not isinstance(a, dict):
+        return _tensor(spec, what, a)
+    if not a:
+        raise EvaluationError(f"data '{spec}': {what} is an empty dict; give one array per "
+                              "input, by its name")
+    for k in a:
+        if not isinstance(k, str) or not k.isidentifier():
+            raise EvaluationError(f"data '{spec}': {what} has a key {k!r}; the keys are the "
+                                  "names of the network's inputs")
+    return {k: _tensor(spec, f"{what} of '{k}'", v) for k, v in a.items()}
+
+
+def _each(x: Any) -> dict[str | None, Any]:
+    """The tensors of an x by input name ({None: x} for one x)."""
+    return dict(x) if isinstance(x, dict) else {None: x}
+
+
 def _in_memory(spec: str, train: tuple[Any, Any], valid: tuple[Any, Any]) -> Data:
     """Data held as tensors: checked for matching lengths, shapes and kinds of value."""
     sides = {}
     for side, (x, y) in (("train", train), ("valid", valid)):
-        x, y = _tensor(spec, f"x_{side}", x), _tensor(spec, f"y_{side}", y)
-        if x.dim() == 0 or y.dim() == 0:
+        xs = _each(_x(spec, f"x_{side}", x))
+        y = _tensor(spec, f"y_{side}", y)
+        if y.dim() == 0 or any(t.dim() == 0 for t in xs.values()):
             raise EvaluationError(f"data '{spec}': x_{side} and y_{side} need an axis of "
                                   "examples; one is a single number")
-        if len(x) != len(y):
-            raise EvaluationError(f"data '{spec}': x_{side} has {len(x)} examples but y_{side} "
-                                  f"has {len(y)}")
-        if len(x) == 0:
+        for name, t in xs.items():
+            if len(t) != len(y):
+                raise EvaluationError(f"data '{spec}': {x_label(side, name)} has {len(t)} "
+                                      f"examples but y_{side} has {len(y)}")
+        if len(y) == 0:
             raise EvaluationError(f"data '{spec}': the {side} set is empty")
-        if x.is_floating_point() and not bool(x.isfinite().all()):
-            raise EvaluationError(f"data '{spec}': x_{side} holds NaN or infinite values")
+        for name, t in xs.items():
+            if t.is_floating_point() and not bool(t.isfinite().all()):
+                raise EvaluationError(f"data '{spec}': {x_label(side, name)} holds NaN or "
+                                      "infinite values")
         if y.is_floating_point() and not bool(y.isfinite().all()):
             raise EvaluationError(f"data '{spec}': y_{side} holds NaN or infinite values")
-        sides[side] = Split(x=x.contiguous(), y=y.contiguous())
+        xs = {k: t.contiguous() for k, t in xs.items()}
+        sides[side] = Split(x=xs if isinstance(x, dict) else xs[None], y=y.contiguous())
     t, v = sides["train"], sides["valid"]
-    _same(spec, "x", t.x, v.x)
+    infos = _same_x(spec, _each(t.x), _each(v.x))
     _same(spec, "y", t.y, v.y)
+    for name, info in infos.items():
+        if info.integer:
+            a, b = _each(t.x)[name], _each(v.x)[name]
+            info.range = (min(int(a.min()), int(b.min())), max(int(a.max()), int(b.max())))
     labels = None
     if not t.y.is_floating_point():
         labels = (min(int(t.y.min()), int(v.y.min())), max(int(t.y.max()), int(v.y.max())))
-    return Data(spec, t, v, tuple(t.x.shape[1:]), tuple(t.y.shape[1:]),
-                not t.x.is_floating_point(), not t.y.is_floating_point(), labels)
+    return _data(spec, t, v, infos, t.y, labels)
+
+
+def _data(spec: str, t: Split, v: Split, infos: dict[str | None, XInfo], y: Any,
+          labels: tuple[int, int] | None) -> Data:
+    """Data from each x's XInfo and a y (a batch of one or more)."""
+    if None in infos:
+        one = infos[None]
+        return Data(spec, t, v, one.shape, tuple(y.shape[1:]), one.integer,
+                    not y.is_floating_point(), labels, x_range=one.range)
+    return Data(spec, t, v, (), tuple(y.shape[1:]), False, not y.is_floating_point(), labels,
+                named={str(k): i for k, i in infos.items()})
+
+
+def _same_x(spec: str, t: dict[str | None, Any], v: dict[str | None, Any]
+            ) -> dict[str | None, XInfo]:
+    """Both sides give the same inputs' x, each agreeing in shape and kind; their XInfo."""
+    for a, b, side, other in ((t, v, "train", "valid"), (v, t, "valid", "train")):
+        if (None in a) != (None in b):
+            raise EvaluationError(f"data '{spec}': the {side} set has "
+                                  f"{'one x' if None in a else 'x by input name'}, the {other} "
+                                  f"set {'one x' if None in b else 'x by input name'}")
+        alone = [k for k in a if k not in b]
+        if alone:
+            raise EvaluationError(f"data '{spec}': the {side} set has x for the input "
+                                  f"'{alone[0]}', the {other} set none")
+    for k in t:
+        _same(spec, "x" if k is None else f"x_{{}}_{k}", t[k], v[k])
+    return {k: XInfo(tuple(a.shape[1:]), not a.is_floating_point()) for k, a in t.items()}
 
 
 def _same(spec: str, name: str, a: Any, b: Any) -> None:
-    """The train and validation sets' examples agree in shape and kind."""
+    """The train and validation sets' examples agree in shape and kind (`name`: x, y, or
+    x_{}_NAME, `{}` standing for the side)."""
+    if "{}" not in name:
+        name += "_{}"
+    train, valid = name.format("train"), name.format("valid")
     if a.shape[1:] != b.shape[1:]:
-        raise EvaluationError(f"data '{spec}': each example of {name}_train has shape "
-                              f"{list(a.shape[1:])}, of {name}_valid {list(b.shape[1:])}")
+        raise EvaluationError(f"data '{spec}': each example of {train} has shape "
+                              f"{list(a.shape[1:])}, of {valid} {list(b.shape[1:])}")
     if a.is_floating_point() != b.is_floating_point():
         kinds = ["floats" if t.is_floating_point() else "integers" for t in (a, b)]
-        raise EvaluationError(f"data '{spec}': {name}_train holds {kinds[0]}, {name}_valid "
+        raise EvaluationError(f"data '{spec}': {train} holds {kinds[0]}, {valid} "
                               f"{kinds[1]}")
 
 
@@ -243,10 +377,9 @@ def _streamed(spec: str, train: Split, valid: Split) -> Data:
     """Data with a Dataset or DataLoader side: its shapes are read from one example."""
     first = {side: _first(spec, side, s) for side, s in (("train", train), ("valid", valid))}
     (xt, yt), (xv, yv) = first["train"], first["valid"]
-    _same(spec, "x", xt, xv)
+    infos = _same_x(spec, _each(xt), _each(xv))
     _same(spec, "y", yt, yv)
-    return Data(spec, train, valid, tuple(xt.shape[1:]), tuple(yt.shape[1:]),
-                not xt.is_floating_point(), not yt.is_floating_point())
+    return _data(spec, train, valid, infos, yt, None)
 
 
 def _first(spec: str, side: str, s: Split) -> tuple[Any, Any]:
@@ -270,13 +403,18 @@ def _first(spec: str, side: str, s: Split) -> tuple[Any, Any]:
         raise EvaluationError(f"data '{spec}': reading the {side} set raised "
                               f"{type(e).__name__}: {e}") from None
     x, y = pair(spec, side, item)
-    return (x, y) if batched else (x.unsqueeze(0), y.unsqueeze(0))
+    if batched:
+        return x, y
+    if isinstance(x, dict):
+        return {k: t.unsqueeze(0) for k, t in x.items()}, y.unsqueeze(0)
+    return x.unsqueeze(0), y.unsqueeze(0)
 
 
 def pair(spec: str, side: str, item: Any) -> tuple[Any, Any]:
-    """An example or batch `(x, y)` from a Dataset or DataLoader, as tensors."""
+    """An example or batch `(x, y)` from a Dataset or DataLoader, as tensors (x: or a dict of
+    them by input name)."""
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         raise EvaluationError(f"data '{spec}': the {side} set gives {type(item).__name__}, "
                               "not an (x, y) pair")
-    return (_tensor(spec, f"an x of the {side} set", item[0]),
+    return (_x(spec, f"an x of the {side} set", item[0]),
             _tensor(spec, f"a y of the {side} set", item[1]))

@@ -7,6 +7,10 @@ cross-entropy) or minus the validation mean squared error (regression). Given a 
 stops when told to; a trial restored from its checkpoint ends exactly as one trained straight
 through. `prepare(space)` loads the data once and checks it against the space before any trial.
 
+A network of several inputs takes the data's x by input name (data.py's named form): every
+input's shape and kind (floats; integers for an embedding's or an `index(N)` input, the latter
+within 0..N-1) is checked, and batches hold one tensor per input in the network's order.
+
 Data held in memory is moved to the device once and indexed there; Datasets and DataLoaders
 stream their batches, each moved as it comes. Imports torch lazily, archdsl.backends,
 archdsl.devices, archdsl.errors and this package's data and recipe modules.
@@ -20,15 +24,27 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EvaluationError
+from ..errors import EvaluationError, did_you_mean
 from ..graph import Architecture
 from . import Evaluator
-from .data import Data, Split, load_data, pair
+from .data import NAMED_HELP, Data, Split, XInfo, load_data, pair, x_label
 from .recipe import optimizer, recipe, schedule
 
-__all__ = ["TrainEvaluator", "VALID_BATCH"]
+__all__ = ["TrainEvaluator", "VALID_BATCH", "forward"]
 
 VALID_BATCH = 1024  # validation examples per forward pass (in memory)
+
+
+@dataclass
+class _In:
+    """One input of the network and the data's x that feeds it."""
+
+    name: str
+    key: str | None  # the data's name for its x (None: the data's one x)
+    shape: list[int]  # the declared shape: x is reshaped to it
+    long: bool  # takes integers (token ids, or indices below `bound`)
+    bound: int | None  # index(N): N
+    span: Any
 
 
 @dataclass
@@ -38,8 +54,7 @@ class _Fit:
     plan: Any
     recipe: dict[str, Any]
     task: str  # classification or regression
-    x_shape: list[int]  # the declared input shape: x is reshaped to it
-    x_long: bool  # the input takes token ids
+    ins: list[_In]  # the network's inputs, in the order its forward takes them
     y_shape: list[int]  # one example's labels (classification) or targets (regression)
     classes: int  # classification: the output's first axis
 
@@ -100,32 +115,17 @@ class TrainEvaluator(Evaluator):
 
         data = self.load()
         p, r = plan(arch), recipe(arch.train)
-        ins = arch.inputs()
-        if len(ins) != 1:
-            raise EvaluationError(f"the {self.name} evaluator feeds one input; the network has "
-                                  f"{len(ins)}")
-        node = arch.graph.nodes[ins[0]]
-        shape, name = list(node["args"]["shape"]), node["args"]["name"]
-        if list(data.x_shape) != shape and math.prod(data.x_shape) != math.prod(shape):
-            raise EvaluationError(
-                f"data '{data.spec}' has examples of shape {data.describe_x()}, but the input "
-                f"'{name}' is declared as {shape} ({_values(math.prod(shape))})", node.get("span"),
-                hint="the shapes must be equal or hold as many values (x is then reshaped)")
-        x_long = p.steps[p.inputs[0]].out.dtype == "long"
-        if x_long and not data.x_integer:
-            raise EvaluationError(f"the input '{name}' feeds an embedding, which takes token ids "
-                                  f"(integers); data '{data.spec}' has floats in x",
-                                  node.get("span"))
+        ins = _inputs(data, arch, p)
         task, out = r["task"] or data.task, p.output_shape
         if task == "classification":
-            return _Fit(p, r, task, shape, x_long, self._classes(data, out), out[0])
+            return _Fit(p, r, task, ins, self._classes(data, out), out[0])
         n = math.prod(data.y_shape)
         if n != math.prod(out):
             raise EvaluationError(f"data '{data.spec}' has targets of shape {list(data.y_shape)} "
                                   f"({_values(n)}) per example, but the network's output is {out}",
                                   hint="for regression the output and the targets hold as "
                                        "many values")
-        return _Fit(p, r, task, shape, x_long, out, 0)
+        return _Fit(p, r, task, ins, out, 0)
 
     def _classes(self, data: Data, out: list[int]) -> list[int]:
         """Classification: the labels' shape per example (the output's after its class axis),
@@ -214,7 +214,7 @@ class TrainEvaluator(Evaluator):
         model.train()
         for x, y in self._batches(self.load().train, "train", fit, device, gen):
             opt.zero_grad(set_to_none=True)
-            loss = _loss(model(x), y, fit)
+            loss = _loss(forward(model, x), y, fit)
             if each and not torch.isfinite(loss):
                 raise _diverged(loss.item(), epoch)
             loss.backward()
@@ -239,7 +239,7 @@ class TrainEvaluator(Evaluator):
         model.eval()
         with torch.no_grad():
             for x, y in self._batches(self.load().valid, "valid", fit, device, None):
-                out = model(x)
+                out = forward(model, x)
                 if fit.classify:
                     loss += F.cross_entropy(out, y, reduction="sum")
                     correct += (out.argmax(1) == y).sum()
@@ -255,22 +255,23 @@ class TrainEvaluator(Evaluator):
         return _Valid(mean, (correct.float() / count).item() if fit.classify else None)
 
     def _batches(self, split: Split, side: str, fit: _Fit, device: Any, gen: Any) -> Any:
-        """(x, y) batches on the device: shuffled with `gen` when given (training)."""
+        """(x, y) batches on the device: shuffled with `gen` when given (training). x is a
+        tensor for a network of one input, a tuple of them (in its order) for several."""
         import torch
 
         batch = fit.recipe["batch"]
         if split.in_memory:
-            x, y = self._on_device(split, side, fit, device)
+            xs, y = self._on_device(split, side, fit, device)
             if gen is None:
-                for i in range(0, len(x), VALID_BATCH):
-                    yield x[i:i + VALID_BATCH], y[i:i + VALID_BATCH]
+                for i in range(0, len(y), VALID_BATCH):
+                    yield _one(tuple(x[i:i + VALID_BATCH] for x in xs)), y[i:i + VALID_BATCH]
                 return
-            order = torch.randperm(len(x), generator=gen)
+            order = torch.randperm(len(y), generator=gen)
             if device.type != "cpu":
                 order = order.to(device)  # once an epoch, so each batch is indexed there
-            for i in range(0, len(x), batch):
+            for i in range(0, len(y), batch):
                 idx = order[i:i + batch]
-                yield x[idx], y[idx]
+                yield _one(tuple(x[idx] for x in xs)), y[idx]
             return
         for item in self._stream(split, batch, gen):
             x, y = pair(self.data, side, item)
@@ -287,21 +288,43 @@ class TrainEvaluator(Evaluator):
                           shuffle=gen is not None and mapped,
                           generator=gen if mapped and gen is not None else None)
 
-    def _on_device(self, split: Split, side: str, fit: _Fit, device: Any) -> tuple[Any, Any]:
-        """A side held in memory, as the network takes it, on the device (moved once)."""
-        key = (side, str(device), fit.x_long, fit.task)
+    def _on_device(self, split: Split, side: str, fit: _Fit, device: Any
+                   ) -> tuple[tuple[Any, ...], Any]:
+        """A side held in memory, as the network takes it, on the device (moved once): the
+        x of each input in the network's order, and y."""
+        key = (side, str(device), tuple((i.key, i.long) for i in fit.ins), fit.task)
         if key not in self._tensors:
             self._tensors = {k: v for k, v in self._tensors.items() if k[1] == str(device)}
-            x = split.x if fit.x_long else split.x.float()
+            xs = tuple(_x_of(split.x, i) for i in fit.ins)
             y = split.y.long() if fit.classify else split.y.float()
-            self._tensors[key] = (x.to(device), y.to(device))
-        x, y = self._tensors[key]
-        return x.reshape(len(x), *fit.x_shape), y.reshape(len(y), *fit.y_shape)
+            self._tensors[key] = (tuple(x.to(device) for x in xs), y.to(device))
+        xs, y = self._tensors[key]
+        return (tuple(x.reshape(len(x), *i.shape) for x, i in zip(xs, fit.ins, strict=True)),
+                y.reshape(len(y), *fit.y_shape))
 
     def _shaped(self, x: Any, y: Any, fit: _Fit, device: Any) -> tuple[Any, Any]:
         """A streamed batch as the network takes it, on the device."""
-        if len(x) != len(y):
-            raise EvaluationError(f"data '{self.data}': a batch has {len(x)} x but {len(y)} y")
+        xs = []
+        for i in fit.ins:
+            if i.key is not None and (not isinstance(x, dict) or i.key not in x):
+                raise EvaluationError(f"data '{self.data}': a batch has no x for the input "
+                                      f"'{i.name}'", i.span)
+            t = x if i.key is None else x[i.key]
+            if len(t) != len(y):
+                raise EvaluationError(f"data '{self.data}': a batch has {len(t)} x but "
+                                      f"{len(y)} y")
+            if i.long and t.is_floating_point():
+                raise EvaluationError(f"data '{self.data}' gave a batch of floats for the "
+                                      f"input '{i.name}', which takes integers", i.span)
+            if i.bound is not None and len(t):
+                _check_indices(self.data, i, int(t.min()), int(t.max()))
+            t = _x_of(x, i)
+            try:
+                xs.append(t.reshape(len(t), *i.shape).to(device, non_blocking=True))
+            except RuntimeError:
+                raise EvaluationError(f"data '{self.data}': a batch of shape {list(t.shape)} "
+                                      f"does not fit the input '{i.name}' {i.shape}",
+                                      i.span) from None
         if fit.classify:
             if y.is_floating_point():
                 raise EvaluationError(f"classification needs integer labels; data "
@@ -310,15 +333,94 @@ class TrainEvaluator(Evaluator):
                 _check_labels(self.data, int(y.min()), int(y.max()), fit.plan.output_shape)
         else:
             y = y.float()
-        if not fit.x_long:
-            x = x.float()
         try:
-            x, y = x.reshape(len(x), *fit.x_shape), y.reshape(len(y), *fit.y_shape)
+            y = y.reshape(len(y), *fit.y_shape)
         except RuntimeError:
-            raise EvaluationError(f"data '{self.data}': a batch of shape {list(x.shape)}, "
-                                  f"{list(y.shape)} does not fit the input {fit.x_shape} and "
-                                  f"the labels {fit.y_shape}") from None
-        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            raise EvaluationError(f"data '{self.data}': a batch of labels of shape "
+                                  f"{list(y.shape)} does not fit the labels {fit.y_shape}") from None
+        return _one(tuple(xs)), y.to(device, non_blocking=True)
+
+
+def forward(model: Any, x: Any) -> Any:
+    """The model's output for a batch's x (a tuple: one tensor per input)."""
+    return model(*x) if isinstance(x, tuple) else model(x)
+
+
+def _one(xs: tuple[Any, ...]) -> Any:
+    """A batch's x: the tensor of a network of one input, else the tuple."""
+    return xs[0] if len(xs) == 1 else xs
+
+
+def _x_of(x: Any, i: _In) -> Any:
+    """The tensor that feeds input `i` (from one x or a dict by name), as it takes it."""
+    t = x if i.key is None else x[i.key]
+    return t.long() if i.long else t.float()
+
+
+def _inputs(data: Data, arch: Architecture, p: Any) -> list[_In]:
+    """The network's inputs (in its order) matched to the data's x, each checked."""
+    ins = []
+    for n in p.inputs:
+        node = arch.graph.nodes[n]
+        t = p.steps[n].out
+        ins.append(_In(node["args"]["name"], None, list(node["args"]["shape"]),
+                       t.dtype == "long", node["args"].get("index"), node.get("span")))
+    xs = data.xs()
+    if None in xs:
+        if len(ins) != 1:
+            names = ", ".join(f"'{i.name}'" for i in ins)
+            raise EvaluationError(f"data '{data.spec}' has one x, but the network has "
+                                  f"{len(ins)} inputs ({names}): give one x per input, by its "
+                                  "name", ins[1].span, hint=NAMED_HELP)
+        _check_input(data, ins[0], xs[None])
+        return ins
+    for i in ins:
+        if i.name not in xs:
+            raise EvaluationError(f"data '{data.spec}' has no x for the input '{i.name}' "
+                                  f"(x_train_{i.name}, x_valid_{i.name}); it has x for: "
+                                  f"{', '.join(xs)}", i.span,
+                                  hint=did_you_mean(i.name, [str(k) for k in xs]) or NAMED_HELP)
+        i.key = i.name
+        _check_input(data, i, xs[i.name])
+    extra = [str(k) for k in xs if k not in {i.name for i in ins}]
+    if extra:
+        raise EvaluationError(f"data '{data.spec}' has x for '{extra[0]}', which is no input "
+                              f"of the network (its inputs: {', '.join(i.name for i in ins)})",
+                              hint="x_train_NAME and x_valid_NAME name an input of the .arch file")
+    return ins
+
+
+def _check_input(data: Data, i: _In, info: XInfo) -> None:
+    """The data's x fits input `i`: its shape (or as many values, for floats), integers for an
+    input that takes them, an index input's values below its bound."""
+    what = f"x ({x_label('train', i.key)})" if i.key is not None else "x"
+    shape, n = list(info.shape), math.prod(i.shape)
+    if shape != i.shape and (i.bound is not None or math.prod(shape) != n):
+        kind = f" index({i.bound})" if i.bound is not None else ""
+        got = data.describe_x() if i.key is None else info.describe()
+        rule = ("an index input's x must have its shape" if i.bound is not None else
+                "the shapes must be equal or hold as many values (x is then reshaped)")
+        raise EvaluationError(
+            f"data '{data.spec}' has examples of shape {got}"
+            f"{f' for the input {i.name!r}' if i.key is not None else ''}, but the input "
+            f"'{i.name}' is declared as {i.shape}{kind} ({_values(n)})", i.span, hint=rule)
+    if i.long and not info.integer:
+        takes = (f"is declared index({i.bound}): it takes integers from 0 to {i.bound - 1}"
+                 if i.bound is not None else "feeds an embedding, which takes token ids "
+                 "(integers)")
+        raise EvaluationError(f"the input '{i.name}' {takes}; data '{data.spec}' has floats in "
+                              f"{what}", i.span)
+    if i.bound is not None and info.range is not None:
+        _check_indices(data.spec, i, *info.range)
+
+
+def _check_indices(spec: str, i: _In, low: int, high: int) -> None:
+    """An index(N) input's values are 0 to N - 1."""
+    if low < 0 or high >= (i.bound or 0):
+        bad = low if low < 0 else high
+        raise EvaluationError(f"data '{spec}' has the value {bad} for the input '{i.name}', "
+                              f"declared index({i.bound}): its values are 0 to {i.bound - 1}",
+                              i.span)
 
 
 def _check_labels(spec: str, low: int, high: int, out: list[int]) -> None:
