@@ -389,7 +389,7 @@ def test_an_input_choice_option_that_decides(func, option, token):
     err = err_of(src)
     col = 10 + len(func)
     expect(err, ArchTypeError, 4, col, token, words=(f"{func}(...) among nodes",
-                                                     "cannot make a decision"),
+                                                     "must name a node"),
            hint="give it its own node")
 
 

@@ -3,6 +3,8 @@
     kinds    the kinds of expressions (value, net, tensor, any), the context a name is
              resolved in, tensor arities                                  (Ctx)
     imports  imported files read and parsed, cycles refused, each file's blocks  (Loader)
+    node_options  the options of a choice among nodes name nodes; a choice or one_of of
+             computations on nodes is an error that shows what works     (check_node_options)
     checks   the static checks: given a resolved construct and its parts' kinds, raise
              the error it deserves (arguments, labels, arities, placement, recursion)
     inputs   the `input` declarations: a fixed index bound, every input read by the network

@@ -4,7 +4,8 @@ labels given twice, an unknown train entry, recursion without a bound...). The f
 neither walk nor resolve: `.names` calls each where the node is resolved, so errors come
 in the order of the text.
 
-May import: archdsl.ast, errors, layers, printer, shared_names (its walks), and .kinds; not
+May import: archdsl.ast, errors, layers, printer, shared_names (its walks), and .kinds,
+.node_options; not
 .names or archdsl.semantics (they import this).
 """
 
@@ -17,6 +18,7 @@ from ..errors import ArchNameError, ArchRecursionError, ArchSyntaxError, ArchTyp
 from ..layers import LAYERS, MERGES
 from ..printer import format_expr
 from ..shared_names import first_decision, first_shared, walk
+from . import node_options as N
 from .kinds import ANY, NET, TENSOR, VALUE, Ctx
 
 __all__ = ["TRAIN_KEYS", "OPTIMIZERS", "DECISION_OPTIONS", "unknown", "check_value", "check_binop",
@@ -235,10 +237,18 @@ class Labels:
         self.seen: set[str] = set()  # a set: a one_of of n alternatives is checked in O(n)
         self.distinct = distinct
 
-    def add(self, alt: A.Alt, kind: str) -> None:
+    def add(self, alt: A.Alt, kind: str, alts: list[A.Alt] | None = None,
+            nodes: set[str] | None = None) -> None:
+        """Add `alt`, of `kind`; `alts` (a one_of's, in a graph body with `nodes`) make the
+        hint of a tensor alternative show how to choose the operations instead."""
         if kind == TENSOR:
-            raise ArchTypeError("an alternative is a layer or pipeline, not a tensor",
-                                alt.expr.span)
+            hint = None
+            if alts is not None:
+                opts = [(a.label, a.expr) for a in alts]
+                hint = N.choose_layers_hint(opts, nodes or set()) or N.own_node_hint(alt.expr)
+            raise ArchTypeError("an alternative is a layer or pipeline, not a tensor: one_of "
+                                "cannot choose between computations on nodes", alt.expr.span,
+                                hint=hint)
         label = alt.label or format_expr(alt.expr)
         if self.distinct and label in self.seen:
             raise ArchNameError(f"two alternatives are both '{label}'", alt.span,
