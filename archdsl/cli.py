@@ -112,7 +112,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     if cont:
         _out(f"# {len(cont)} continuous decision(s) counted once: "
              + ", ".join(d.name for d in cont[:5]) + (" ..." if len(cont) > 5 else ""))
-    if args.metrics and space.metric_constraints:
+    if args.metrics and (space.metric_constraints or space.decision_constraints):
         from .metric_count import caveat
 
         note = caveat(space)

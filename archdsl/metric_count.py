@@ -67,11 +67,16 @@ def count_with_metrics(space: Space) -> int:
 
 
 def caveat(space: Space) -> str | None:
-    """A note when a continuous decision might change params/flops: the space has one, and uses
-    a user operation that takes a float (or any) argument; `count_with_metrics` evaluates each
-    continuous decision at one value."""
+    """A note when a continuous decision might change params/flops (the space has one, and uses
+    a user operation that takes a float (or any) argument) or is read by a constraint over
+    decisions: `count_with_metrics` evaluates each continuous decision at one value."""
     if not space._interp.an.has_continuous_calls():
         return None
+    dc = space.decision_constraints
+    read = [d.name for d in space.continuous_decisions() if dc.referenced(d)] if dc else []
+    if read:
+        return ("continuous decisions were counted at one value each; constraints over "
+                f"decisions read {', '.join(read[:5])}" + (" ..." if len(read) > 5 else ""))
     nodes = space._interp.an.all_nodes()
     users = sorted({x.ref[1].name for x in nodes if isinstance(x, (A.Call, A.Name)) and x.ref
                     and x.ref[0] == "layer" and x.ref[1].name not in _BUILTIN_LAYERS

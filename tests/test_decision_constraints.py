@@ -240,3 +240,18 @@ def test_every_name_of_the_space_can_be_referred_to() -> None:
 def test_count_and_decision_elsewhere_say_where_they_belong(text: str, word: str) -> None:
     e = _error(text, ArchNameError, "unknown layer")
     assert word in (e.hint or "") and "top-level" in (e.hint or "")
+
+
+def test_count_metrics_says_when_a_constraint_reads_a_continuous_decision(
+        tmp_path: Any, capsys: Any) -> None:
+    from archdsl.cli import main
+
+    f = tmp_path / "c.arch"
+    f.write_text("input x: [4]\nnetwork { x -> linear(choice(8, 16)) }\n"
+                 "train { lr = float(0.0001 .. 0.1, log) }\n"
+                 'require count(decision("train/lr") < 0.01) == 1\n')
+    assert main(["count", str(f), "--metrics"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "# 1 continuous decision(s) counted once: train/lr",
+        "# continuous decisions were counted at one value each; constraints over decisions read "
+        "train/lr", "2"]
