@@ -231,20 +231,21 @@ def run_trial(name: str, job: Job, checkpoint: bytes | None, run: str,
     nonce = uuid.uuid4().hex
     worker.log_event(f"{run}-starts", {"trial": job.trial_id, "key": key,
                                        "nonce": nonce, "worker": worker.address})
-    t0 = time.monotonic()
+    info: dict[str, Any] = {"device": plugin.bundle.device, "worker": worker.address}
+    try:
+        slot = plugin.take()
+    except ArchDSLError as e:
+        return Outcome(job.trial_id, None, f"a worker could not start: {e.message}", 0.0,
+                       info)
+    info["device"] = slot.device
     local = None
-    if job.checkpoint is not None:
+    if job.checkpoint is not None:  # the trial's checkpoint, here: what it continues from
         local = plugin.scratch() / "checkpoints" / f"{nonce}.pt"
         local.parent.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None:
             local.write_bytes(checkpoint)
         job = dataclasses.replace(job, checkpoint=str(local))
-    info: dict[str, Any] = {"device": plugin.bundle.device, "worker": worker.address}
-    try:
-        slot = plugin.take()
-    except ArchDSLError as e:
-        return Outcome(job.trial_id, None, f"a worker could not start: {e.message}", 0.0, info)
-    info["device"] = slot.device
+    t0 = time.monotonic()  # its time limit counts from here, as LocalExecutor's from its start
     trial = _Trial(worker, key, slot, run, nonce, local, t0, time_limit)
     try:
         slot.conn.send(job)

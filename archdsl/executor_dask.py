@@ -486,7 +486,8 @@ class DaskExecutor(Executor):
                 self.live[tid].workers = live.workers
                 return None
             return self._lost_twice(live)
-        return Outcome(tid, None, f"{type(exc).__name__}: {exc}", time.monotonic() - live.since,
+        why = exc.message if isinstance(exc, ArchDSLError) else f"{type(exc).__name__}: {exc}"
+        return Outcome(tid, None, why, time.monotonic() - live.since,
                        {"device": self.plugin.bundle.device})
 
     def close(self) -> None:
