@@ -7,17 +7,19 @@ The search (the driver) stays the only writer of its study. The space's sources 
 evaluator's settings go to each worker once (archdsl.dask_worker's plugin), never with each
 trial; each trial is a future asking for the worker resources `GPU` and `CPU` given by
 `--gpus-per-trial` and `--cpus-per-trial`; `workers` bounds the trials in flight (by default,
-the threads of the workers that have those resources). Reports come back through a Dask queue
-and are answered per trial (`on_report` runs in the driver, as with LocalExecutor); the state
-an evaluator saves with a report comes with it and is written to the study's checkpoint, and a
-promoted trial carries it to whichever worker runs it.
+what the workers can run at once: their threads and resources, counted again as they come and
+go). Reports come back through a Dask queue and are answered per trial (`on_report` runs in
+the driver, as with LocalExecutor); the state an evaluator saves with a report comes with it
+and is written to the study's checkpoint, and a promoted trial carries it to whichever worker
+runs it.
 
 Faults: a worker lost while running a trial makes the trial run again once, on another worker
 (then it fails, "worker lost twice"); a lost scheduler raises SchedulerLost from `results()`
 (the search marks its running trials interrupted, and `--resume` finishes them).
 
 Imports distributed only when an executor is made (`require_distributed` says what to install
-when it is missing); imports archdsl.executor, archdsl.errors and archdsl.dask_worker.
+when it is missing); imports archdsl.executor, archdsl.errors, archdsl.space and
+archdsl.dask_worker (the last two when an executor is made).
 """
 
 from __future__ import annotations
