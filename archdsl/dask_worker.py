@@ -12,7 +12,8 @@ a crash of the evaluator loses the trial, not the Dask worker.
 The task tells the search when it starts (an event on the topic `<run>-starts`: which worker,
 so a trial whose worker died is run again once only), sends each report (with the checkpoint
 saved with it, as bytes) on the queue `<run>-reports`, and waits for the search's decision on
-the queue `<run>-<nonce>`. Imports archdsl.executor, archdsl.errors and distributed.
+the queue `<run>-<nonce>`. Imports archdsl.executor, archdsl.executor_dask (the version),
+archdsl.errors and distributed.
 """
 
 from __future__ import annotations
