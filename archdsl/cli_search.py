@@ -36,7 +36,9 @@ def register(sub: Any) -> None:
                    help=f"{', '.join(SEARCHERS)} (default {DEFAULT_SEARCHER})")
     c.add_argument("--evaluator", metavar="E",
                    help="digits (default: train on scikit-learn's digits), train (train on "
-                        "--data), nb201 (look up NAS-Bench-201), or module:function (yours)")
+                        "--data), nb201 (look up NAS-Bench-201), supernet:CHECKPOINT "
+                        "(inherited weights of `archdsl supernet`; the default searcher is then "
+                        "evolution), or module:function (yours)")
     c.add_argument("--data", metavar="DATA",
                    help="the train evaluator's data (implies --evaluator train): a .npz file "
                         "with x_train, y_train, x_valid, y_valid, or module:function "

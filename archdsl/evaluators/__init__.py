@@ -171,7 +171,8 @@ def get_evaluator(spec: str, **options: Any) -> Evaluator:
     if spec not in EVALUATORS and (not sep or not module or not func):
         raise ArchDSLError(f"unknown evaluator '{spec}'",
                            hint=did_you_mean(spec, EVALUATORS) or
-                           "evaluators: digits, train, nb201, or module:function for your own")
+                           "evaluators: digits, train, nb201, supernet:CHECKPOINT, or "
+                           "module:function for your own")
     given = _options(spec, options)
     if spec in EVALUATORS:
         return EVALUATORS[spec](**given)
