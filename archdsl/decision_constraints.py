@@ -63,6 +63,21 @@ def _counts(e: A.Node) -> Iterator[A.Call]:
         stack.extend(A.children(x))
 
 
+def _reads_state(e: A.Node) -> bool:
+    """Whether a constraint reads anything but decisions through globs and constants: a
+    param, a local, a metric, an op named bare."""
+    return any(isinstance(x, A.Name) and x.ref and x.ref[0] in (
+        "gparam", "local", "node", "metric", "decision_block") for x in _walk(e))
+
+
+def _walk(e: A.Node) -> Iterator[A.Node]:
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(A.children(x))
+
+
 def uses_decisions(c: A.Constraint) -> bool:
     """Whether a constraint counts over decisions (count/any/all)."""
     return next(_refs(c.expr), None) is not None
@@ -123,6 +138,10 @@ class DecisionConstraints:
         self.refs: dict[int, _Ref] = {id(x): _Ref(x) for c in self.constraints
                                       for x in _refs(c.expr)}  # type: ignore[arg-type]
         self._names_checked = False
+        # globs only, and nothing else read but constants: a configuration alone is enough
+        self.on_config = all(r.glob is not None for r in self.refs.values()) and not any(
+            _reads_state(c.expr) for c in self.constraints)
+        self._config: dict[str, Any] | None = None  # failure()'s, while it runs
 
     def __bool__(self) -> bool:
         return bool(self.constraints)
@@ -135,8 +154,16 @@ class DecisionConstraints:
         return any(r.matches(d) for r in self.refs.values())
 
     # ---- evaluation ------------------------------------------------------------------------
-    def failure(self) -> ConstraintError | None:
-        """The first constraint the last walk's configuration breaks, if any."""
+    def failure(self, config: dict[str, Any] | None = None) -> ConstraintError | None:
+        """The first constraint the last walk's configuration breaks, if any; or `config`'s,
+        where the constraints need nothing else (`on_config`)."""
+        self._config = config
+        try:
+            return self._first_failure()
+        finally:
+            self._config = None
+
+    def _first_failure(self) -> ConstraintError | None:
         for c in self.constraints:
             v = self._value(c.expr)
             if not isinstance(v, bool):
@@ -187,10 +214,16 @@ class DecisionConstraints:
         op = cond.op if left else _FLIP[cond.op]
         it = self.it
         n = total = 0
-        for name, d in it.seen.items():
-            if ref.matches(d):
-                total += 1
-                n += _holds(op, to_json(it.decided[name]), other)
+        if self._config is not None:
+            for name, v in self._config.items():
+                if ref.glob.fullmatch(name) is not None:  # type: ignore[union-attr]
+                    total += 1
+                    n += _holds(op, v, other)
+        else:
+            for name, d in it.seen.items():
+                if ref.matches(d):
+                    total += 1
+                    n += _holds(op, to_json(it.decided[name]), other)
         if e.ref[1] == "any":
             return n > 0
         if e.ref[1] == "all":

@@ -117,11 +117,14 @@ class Space:
     def _decision_failure(self, config: Config | None = None) -> ConstraintError | None:
         """The first constraint over decisions the configuration breaks, if any; without
         `config`, the configuration of the interpreter's last walk."""
-        if not self.decision_constraints:
+        dc = self.decision_constraints
+        if not dc:
             return None
+        if config is not None and dc.on_config:
+            return dc.failure(config)  # no walk needed
         if config is not None:
             self._interp.walk(FromConfig(config))
-        return self.decision_constraints.failure()
+        return dc.failure()
 
     def _satisfies_metrics(self, decided: dict) -> bool:
         """Whether the configuration the interpreter has just walked (`decided`) satisfies the

@@ -255,3 +255,20 @@ def test_count_metrics_says_when_a_constraint_reads_a_continuous_decision(
         "# 1 continuous decision(s) counted once: train/lr",
         "# continuous decisions were counted at one value each; constraints over decisions read "
         "train/lr", "2"]
+
+
+def test_a_configuration_alone_gives_what_a_walk_gives() -> None:
+    """Constraints with globs and constants only are checked on the configuration without a
+    walk (`on_config`); the answer is the walk's, on every configuration."""
+    space = archdsl.loads(BASE_FLAT + 'require count(decision("*out") == 8) + 1 <= 2 or '
+                          'all(decision("network/e") != c)\n')
+    dc = space.decision_constraints
+    assert dc.on_config and not archdsl.loads(BASE_FLAT + "forbid all(e == a)\n") \
+        .decision_constraints.on_config
+    seen = set()
+    for config in archdsl.loads(BASE_FLAT).enumerate():
+        space.decisions(config)  # a walk of it
+        walked = dc.failure() is None
+        assert (dc.failure(config) is None) == walked
+        seen.add(walked)
+    assert seen == {True, False}
