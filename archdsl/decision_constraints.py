@@ -26,7 +26,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
-from .errors import ArchNameError, ArchTypeError, ConstraintError, Span, did_you_mean
+from .errors import (
+    ArchDSLError,
+    ArchNameError,
+    ArchTypeError,
+    ConstraintError,
+    Span,
+    did_you_mean,
+)
 from .interp import Chooser, Default, Reject
 from .interp.keys import to_json_key
 from .naming import Scope
@@ -299,8 +306,9 @@ class DecisionConstraints:
             before = len(seen)
             try:
                 it.walk(ch)
-            except (Reject, ConstraintError):
-                pass  # the names met before the walk was refused are names all the same
+            except (Reject, ArchDSLError):
+                pass  # the names met before the walk stopped are names all the same (an
+                # error of the space itself is reported where it is used, not here)
             seen.update(it.seen)
             quiet = quiet + 1 if len(seen) == before and ch is least else 0
             if quiet >= NAME_QUIET:
