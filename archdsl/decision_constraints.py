@@ -14,7 +14,8 @@ The counting interpreter never sees these constraints (the Space gives it an IR 
 like params/flops constraints, they are checked after a walk, by `Space` (sampling,
 enumeration, `choose`, `validate`) and by `count --metrics` (archdsl.metric_count).
 
-May import: archdsl.ast, errors, naming, printer, values, resolve.decision_refs, and
+May import: archdsl.ast, errors, naming, printer, values, shared_names (its walk),
+resolve.decision_refs, and
 archdsl.interp (its choosers, and the walk's state: `seen`, `decided`, `genv`, `value`).
 """
 
@@ -39,6 +40,7 @@ from .interp.keys import to_json_key
 from .naming import Scope
 from .printer import format_expr
 from .resolve.decision_refs import one_decision
+from .shared_names import walk
 from .values import Decision, arith, describe, to_json
 
 if TYPE_CHECKING:
@@ -52,37 +54,19 @@ NAME_QUIET = 8  # ... stopping after this many in a row find no new name
 
 
 def _refs(e: A.Node) -> Iterator[A.Node]:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, (A.Name, A.Call)) and x.ref and x.ref[0] in (
-                "decision_glob", "decision_block"):
-            yield x
-        stack.extend(A.children(x))
+    return (x for x in walk(e) if isinstance(x, (A.Name, A.Call)) and x.ref
+            and x.ref[0] in ("decision_glob", "decision_block"))
 
 
 def _counts(e: A.Node) -> Iterator[A.Call]:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, A.Call) and x.ref and x.ref[0] == "count":
-            yield x
-        stack.extend(A.children(x))
+    return (x for x in walk(e) if isinstance(x, A.Call) and x.ref and x.ref[0] == "count")
 
 
 def _reads_state(e: A.Node) -> bool:
     """Whether a constraint reads anything but decisions through globs and constants: a
     param, a local, a metric, an op named bare."""
     return any(isinstance(x, A.Name) and x.ref and x.ref[0] in (
-        "gparam", "local", "node", "metric", "decision_block") for x in _walk(e))
-
-
-def _walk(e: A.Node) -> Iterator[A.Node]:
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        yield x
-        stack.extend(A.children(x))
+        "gparam", "local", "node", "metric", "decision_block") for x in walk(e))
 
 
 def uses_decisions(c: A.Constraint) -> bool:
@@ -137,7 +121,8 @@ _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 class DecisionConstraints:
     """The constraints of a space that count over decisions, evaluated on the state of the
-    interpreter's last walk (its `seen`, `decided` and `genv`)."""
+    interpreter's last walk (its `seen`, `decided` and `genv`), or, where they read only
+    decisions named by globs and constants (`on_config`), on a configuration alone."""
 
     def __init__(self, ir: SpaceIR, it: Interp):
         self.it = it
