@@ -284,6 +284,14 @@ class DaskExecutor(Executor):
 
         if cluster is not None:
             n = parse_cluster(cluster) if isinstance(cluster, str) else cluster
+            gpus = self.resources.get("GPU")
+            if gpus:
+                from .devices import cuda_count
+
+                if not cuda_count():
+                    raise ArchDSLError(f"--gpus-per-trial {gpus:g} with --cluster local:{n}: "
+                                       "this machine has no CUDA GPU",
+                                       hint="leave --gpus-per-trial out to train on the CPU")
             self.cluster = _local_cluster(n, self.resources)
             self.client = Client(self.cluster, set_as_default=False)
             return str(self.cluster.scheduler_address)

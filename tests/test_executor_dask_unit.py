@@ -370,6 +370,11 @@ def test_the_workers_check_the_device(tmp_path: Path) -> None:
         search(NB201, evaluator="nb201", study_dir=tmp_path / "s", device="cuda",
                cluster="local:1")
     assert not (tmp_path / "s").exists() and not (tmp_path / "here").exists()
+    with pytest.raises(ArchDSLError, match=r"--gpus-per-trial 1 with --cluster local:2: this "
+                                           "machine has no CUDA GPU"):
+        search(NB201, evaluator="nb201", study_dir=tmp_path / "s", cluster="local:2",
+               gpus_per_trial=1)
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_worker_of_another_version_refuses_trials(tmp_path: Path) -> None:
