@@ -45,6 +45,9 @@ network {
 }
 train { epochs = 2 }
 """
+ONE_INDEX = """input words: [4] index(10)
+network { words -> embedding(16, 4) -> flatten -> linear(2) }
+"""
 
 GRAPHS = '''
 import numpy as np
@@ -224,6 +227,10 @@ def _with(arrays: dict[str, Any], **changes: Any) -> dict[str, Any]:
                             x_valid_words=indexed()["x_valid_words"].reshape(50, 2, 2)),
      r"s.arch:2:1: error: data '.*' has examples of shape \[2, 2\] \(4 values\) for the input "
      r"'words', but the input 'words' is declared as \[4\] index\(10\)"),
+    (ONE_INDEX, lambda: {"x_train": indexed()["x_train_words"], "y_train": indexed()["y_train"],
+                         "x_valid": indexed()["x_valid_words"] + 5, "y_valid": indexed()["y_valid"]},
+     r"s.arch:1:1: error: data '.*' has the value 14 for the input 'words', declared "
+     r"index\(10\)"),  # one input, one x: its index bound is checked too
 ])
 def test_data_that_does_not_fit_an_input(tmp_path: Path, capsys, space: str, make,
                                          message: str) -> None:
