@@ -12,7 +12,7 @@ a crash of the evaluator loses the trial, not the Dask worker.
 The task tells the search when it starts (an event on the topic `<run>-starts`: which worker,
 so a trial whose worker died is run again once only), sends each report (with the checkpoint
 saved with it, as bytes) on the queue `<run>-reports`, and waits for the search's decision on
-the queue `<run>-<nonce>`. Imports archdsl.executor, archdsl.executor_dask (the version),
+the queue `<run>-<nonce>`. Imports archdsl.executor, archdsl.dask_settings (the version),
 archdsl.errors and distributed.
 """
 
@@ -37,9 +37,9 @@ from typing import Any
 from distributed import Queue, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from .dask_settings import archdsl_version
 from .errors import ArchDSLError
 from .executor import Job, Outcome, _Slot
-from .executor_dask import archdsl_version
 
 __all__ = ["Bundle", "make_bundle", "write_bundle", "TrialPlugin", "run_trial", "warm",
            "still_running"]

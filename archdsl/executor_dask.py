@@ -17,19 +17,18 @@ Faults: a worker lost while running a trial makes the trial run again once, on a
 (then it fails, "worker lost twice"); a lost scheduler raises SchedulerLost from `results()`
 (the search marks its running trials interrupted, and `--resume` finishes them).
 
-Imports distributed only when an executor is made (`require_distributed` says what to install
-when it is missing); imports archdsl.executor, archdsl.errors, archdsl.space and
-archdsl.dask_worker (the last two when an executor is made).
+Imports distributed only when an executor is made (archdsl.dask_settings's
+`require_distributed` says what to install when it is missing); imports archdsl.executor,
+archdsl.errors, archdsl.dask_settings, and when an executor is made archdsl.space and
+archdsl.dask_worker.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-import math
 import os
 import queue
-import re
 import threading
 import time
 import uuid
@@ -38,175 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ArchDSLError, did_you_mean
-from .executor import Executor, Job, Outcome, max_workers
+from . import dask_settings as settings
+from .errors import ArchDSLError
+from .executor import Executor, Job, Outcome
 
-__all__ = ["DaskExecutor", "DaskSettings", "SchedulerLost", "dask_settings",
-           "require_distributed", "parse_address", "parse_cluster", "trial_resources",
-           "missing_resources", "version_problem", "archdsl_version", "ENV_SCHEDULER",
-           "EXECUTORS"]
+__all__ = ["DaskExecutor", "SchedulerLost"]
 
-ENV_SCHEDULER = "ARCHDSL_DASK_SCHEDULER"
-EXECUTORS = ("local", "dask")
-_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
 _RECOUNT = 2.0  # seconds between counts of what the workers can run at once
-_HINT_ADDRESS = "give the address `dask scheduler` prints, e.g. tcp://10.0.0.5:8786"
 
 
 class SchedulerLost(ArchDSLError):
     """The connection to the Dask scheduler was lost while the search ran."""
-
-
-def require_distributed() -> None:
-    """ArchDSLError saying what to install when `distributed` is missing."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise ArchDSLError('the dask executor needs the dask extra: pip install "archdsl[dask]"',
-                           hint="or run the search on this machine: leave --executor dask "
-                                "out") from None
-
-
-def parse_address(text: str) -> str:
-    """A scheduler address as Dask takes it (tcp://HOST:PORT; tls:// kept; no scheme: tcp)."""
-    m = _ADDRESS.fullmatch(text.strip()) if isinstance(text, str) else None
-    if m is None or not 0 < int(m.group(3)) < 65536:
-        raise ArchDSLError(f"--dask-scheduler {text!r} is not a scheduler address",
-                           hint=_HINT_ADDRESS)
-    return f"{m.group(1) or 'tcp'}://{m.group(2)}:{int(m.group(3))}"
-
-
-def parse_cluster(text: str) -> int:
-    """The number of workers of `--cluster local:N`."""
-    m = re.fullmatch(r"local:(\d{1,6})", text.strip()) if isinstance(text, str) else None
-    if m is None:
-        raise ArchDSLError(f"--cluster {text!r}: the only cluster archdsl starts itself is "
-                           "local:N (N worker processes on this machine)",
-                           hint="for other clusters, start a Dask scheduler and workers and "
-                                "give --dask-scheduler tcp://HOST:PORT (docs/distributed.md)")
-    n = int(m.group(1))
-    if not 1 <= n <= max_workers():
-        raise ArchDSLError(f"--cluster local:{n}: between 1 and {max_workers()} workers on "
-                           "this machine (4 per CPU core, at least 8)")
-    return n
-
-
-def trial_resources(gpus: float | None, cpus: float | None) -> dict[str, float]:
-    """The worker resources each trial asks for: {"GPU": g, "CPU": c}, those given and > 0."""
-    out: dict[str, float] = {}
-    for option, name, value in (("--gpus-per-trial", "GPU", gpus),
-                                ("--cpus-per-trial", "CPU", cpus)):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
-            raise ArchDSLError(f"{option} must be a number of at least 0, got {value!r}")
-        if value > 0:
-            out[name] = float(value)
-    return out
-
-
-@dataclass(frozen=True)
-class DaskSettings:
-    """Where a Dask search runs: a scheduler's address, or a local cluster of N workers."""
-
-    address: str | None = None
-    cluster: int | None = None
-    resources: dict[str, float] = field(default_factory=dict)
-    connect_timeout: float = 30.0
-
-
-def dask_settings(executor: str | None, dask_scheduler: str | None, cluster: str | None,
-                  gpus_per_trial: float | None, cpus_per_trial: float | None,
-                  connect_timeout: float | None,
-                  env: dict[str, str] | None = None) -> DaskSettings | None:
-    """The Dask settings of a search, checked; None for the local executor. --dask-scheduler or
-    --cluster alone imply --executor dask; ARCHDSL_DASK_SCHEDULER is read with --executor dask
-    only."""
-    env = os.environ if env is None else env
-    if executor is None:
-        executor = "dask" if dask_scheduler is not None or cluster is not None else "local"
-    if executor not in EXECUTORS:
-        raise ArchDSLError(f"unknown executor {executor!r}",
-                           hint=did_you_mean(executor, EXECUTORS) or "executors: local "
-                                "(worker processes on this machine), dask (a Dask cluster)")
-    given = [o for o, v in (("--dask-scheduler", dask_scheduler), ("--cluster", cluster),
-                            ("--gpus-per-trial", gpus_per_trial),
-                            ("--cpus-per-trial", cpus_per_trial),
-                            ("--connect-timeout", connect_timeout)) if v is not None]
-    if executor == "local":
-        if given:
-            raise ArchDSLError(f"{given[0]} is for --executor dask",
-                               hint="add --executor dask to run the trials on a Dask cluster")
-        return None
-    if dask_scheduler is not None and cluster is not None:
-        raise ArchDSLError("give --dask-scheduler or --cluster, not both",
-                           hint="--dask-scheduler joins a running cluster; --cluster local:N "
-                                "starts one on this machine")
-    timeout = 30.0 if connect_timeout is None else connect_timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-            or not math.isfinite(timeout) or timeout <= 0:
-        raise ArchDSLError(f"--connect-timeout must be a positive number of seconds, "
-                           f"got {timeout!r}")
-    resources = trial_resources(gpus_per_trial, cpus_per_trial)
-    if cluster is not None:
-        n = parse_cluster(cluster)
-        require_distributed()
-        return DaskSettings(None, n, resources, float(timeout))
-    address = dask_scheduler if dask_scheduler is not None else env.get(ENV_SCHEDULER)
-    if not address:
-        raise ArchDSLError("--executor dask needs a cluster: --dask-scheduler tcp://HOST:PORT "
-                           f"(or {ENV_SCHEDULER}), or --cluster local:N",
-                           hint="start one with `dask scheduler` and `dask worker "
-                                "tcp://HOST:PORT` (docs/distributed.md)")
-    address = parse_address(address)
-    require_distributed()
-    return DaskSettings(address, None, resources, float(timeout))
-
-
-def missing_resources(workers: dict[str, dict[str, Any]],
-                      wanted: dict[str, float]) -> str | None:
-    """Why no worker can run a trial that asks for `wanted` (None when one can)."""
-    if not wanted or any(all(w.get("resources", {}).get(k, 0) >= v for k, v in wanted.items())
-                         for w in workers.values()):
-        return None
-    ask = " ".join(f"{k}={v:g}" for k, v in wanted.items())
-    have = sorted({" ".join(f"{k}={v:g}" for k, v in sorted(w.get("resources", {}).items()))
-                   or "none" for w in workers.values()})
-    return (f"no Dask worker has the resources a trial asks for ({ask}); the workers have: "
-            + ", ".join(have))
-
-
-def capacity(workers: dict[str, dict[str, Any]], wanted: dict[str, float]) -> int:
-    """How many trials the workers can run at once (threads, and resources per trial)."""
-    total = 0
-    for w in workers.values():
-        n = int(w.get("nthreads", 1))
-        for k, v in wanted.items():
-            n = min(n, int(w.get("resources", {}).get(k, 0) // v))
-        total += n
-    return max(1, total)
-
-
-def version_problem(versions: dict[str, Any], mine: str) -> str | None:
-    """Why a worker cannot run this search's trials: another archdsl version (or none)."""
-    for address, v in sorted(versions.items()):
-        if isinstance(v, BaseException) or not isinstance(v, str):
-            return f"the Dask worker {address} has no archdsl installed"
-        if v != mine:
-            return (f"the Dask worker {address} has archdsl {v}, and this search runs archdsl "
-                    f"{mine}")
-    return None
-
-
-def archdsl_version() -> str:
-    """This archdsl's version, as installed (what workers are compared by)."""
-    try:
-        return importlib.metadata.version("archdsl")
-    except importlib.metadata.PackageNotFoundError:
-        from . import __version__
-
-        return __version__
 
 
 @dataclass
@@ -232,14 +73,14 @@ class DaskExecutor(Executor):
                  cluster: int | str | None = None, gpus_per_trial: float = 0,
                  cpus_per_trial: float = 0, connect_timeout: float = 30.0,
                  log: Callable[[str], None] = print):
-        require_distributed()
+        settings.require_distributed()
         from .dask_worker import TrialPlugin, make_bundle
         from .space import load
 
         if workers is not None and workers < 1:
             raise ArchDSLError(f"--workers must be at least 1, got {workers}")
         self.time_limit = trial_timeout
-        self.resources = trial_resources(gpus_per_trial, cpus_per_trial)
+        self.resources = settings.trial_resources(gpus_per_trial, cpus_per_trial)
         self.connect_timeout = connect_timeout
         self.log = log
         self.run = f"archdsl-{uuid.uuid4().hex[:12]}"
@@ -254,14 +95,14 @@ class DaskExecutor(Executor):
         opts = _shared_options(options or {})
         files = load(space_file, import_paths).ir.files
         bundle = make_bundle(files, import_paths, evaluator, opts, device, ops,
-                             archdsl_version())
+                             settings.archdsl_version())
         self.plugin = TrialPlugin(self.run, bundle)
         self.address = address or "a local cluster"
         try:
             self.address = self._connect(address, cluster)
             info = self._workers()
             self.bound = workers  # None: what the workers can run, as they come and go
-            self.capacity = capacity(info, self.resources)
+            self.capacity = settings.capacity(info, self.resources)
             self.counted = time.monotonic()
             self._start(info)
         except ArchDSLError:
@@ -283,7 +124,7 @@ class DaskExecutor(Executor):
         from distributed import Client
 
         if cluster is not None:
-            n = parse_cluster(cluster) if isinstance(cluster, str) else cluster
+            n = settings.parse_cluster(cluster) if isinstance(cluster, str) else cluster
             gpus = self.resources.get("GPU")
             if gpus:
                 from .devices import cuda_count
@@ -297,7 +138,7 @@ class DaskExecutor(Executor):
             return str(self.cluster.scheduler_address)
         if address is None:
             raise ArchDSLError("DaskExecutor needs address= or cluster=")
-        address = parse_address(address)
+        address = settings.parse_address(address)
         try:
             self.client = Client(address, timeout=self.connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as e:
@@ -322,11 +163,11 @@ class DaskExecutor(Executor):
                                         "(docs/distributed.md)") from None
             info = self.client.scheduler_info(n_workers=-1)["workers"]
         versions = self.client.run(importlib.metadata.version, "archdsl", on_error="return")
-        problem = version_problem(versions, archdsl_version())
+        problem = settings.version_problem(versions, settings.archdsl_version())
         if problem:
             raise ArchDSLError(problem, hint="install the same archdsl on every worker as on "
                                              "this machine, then restart the workers")
-        problem = missing_resources(info, self.resources)
+        problem = settings.missing_resources(info, self.resources)
         if problem:
             raise ArchDSLError(problem, hint='start workers with `dask worker ADDRESS '
                                '--resources "GPU=1 CPU=4"` (what each has), or ask for less')
@@ -340,7 +181,7 @@ class DaskExecutor(Executor):
 
         self.client.register_plugin(self.plugin, name=self.run)
         able = [a for a, w in info.items()
-                if missing_resources({a: w}, self.resources) is None]
+                if settings.missing_resources({a: w}, self.resources) is None]
         futures = [self.client.submit(warm, self.run, workers=[a], allow_other_workers=False,
                                       pure=False, key=f"{self.run}-warm-{i}")
                    for i, a in enumerate(able)]
@@ -375,7 +216,7 @@ class DaskExecutor(Executor):
             self.counted = time.monotonic()  # workers that joined since (SLURM jobs, say)
             try:
                 info = self.client.scheduler_info(n_workers=-1)["workers"]
-                self.capacity = capacity(info, self.resources)
+                self.capacity = settings.capacity(info, self.resources)
             except Exception:  # noqa: BLE001 - the scheduler went away: results() says so
                 pass
         return max(0, self.capacity - len(self.live))

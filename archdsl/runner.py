@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .dask_settings import dask_settings
 from .devices import check_device
 from .errors import ArchDSLError, EvaluationError, StudyError, did_you_mean
 from .evaluators import Evaluator, as_evaluator, get_evaluator
 from .executor import Executor, LocalExecutor, SerialExecutor, check_workers, prepare
-from .executor_dask import DaskExecutor, SchedulerLost, dask_settings
+from .executor_dask import DaskExecutor, SchedulerLost
 from .objectives import DEFAULT as DEFAULT_OBJECTIVES
 from .objectives import Objective, from_json, parse_objectives, to_json
 from .reach import reach_warnings

@@ -10,12 +10,7 @@ from typing import Any
 
 import pytest
 
-from archdsl.errors import ArchDSLError
-from archdsl.executor import Job, Outcome
-from archdsl.executor_dask import (
-    DaskExecutor,
-    SchedulerLost,
-    _Live,
+from archdsl.dask_settings import (
     capacity,
     dask_settings,
     missing_resources,
@@ -25,6 +20,9 @@ from archdsl.executor_dask import (
     trial_resources,
     version_problem,
 )
+from archdsl.errors import ArchDSLError
+from archdsl.executor import Job, Outcome
+from archdsl.executor_dask import DaskExecutor, SchedulerLost, _Live
 from archdsl.runner import search
 
 ROOT = Path(__file__).resolve().parent.parent
