@@ -41,6 +41,7 @@ from archdsl.values import Decision
 from . import pytorch
 from .ops import OPS
 from .plan import Plan, plan
+from .supernet_darts import DartsMixin, Relaxed
 
 __all__ = ["Supernet", "SLICEABLE", "space_hash"]
 
@@ -105,11 +106,12 @@ class _Entry:
     buffers: list[tuple[str, str]]  # model name, slot in `stats`
 
 
-class Supernet(nn.Module):
+class Supernet(DartsMixin, nn.Module):
     """Every architecture of `space` in one module; `forward(*inputs, config=...)` runs one.
 
     `scan` sampled configurations (with the default and the largest and smallest ones a walk
-    finds) size the bank before training, so growth during training is rare."""
+    finds) size the bank before training, so growth during training is rare. DARTS
+    (`relax`, `mixed`, `arch_parameters`, `derive`, `darts_step`) is in supernet_darts.py."""
 
     def __init__(self, space: Space, *, seed: int = 0, scan: int = 256):
         super().__init__()
@@ -126,6 +128,11 @@ class Supernet(nn.Module):
         self.on_grow: Callable[[nn.Parameter | None, nn.Parameter], None] | None = None
         self.last_config: dict[str, Any] | None = None
         self.meta: dict[str, Any] = {}  # saved with the checkpoint (JSON values)
+        self.alphas = nn.ParameterDict()  # DARTS: slot -> one decision's architecture weights
+        self._alpha_slot: dict[str, str] = {}
+        self._relaxed: Relaxed | None = None
+        self._mixed: _Entry | None = None
+        self._alpha_of: list[tuple[str, str]] = []
         configs = self._walks() + list(space.samples(scan, seed=seed)) if scan > 0 else []
         check_floats(space, [space.default(), *configs[3:6]])
         self._scan(configs)
@@ -207,6 +214,9 @@ class Supernet(nn.Module):
                 "seed": self.seed, "meta": self.meta,
                 "params": [[n, k, s] for (n, k), s in self._slots.items()],
                 "stats": [[n, list(shape), s] for (n, shape), s in self._stat_slots.items()],
+                "darts": None if self._relaxed is None else {
+                    "base": self._relaxed.base, "alphas": [[n, s] for n, s in
+                                                           self._alpha_slot.items()]},
                 "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +273,18 @@ class Supernet(nn.Module):
             self.stats.register_buffer(str(slot), t)
             self._stat_slots[(str(name), tuple(int(s) for s in shape))] = str(slot)
         self.meta = meta
-        rest = {k: v for k, v in state.items() if not k.startswith(("bank.", "stats."))}
+        darts = ckpt.get("darts")
+        if darts is not None:
+            self.relax(darts["base"])
+            for name, slot in darts["alphas"]:
+                t = state[f"alphas.{slot}"]
+                mine = self.alphas[self._alpha_slot[str(name)]]
+                if not isinstance(t, torch.Tensor) or t.shape != mine.shape:
+                    raise TypeError(f"alphas.{slot} is not a tensor of shape {list(mine.shape)}")
+                with torch.no_grad():
+                    mine.copy_(t)
+        rest = {k: v for k, v in state.items()
+                if not k.startswith(("bank.", "stats.", "alphas."))}
         if rest:
             self.load_state_dict({**self.state_dict(), **rest})
 
@@ -281,16 +302,43 @@ class Supernet(nn.Module):
             self._cache.move_to_end(key)
             return e
         p = plan(self.space.materialize(config))
-        model = pytorch.build(p, seed=self.seed)
-        params: list[tuple[str, Key, Shape]] = []
-        for attr, layer in model.named_children():
-            params += self._admit(attr, layer)
-        buffers = [(n, self._stat(n, b)) for n, b in model.named_buffers()]
-        e = _Entry(p, model.to("meta"), params, buffers)
-        self._cache[key] = e
+        e = self._cache[key] = self._make_entry(p, None)
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
         return e
+
+    def _entry_for(self, r: Relaxed) -> _Entry:
+        """The mixed graph's model; its layers draw from the bank under the module names they
+        have in the configuration they came from."""
+        p = plan(r.arch)
+        rename: dict[str, str] = {}
+        for s in p.layers():
+            assert s.lowered is not None
+            if s.node in r.mixes:
+                self._alpha_of.append((f"{s.name}.alpha", r.mixes[s.node]))
+                continue
+            a, n = r.origin[s.node]
+            o = plan(a).steps[n]
+            for k in s.lowered.modules:
+                rename[f"{s.name}_{k}" if k else s.name] = f"{o.name}_{k}" if k else o.name
+        return self._make_entry(p, rename)
+
+    def _make_entry(self, p: Plan, rename: dict[str, str] | None) -> _Entry:
+        """A plan's model with bank slots for its layers (named as `rename` says, when given;
+        a layer it does not name is left out: DARTS's mixing modules)."""
+        model = pytorch.build(p, seed=self.seed)
+        params: list[tuple[str, Key, Shape]] = []
+        for attr, layer in model.named_children():
+            if rename is not None and attr not in rename:
+                continue
+            origin = attr if rename is None else rename[attr]
+            params += [(attr + n[len(origin):], k, shape)
+                       for n, k, shape in self._admit(origin, layer)]
+        buffers = []
+        for n, b in model.named_buffers():
+            attr, _, rest = n.partition(".")
+            buffers.append((n, self._stat(f"{(rename or {}).get(attr, attr)}.{rest}", b)))
+        return _Entry(p, model.to("meta"), params, buffers)
 
     def _tensors(self, e: _Entry) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}

@@ -279,3 +279,78 @@ def test_a_float_that_sets_a_shape_is_an_error_at_its_line(widen: None) -> None:
         x = torch.randn(3, 8)
         torch.testing.assert_close(net(x, config=c), net.model_for(c).eval()(x))
     assert any(k[1].startswith("=") for k in net._slots)  # your operation: exact shapes only
+
+
+# ---- DARTS: the mixed network ------------------------------------------------------------
+SMALL = """input x: [8]
+network {
+    x -> linear(8)
+      -> one_of { a: linear(8) -> relu | b: linear(8) -> tanh | c: identity }
+      -> optional { linear(8) -> relu }
+      -> linear(choice(4, 8), bias = false) -> relu
+      -> linear(2)
+}"""
+
+
+def _one_hot(net: Supernet, config: dict) -> None:
+    """Architecture weights that pick `config`'s options (softmax 1 - 1e-25)."""
+    r = net.relax()
+    labels = {d.name: d for d in net.space.decisions(r.base)}
+    with torch.no_grad():
+        for name, slot in net._alpha_slot.items():
+            a = net.alphas[slot]
+            a.zero_()
+            a[r.options[name].index(labels[name].index_of_json(config[name]))] = 60.0
+
+
+def test_darts_one_hot_weights_give_that_single_path() -> None:
+    """With each alpha at one option, the mixed network computes exactly that architecture
+    (same bank weights, same statistics), and derive() names it."""
+    for space in (archdsl.loads(SMALL.replace("choice(4, 8)", "8")),
+                  archdsl.load(ROOT / "examples" / "nb201.arch")):
+        net = Supernet(space, scan=0).eval()
+        r = net.relax()
+        assert len(net.arch_parameters()) == len(r.options) >= 2
+        xs = pt.example_inputs(pt.plan(space.materialize(r.base)), batch=2,
+                               generator=torch.Generator().manual_seed(0))
+        for config in space.samples(4, seed=2):
+            _one_hot(net, config)
+            assert net.derive() == config
+            with torch.no_grad():
+                torch.testing.assert_close(net.mixed(*xs), net(*xs, config=config),
+                                           rtol=1e-5, atol=1e-5)
+
+
+def test_darts_step_trains_both_sides_and_round_trips(tmp_path: Path) -> None:
+    space = archdsl.loads(SMALL.replace("choice(4, 8)", "8"))
+    net = Supernet(space, scan=8)
+    alphas = net.arch_parameters()
+    w_opt = torch.optim.SGD(net.bank_parameters(), lr=0.1)
+    a_opt = torch.optim.Adam(alphas, lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 8, generator=gen), torch.randint(0, 2, (16,), generator=gen)
+    before = [p.detach().clone() for p in net.bank_parameters()]
+    losses = [net.darts_step((x, y), (x, y), nn.functional.cross_entropy, w_opt, a_opt)
+              for _ in range(20)]
+    assert losses[-1] < losses[0]
+    assert all(a.abs().sum() > 0 for a in alphas)  # every decision's weights moved
+    moved = sum(not torch.equal(b, p) for b, p in zip(before, net.bank_parameters(), strict=True))
+    assert moved == len(before)  # every candidate runs (and learns) in the mixed network
+    weights = net.arch_weights()
+    assert set(weights["network/one_of"]) == {"a", "b", "c"}
+    assert abs(sum(weights["network/one_of"].values()) - 1) < 1e-5
+    back = Supernet.load(net.save(tmp_path / "darts.pt"), space)
+    assert back.derive() == net.derive() and back.arch_weights() == weights
+    net.eval(), back.eval()
+    torch.testing.assert_close(back.mixed(x), net.mixed(x), rtol=0, atol=0)
+
+
+def test_darts_refuses_options_of_different_shapes_at_their_line() -> None:
+    space = archdsl.loads(SMALL, "small.arch")
+    net = Supernet(space, scan=0)
+    with pytest.raises(ShapeError, match="options of 'network/linear#2/out' give tensors of "
+                                         "different shapes") as e:
+        net.relax()
+    assert e.value.span is not None and (e.value.span.file, e.value.span.line) == ("small.arch", 6)
+    with pytest.raises(ShapeError, match="'width'"):
+        Supernet(_digits(), scan=0).relax()
