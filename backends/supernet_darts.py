@@ -9,7 +9,9 @@ so every option runs on the same input (DARTS's mixed operation; an input choice
 inputs; an optional mixes the body with the identity). The options' outputs must have one shape:
 otherwise a ShapeError at the decision's .arch line. Decisions the base does not reach (inside
 an untaken branch or a deeper repeat copy) stay at their defaults; continuous ones at the base
-value. The merged graph's layers keep their stand-alone module names (`origin`), so the mixed
+value; a decision whose options change nothing the base computes (the operation of a node the
+base leaves unconnected) gets no weight (`Relaxed.fixed()`); an option that breaks a constraint
+as the base's one change is left out of its decision's weights. The merged graph's layers keep their stand-alone module names (`origin`), so the mixed
 network draws its weights from the same bank as single paths.
 
 May import: torch, networkx, archdsl's space, graph, errors and values, and .ops and .plan.
@@ -87,6 +89,13 @@ class Relaxed:
     options: dict[str, list[int]]  # decision -> the option indices its alpha weighs, in order
     origin: dict[int, tuple[Architecture, int]] = field(default_factory=dict)  # layer node
     mixes: dict[int, str] = field(default_factory=dict)  # mixing node -> decision name
+
+    def fixed(self) -> list[str]:
+        """Open decisions that got no weight: their options change nothing the base's network
+        computes (say, the operation of a node the base leaves unconnected); they keep the
+        base's value."""
+        mixed = set(self.mixes.values())
+        return [name for name in self.options if name not in mixed]
 
 
 def _keys(arch: Architecture) -> dict[int, tuple]:
