@@ -222,14 +222,13 @@ class Analysis:
 
     # ---- input choices -------------------------------------------------------------------
     def _check_input_choices(self) -> None:
-        """An option of a choice among nodes (or of some) may not make a decision: every
+        """An option of `some` may not make a decision: every
         option is evaluated whichever is chosen, so its decisions would be made, and named, for
         nothing (and the count would not match the configurations)."""
         self._nodes()
         for x in self._calls:
-            if x.ref and x.ref[0] == "decision" \
-                    and x.func in ("choice", "some") \
-                    and (x.func == "some" or self.ir.kinds.get(id(x)) == "tensor"):
+            if x.ref and x.ref[0] == "decision" and x.func == "some":
+                # a choice among computations decides first (interp.domains.expression_choice)
                 for o in x.positional:
                     if self.decides(o):
                         raise ArchTypeError(

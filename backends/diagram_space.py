@@ -384,8 +384,15 @@ class _Drawer:
                key: str | None) -> str:
         """An input choice (one of the nodes) or `some` (a sum of a subset of them)."""
         names = [s.key(key or e.func) for s in scs]
-        cands = [(a.label or format_expr(a.value), self.tensor(a.value, env, scs, cl, None))
-                 for a in e.args if a.name is None]
+        opts = [a for a in e.args if a.name is None]
+        if e.func == "choice" and any(not isinstance(a.value, A.Name) for a in opts):
+            # a choice among computations: option i's decisions are named under NAME[i]
+            cands = [(a.label or format_expr(a.value),
+                      self.tensor(a.value, env, [Scope(n).index(i) for n in names], cl, None))
+                     for i, a in enumerate(opts)]
+        else:
+            cands = [(a.label or format_expr(a.value), self.tensor(a.value, env, scs, cl, None))
+                     for a in opts]
         if e.func == "some":
             n = self.new(glyph("add", {}, (), self.layout, self.faded(scs)), cl)
             self.dot.node_lines[n] = self.dot.node_lines[n].replace(

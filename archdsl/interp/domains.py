@@ -2,8 +2,11 @@
 from its evaluated arguments (options, range bounds, step, log scale, prior, default), with
 every check of those arguments (an empty range, a default outside it, a domain past
 MAX_DOMAIN...). One function per kind of call; the evaluation of the arguments is the caller's.
+A choice among computations on graph nodes (`expression_choice`) has its options' texts as
+options: it decides before any option is evaluated.
 
-May import: archdsl.ast, archdsl.errors, archdsl.values, and .keys and .limits of this package.
+May import: archdsl.ast, archdsl.errors, archdsl.printer, archdsl.values, and .keys and .limits
+of this package.
 """
 
 from __future__ import annotations
@@ -14,23 +17,34 @@ from typing import Any
 
 from .. import ast as A
 from ..errors import ArchLimitError, ArchTypeError, ArchValueError, Span, amount
+from ..printer import format_expr
 from ..values import Decision, describe, to_json
 from .keys import to_json_key
 from .limits import MAX_DOMAIN
 
-__all__ = ["decision_of"]
+__all__ = ["decision_of", "expression_choice"]
 
 Eval = Callable[[A.Expr], Any]  # an argument's value
 
 
-def decision_of(e: A.Call, ev: Eval, name: str) -> Decision:
+def expression_choice(e: A.Call, kinds: dict[int, str]) -> bool:
+    """Whether `e` is a choice among computations on graph nodes (`choice(linear(a, 4),
+    relu(a))`): a choice of tensors not all of whose options are node names. It decides first
+    and evaluates the chosen option only; an input choice (`choice(n0, n1)`) evaluates all."""
+    return e.func == "choice" and kinds.get(id(e)) == "tensor" and any(
+        x.__class__ is not A.Name for x in e.positional)
+
+
+def decision_of(e: A.Call, ev: Eval, name: str, texts: bool = False) -> Decision:
     """The decision `e` makes, named `name`; `ev` evaluates its arguments (the default first,
-    then the others in order: errors and nested decisions keep that order)."""
+    then the others in order: errors and nested decisions keep that order). With `texts` (an
+    expression choice) the options and the default are the options' texts, not evaluated."""
     kw = e.keywords
-    default = ev(kw["default"]) if "default" in kw else None
+    opt = format_expr if texts else ev
+    default = opt(kw["default"]) if "default" in kw else None
     f = e.func
     if f == "choice" or f == "some":
-        return _options(e, ev, name, default)
+        return _options(e, ev, name, default, opt)
     if f == "bool":
         return _bool(e, ev, name, default)
     rng: A.Range = e.positional[0]  # type: ignore[assignment]
@@ -45,10 +59,10 @@ def decision_of(e: A.Call, ev: Eval, name: str) -> Decision:
     return _float(e, rng, name, lo, hi, step, log, default)
 
 
-def _options(e: A.Call, ev: Eval, name: str, default: Any) -> Decision:
-    """choice(...) or some(...): options listed."""
+def _options(e: A.Call, ev: Eval, name: str, default: Any, opt: Eval) -> Decision:
+    """choice(...) or some(...): options listed, each `opt(x)`."""
     f, kw = e.func, e.keywords
-    opts = [ev(x) for x in e.positional]
+    opts = [opt(x) for x in e.positional]
     if f == "choice":
         seen = set()
         for x, o in zip(e.positional, opts, strict=True):

@@ -27,7 +27,7 @@ from ..semantics import SpaceIR
 from ..shared_names import stage_segment
 from ..values import Decision, Labelled, Net, Record, Subsets, Sym, Tensor, arith, describe
 from .choosers import Chooser, First, Reject, Uniform
-from .domains import decision_of
+from .domains import decision_of, expression_choice
 from .keys import to_json_key
 from .limits import MAX_DECISIONS, TOO_LARGE, check_some
 
@@ -230,6 +230,8 @@ class Evaluator:
         if kind == "decision":
             if e.func == "some":
                 return self.some(e, env, sc, key)
+            if e.func == "choice" and expression_choice(e, self.kinds):
+                return self.expression_choice(e, env, sc, key)
             mark = len(self.reads) if self.reads is not None else -1
             d = self.make_decision(e, env, sc, key)
             if d.kind == "choice" and d.options and isinstance(d.options[0], Tensor):
@@ -270,6 +272,29 @@ class Evaluator:
             xs = [self.value(x, env, sub, "in") for x in tensors]
             return self.apply(self.closure(e, env), xs, sub)
         return self.closure(e, env)
+
+    def expression_choice(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Tensor:
+        """`choice(gcn: gcn(h, e, 16), sage: sage(h, e, 16))`: decide (the option's label or
+        text), then evaluate the chosen option only, its decisions named under `NAME[i]`
+        (as one_of's alternatives). Uniform sampling weighs each option by its count."""
+        name = sc.key(key or "choice")
+        tpl = self._domains.get(id(e)) if "prior" not in e.keywords else None
+        if tpl is None:
+            tpl = decision_of(e, lambda x: self.value(x, env, Scope("$domain"), None), "",
+                              texts=True)
+            if "prior" not in e.keywords:
+                self._domains[id(e)] = tpl
+        d = tpl.renamed(name)
+        w = None
+        if isinstance(self.chooser, Uniform):
+            count = self.counter
+            w = count.weights(e, env, lambda: [count.count_tensor(x, env)
+                                               for x in e.positional])
+        i = d.options.index(self.decide(d, w))
+        if w is not None and w[i] == 0:
+            raise Reject(ConstraintError(f"'{name}' = {d.label(d.options[i])!r} leads to no "
+                                         "valid architecture here (constraints)", e.span))
+        return self.value(e.positional[i], env, Scope(name).index(i), None)
 
     def some(self, e: A.Call, env: dict, sc: Scope, key: str | None) -> Tensor:
         name = sc.key(key or "some")

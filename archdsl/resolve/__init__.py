@@ -3,8 +3,7 @@
     kinds    the kinds of expressions (value, net, tensor, any), the context a name is
              resolved in, tensor arities                                  (Ctx)
     imports  imported files read and parsed, cycles refused, each file's blocks  (Loader)
-    node_options  the options of a choice among nodes name nodes; a choice or one_of of
-             computations on nodes is an error that shows what works     (check_node_options)
+    node_options  the hint of a one_of of computations on nodes: the forms that work
     checks   the static checks: given a resolved construct and its parts' kinds, raise
              the error it deserves (arguments, labels, arities, placement, recursion)
     inputs   the `input` declarations: a fixed index bound, every input read by the network

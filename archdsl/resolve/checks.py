@@ -244,8 +244,7 @@ class Labels:
         if kind == TENSOR:
             hint = None
             if alts is not None:
-                opts = [(a.label, a.expr) for a in alts]
-                hint = N.choose_layers_hint(opts, nodes or set()) or N.own_node_hint(alt.expr)
+                hint = N.one_of_hint(alts, nodes or set())
             raise ArchTypeError("an alternative is a layer or pipeline, not a tensor: one_of "
                                 "cannot choose between computations on nodes", alt.expr.span,
                                 hint=hint)

@@ -6,7 +6,7 @@ method per construct (`e_Name`, `e_Call`, ...), dispatched on the node's type.
 It raises no error of its own: each construct, once resolved, is handed to `.checks`,
 at the point of the walk where the check's error belongs (errors come in the order of the text).
 
-May import: archdsl.ast, layers, and .kinds, .checks, .loose, .decision_refs, .node_options; not archdsl.semantics (which drives it)
+May import: archdsl.ast, layers, and .kinds, .checks, .loose, .decision_refs; not archdsl.semantics (which drives it)
 or the interpreter.
 """
 
@@ -19,7 +19,6 @@ from ..layers import LAYERS, LayerSig
 from . import checks as C
 from . import decision_refs as D
 from . import loose as L
-from . import node_options as N
 from .kinds import ANY, METRICS_BLOCK, NET, TENSOR, VALUE, Ctx, block_arity
 
 __all__ = ["Resolver"]
@@ -345,8 +344,6 @@ class Resolver:
             self.expr(x, ctx)
         kinds.discard(ANY)
         kind = C.check_choice_kinds(e, kinds)
-        if kind == TENSOR:
-            N.check_node_options(e, ctx.nodes or set())
         if kind == VALUE:
             for x in pos:
                 C.no_decision(x, "an option")

@@ -1,38 +1,28 @@
-"""Options among graph nodes: the options of a choice (or `some`) among nodes are node names,
-and an option that computes a tensor (`linear(a, 4)`, `a -> relu`), or a `one_of` alternative
-that does, is an error whose hint writes what works instead: a param holding the layers,
-applied to the nodes, or a pipeline from the node.
+"""The hint of a `one_of` whose alternatives compute on graph nodes (`one_of { linear(a, 4) |
+relu(a) }`, an error): what works instead, written from its alternatives: a choice among the
+computations (`choice(linear(a, 4), relu(a))`, which decides first:
+archdsl.interp.domains.expression_choice), a param holding the layers, applied to the nodes,
+or a pipeline from the node.
 
-May import: archdsl.ast, errors, layers, printer.
+May import: archdsl.ast, layers, printer.
 """
 
 from __future__ import annotations
 
 from .. import ast as A
-from ..errors import ArchTypeError
 from ..layers import MERGES
 from ..printer import format_expr
 
-__all__ = ["check_node_options", "choose_layers_hint", "own_node_hint"]
+__all__ = ["one_of_hint", "choose_layers_hint"]
 
 
-def check_node_options(e: A.Call, nodes: set[str]) -> None:
-    """The options of a choice or `some` among nodes name nodes: an option that computes a
-    tensor (`linear(a, 4)`, `a -> relu`) is an error whose hint shows how to choose the
-    operations instead (a param holding them, applied to the nodes)."""
-    for x in e.positional:
-        if isinstance(x, A.Name):
-            continue
-        opts = [(a.label, a.value) for a in e.args if a.name is None]
-        hint = (choose_layers_hint(opts, nodes) if e.func == "choice" else None) \
-            or own_node_hint(x)
-        raise ArchTypeError(f"an option of {e.func}(...) among nodes must name a node: it "
-                            "cannot apply layers or make a decision", x.span, hint=hint)
-
-
-def own_node_hint(x: A.Expr) -> str:
-    return (f"give it its own node (`n = {format_expr(x)}`) and choose among the nodes; "
-            "every option among nodes is computed, whichever is chosen")
+def one_of_hint(alts: list[A.Alt], nodes: set[str]) -> str:
+    """The hint of a one_of whose alternatives compute tensors: the same as a choice."""
+    opts = ", ".join(f"{a.label}: {format_expr(a.expr)}" if a.label else format_expr(a.expr)
+                     for a in alts)
+    hint = f"choose among the computations with `choice({opts})`"
+    layers = choose_layers_hint([(a.label, a.expr) for a in alts], nodes)
+    return hint + (f"; or {layers}" if layers else "")
 
 
 def choose_layers_hint(opts: list[tuple[str | None, A.Expr]], nodes: set[str]) -> str | None:
