@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import archdsl
 from archdsl.cli import main
+from archdsl.search import SEARCHERS, make_searcher
 
 
 @pytest.fixture
@@ -182,3 +183,18 @@ def test_count_equals_enumeration(options: list[str], most: int) -> None:
     configs = list(space.enumerate())
     assert n == len(configs)
     assert len({space.materialize(c).hash for c in configs}) <= n
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHERS))
+def test_every_searcher_proposes_valid_configurations(name: str) -> None:
+    space = archdsl.loads(_MIXED, file="m.arch")
+    s = make_searcher(name, space, seed=3)
+    seen = set()
+    for i in range(6):
+        cand = s.ask()
+        if cand is None:  # grid: the 3 architectures, then nothing
+            break
+        assert space.validate(cand.config) == cand.config
+        seen.add(space.materialize(cand.config).hash)
+        s.tell(cand, float(i))
+    assert len(seen) >= 2
