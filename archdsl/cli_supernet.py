@@ -5,6 +5,7 @@ with a progress bar, and save it as a checkpoint for `--evaluator supernet:CHECK
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ def register(sub: Any) -> None:
     c.add_argument("file")
     c.add_argument("--strategy", default="spos", metavar="S",
                    help="spos (default): single-path one-shot, one uniformly sampled "
-                        "architecture per step")
+                        "architecture per step; darts: every option mixed by softmax weights "
+                        "learned by gradient (first-order), the derived configuration printed "
+                        "as JSON")
     c.add_argument("--sandwich", action="store_true",
                    help="each step trains the largest, the smallest and a sampled architecture")
     c.add_argument("--data", metavar="DATA", default="digits",
@@ -107,6 +110,8 @@ def cmd_supernet(args: argparse.Namespace) -> int:
     except OSError as e:
         raise ArchDSLError(f"cannot write {args.output}: {e.strerror or e}") from None
     m = run.meta
+    if "derived" in m:  # darts: the architecture it derives, as a configuration file takes it
+        print(json.dumps(m["derived"], indent=2))
     print(f"wrote {printable(str(out), False)} ({m['steps']} steps in {m['epochs']} epoch"
           f"{'s' if m['epochs'] != 1 else ''}, last epoch's training loss "
           f"{m['train_loss']:.4f}, {m['seconds']:.1f} s)", file=sys.stderr)

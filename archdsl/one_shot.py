@@ -4,7 +4,10 @@ score, recalibrate and export the architectures it holds with their inherited we
 `train_supernet(space, data=..., epochs=...)` trains with single-path one-shot (SPOS): every
 optimizer step samples one configuration uniformly (`space.sample`) and trains only the weights
 on its path; with `sandwich=True` every step sums the gradients of the largest configuration,
-the smallest (by parameters: `Supernet.extremes()`) and a uniformly sampled one. The data, its checks against the space, the batches and the loss are the training
+the smallest (by parameters: `Supernet.extremes()`) and a uniformly sampled one. With
+`strategy="darts"` it trains the supernet's relaxation (first-order DARTS: an architecture
+step on one training batch, a weights step on the next) and records the derived configuration
+in the meta (`derived`, with the softmax weights in `arch_weights`). The data, its checks against the space, the batches and the loss are the training
 evaluator's (archdsl/evaluators/train.py: `--data` digits, FILE.npz or module:function); the
 optimizer, learning rate, batch and label smoothing are the space's `train` recipe of its
 default configuration unless overridden. `inherited_model(supernet, config, ...)` is the
@@ -33,7 +36,9 @@ __all__ = ["STRATEGIES", "CALIBRATION_BATCHES", "OneShotRun", "train_supernet",
            "supernet_recipe", "load_checkpoint", "inherited_model", "batches",
            "export_inherited"]
 
-STRATEGIES = ("spos",)
+STRATEGIES = ("spos", "darts")
+# DARTS's architecture optimizer (Liu et al. 2019): Adam, lr 3e-4, betas (0.5, 0.999), wd 1e-3
+ARCH_LR, ARCH_BETAS, ARCH_WEIGHT_DECAY = 3e-4, (0.5, 0.999), 1e-3
 CALIBRATION_BATCHES = 20  # training batches a BatchNorm recalibration runs
 
 # progress(step, total_steps, mean training loss so far in this epoch, epoch)
@@ -120,8 +125,11 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
 
     if strategy not in STRATEGIES:
         raise ArchDSLError(f"unknown strategy '{strategy}'",
-                           hint="strategies: " + ", ".join(STRATEGIES)
-                                + " (single-path one-shot; --sandwich for the sandwich rule)")
+                           hint="strategies: spos (single-path one-shot; --sandwich for the "
+                                "sandwich rule), darts (softmax relaxation, first-order)")
+    if strategy == "darts" and sandwich:
+        raise ArchDSLError("--sandwich is a rule of --strategy spos",
+                           hint="darts trains every option at once")
     if max_steps is not None and max_steps < 1:
         raise ArchDSLError(f"--max-steps must be at least 1, got {max_steps}")
     if threads is not None:
@@ -135,6 +143,8 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
     torch.manual_seed(seed)
     supernet = Supernet(space, seed=seed)
     supernet.to(dev)
+    if strategy == "darts":
+        return _train_darts(supernet, space, ev, fit, r, dev, seed, data, max_steps, progress)
     ends = list(supernet.extremes()) if sandwich else []
     for c in ends:
         _output_check(space, c, fit)
@@ -187,6 +197,61 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
             "train_loss": loss_sum / seen if seen else math.nan,
             "recipe": {k: v for k, v in r.items() if k != "task"}, "space": space.file}
     supernet.meta = meta  # saved with the checkpoint
+    return OneShotRun(supernet, meta)
+
+
+def _train_darts(supernet: Any, space: Space, ev: Any, fit: Any, r: dict[str, Any], dev: Any,
+                 seed: int, data: str, max_steps: int | None,
+                 progress: Progress | None) -> OneShotRun:
+    """First-order DARTS: the space relaxed around its default configuration (one softmax
+    weight per decision whose options change the graph), then, over pairs of training batches,
+    an architecture step on the first and a weights step on the second."""
+    import torch
+
+    from .evaluators.recipe import optimizer, schedule
+
+    supernet.relax()  # ShapeError at a decision whose options' shapes differ
+    arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=ARCH_LR, betas=ARCH_BETAS,
+                                weight_decay=ARCH_WEIGHT_DECAY)
+    weights_opt = optimizer(_Params(supernet.bank_parameters()), r)
+    per_epoch = ev._batches_per_epoch(ev.load().train, r) // 2
+    total = r["epochs"] * max(1, per_epoch)
+    total = total if max_steps is None else min(max_steps, total)
+    sched = schedule(weights_opt, r, total)
+
+    def loss(out: Any, y: Any) -> Any:
+        value = _loss(out, y, fit)
+        if not torch.isfinite(value):
+            raise EvaluationError(f"supernet training diverged: the loss is {value.item()}",
+                                  hint="try a smaller --lr")
+        return value
+
+    step, loss_sum, seen, t0 = 0, 0.0, 0, time.perf_counter()
+    supernet.train()
+    for epoch in range(1, r["epochs"] + 1):
+        loss_sum, seen = 0.0, 0
+        stream = iter(batches(ev, fit, dev, "train", seed * 1_000_003 + epoch))
+        for valid in stream:
+            train = next(stream, None)
+            if train is None or step >= total:
+                break
+            value = supernet.darts_step(train, valid, loss, weights_opt, arch_opt)
+            if sched is not None:
+                sched.step()
+            step += 1
+            loss_sum, seen = loss_sum + value * len(train[1]), seen + len(train[1])
+            if progress is not None:
+                progress(step, total, loss_sum / seen, epoch)
+        if step >= total:
+            break
+    seconds = time.perf_counter() - t0
+    derived = supernet.derive()
+    meta = {"strategy": "darts", "sandwich": False, "data": data, "epochs": r["epochs"],
+            "steps": step, "seed": seed, "seconds": round(seconds, 3),
+            "train_loss": loss_sum / seen if seen else math.nan,
+            "recipe": {k: v for k, v in r.items() if k != "task"}, "space": space.file,
+            "derived": derived, "arch_weights": supernet.arch_weights()}
+    supernet.meta = meta
     return OneShotRun(supernet, meta)
 
 

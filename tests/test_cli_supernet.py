@@ -81,7 +81,8 @@ def test_compile_with_weights_from_the_supernet(ckpt: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--strategy", "darts"], "unknown strategy 'darts'"),
+    (["--strategy", "enas"], "unknown strategy 'enas'"),
+    (["--strategy", "darts", "--sandwich"], "--sandwich is a rule of --strategy spos"),
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--data", "missing.npz"], "was not found"),
     (["--device", "tpu"], "unknown device"),
@@ -117,3 +118,22 @@ def test_a_configuration_of_another_space_is_one_error(ckpt: Path, capsys) -> No
                str(ckpt), "-o", str(folder / "c.pt")])
     err = capsys.readouterr().err
     assert rc == 1 and "width" in err and "Traceback" not in err
+
+
+def test_darts_prints_the_derived_configuration(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    (folder / "d.arch").write_text(SPACE.replace("choice(4, 8)", "8"))  # equal shapes
+    rc = main(["supernet", str(folder / "d.arch"), "--strategy", "darts", "--max-steps", "4",
+               "--device", "cpu", "--quiet", "-o", str(folder / "d.pt")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    derived = json.loads(out)
+    assert set(derived) == {"network/conv2d/kernel"} and derived["network/conv2d/kernel"] in (1, 3)
+    (folder / "derived.json").write_text(out)
+    rc = main(["compile", str(folder / "d.arch"), "--config", str(folder / "derived.json"),
+               "--weights-from", str(folder / "d.pt"), "-o", str(folder / "d_model.pt")])
+    assert rc == 0, capsys.readouterr().err
+    rc = main(["supernet", str(folder / "s.arch"), "--strategy", "darts", "--quiet", "-o",
+               str(folder / "bad_darts.pt")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "s.arch:4:" in err and "different shapes" in err

@@ -118,8 +118,8 @@ def test_bad_supernet_evaluators(trained, spec: str, message: str) -> None:
 
 def test_bad_training_settings(trained) -> None:
     space = trained[0]
-    with pytest.raises(ArchDSLError, match="unknown strategy 'darts'"):
-        train_supernet(space, strategy="darts")
+    with pytest.raises(ArchDSLError, match="unknown strategy 'enas'"):
+        train_supernet(space, strategy="enas")
     with pytest.raises(ArchDSLError, match="--lr must be a positive number"):
         train_supernet(space, lr=-1.0)
     with pytest.raises(ArchDSLError, match="--batch must be at least 1"):
@@ -145,3 +145,42 @@ def test_the_optimizer_goes_on_over_a_grown_bank() -> None:
     sched.step()
     assert grown in opt.state and float(grown.detach()[0]) < 1.0  # trained, at the schedule's lr
     assert opt.param_groups[0]["lr"] < 0.1
+
+
+DARTS_SPACE = """input image: [64]
+network {
+    image
+    -> linear(32) -> one_of { relu | tanh | sigmoid }
+    -> optional { linear(32) -> relu }
+    -> linear(10)
+}
+train { optimizer = adam(lr = 0.01)  batch = 64  epochs = 1 }
+"""
+
+
+def test_darts_learns_architecture_weights_and_derives_a_configuration(tmp_path: Path) -> None:
+    (tmp_path / "d.arch").write_text(DARTS_SPACE)
+    space = archdsl.load(tmp_path / "d.arch")
+    run = train_supernet(space, strategy="darts", epochs=2, max_steps=10, device="cpu",
+                         threads=1)
+    m = run.meta
+    assert m["strategy"] == "darts" and m["steps"] == 10
+    space.validate(m["derived"])  # a configuration of the space
+    weights = m["arch_weights"]
+    assert set(weights) == {"network/one_of", "network/optional"}
+    for w in weights.values():
+        assert sum(w.values()) == pytest.approx(1.0, abs=1e-5)
+        assert max(w.values()) > 1 / len(w) + 1e-4  # moved from uniform
+    run.supernet.save(tmp_path / "d.pt")  # a DARTS checkpoint still scores single paths
+    ev = get_evaluator(f"supernet:{tmp_path / 'd.pt'}", device="cpu")
+    ev.prepare(space)
+    assert 0 <= ev.evaluate(space.materialize(m["derived"]))["accuracy"] <= 1
+
+
+def test_darts_refuses_options_of_different_shapes(trained) -> None:
+    space = trained[0]  # its widths choice(16, 32) give tensors of different shapes
+    with pytest.raises(ArchDSLError, match="different shapes") as e:
+        train_supernet(space, strategy="darts", max_steps=1)
+    assert e.value.span is not None and e.value.span.line == 4
+    with pytest.raises(ArchDSLError, match="--sandwich is a rule of --strategy spos"):
+        train_supernet(space, strategy="darts", sandwich=True)
