@@ -112,7 +112,8 @@ def cmd_supernet(args: argparse.Namespace) -> int:
     m = run.meta
     if "derived" in m:  # darts: the architecture it derives, as a configuration file takes it
         print(json.dumps(m["derived"], indent=2))
-    print(f"wrote {printable(str(out), False)} ({m['steps']} steps in {m['epochs']} epoch"
+    print(f"wrote {printable(str(out), False)} ({m['steps']} step{'s' if m['steps'] != 1 else ''} "
+          f"in {m['epochs']} epoch"
           f"{'s' if m['epochs'] != 1 else ''}, last epoch's training loss "
           f"{m['train_loss']:.4f}, {m['seconds']:.1f} s)", file=sys.stderr)
     return 0

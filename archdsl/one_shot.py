@@ -144,7 +144,8 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
     supernet = Supernet(space, seed=seed)
     supernet.to(dev)
     if strategy == "darts":
-        return _train_darts(supernet, space, ev, fit, r, dev, seed, data, max_steps, progress)
+        return _train_darts(supernet, space, ev, fit, r, dev, seed, data, max_steps, progress,
+                            say)
     ends = list(supernet.extremes()) if sandwich else []
     for c in ends:
         _output_check(space, c, fit)
@@ -192,7 +193,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
         if step >= total:
             break
     seconds = time.perf_counter() - t0
-    meta = {"strategy": strategy, "sandwich": sandwich, "data": data, "epochs": r["epochs"],
+    meta = {"strategy": strategy, "sandwich": sandwich, "data": data, "epochs": epoch,
             "steps": step, "seed": seed, "seconds": round(seconds, 3),
             "train_loss": loss_sum / seen if seen else math.nan,
             "recipe": {k: v for k, v in r.items() if k != "task"}, "space": space.file}
@@ -201,8 +202,8 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
 
 
 def _train_darts(supernet: Any, space: Space, ev: Any, fit: Any, r: dict[str, Any], dev: Any,
-                 seed: int, data: str, max_steps: int | None,
-                 progress: Progress | None) -> OneShotRun:
+                 seed: int, data: str, max_steps: int | None, progress: Progress | None,
+                 say: Callable[[str], None]) -> OneShotRun:
     """First-order DARTS: the space relaxed around its default configuration (one softmax
     weight per decision whose options change the graph), then, over pairs of training batches,
     an architecture step on the first and a weights step on the second."""
@@ -210,7 +211,11 @@ def _train_darts(supernet: Any, space: Space, ev: Any, fit: Any, r: dict[str, An
 
     from .evaluators.recipe import optimizer, schedule
 
-    supernet.relax()  # ShapeError at a decision whose options' shapes differ
+    fixed = supernet.relax().fixed()  # ShapeError at a decision whose options' shapes differ
+    if fixed:
+        say(f"darts: {len(fixed)} decision(s) keep the default configuration's value (their "
+            f"options change nothing it computes): {', '.join(fixed[:5])}"
+            + (" ..." if len(fixed) > 5 else ""))
     arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=ARCH_LR, betas=ARCH_BETAS,
                                 weight_decay=ARCH_WEIGHT_DECAY)
     weights_opt = optimizer(_Params(supernet.bank_parameters()), r)
@@ -246,7 +251,7 @@ def _train_darts(supernet: Any, space: Space, ev: Any, fit: Any, r: dict[str, An
             break
     seconds = time.perf_counter() - t0
     derived = supernet.derive()
-    meta = {"strategy": "darts", "sandwich": False, "data": data, "epochs": r["epochs"],
+    meta = {"strategy": "darts", "sandwich": False, "data": data, "epochs": epoch,
             "steps": step, "seed": seed, "seconds": round(seconds, 3),
             "train_loss": loss_sum / seen if seen else math.nan,
             "recipe": {k: v for k, v in r.items() if k != "task"}, "space": space.file,
