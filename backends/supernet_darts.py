@@ -76,8 +76,9 @@ def _mix_lower(a: dict, ins: list[TT], out: TT) -> Lowered:
                    (f"from {Mix.__module__} import Mix as _{MIX}",))
 
 
-OPS[MIX] = Op(MIX, _mix_infer, lambda a, ins, out: len(ins), lambda a, ins, out: 0, _mix_lower,
-              user_class=Mix)
+MIX_OP = Op(MIX, _mix_infer, lambda a, ins, out: len(ins), lambda a, ins, out: 0, _mix_lower,
+            user_class=Mix)
+OPS[MIX] = MIX_OP  # and again by relax(), should OPS have been restored without it since
 
 
 @dataclass
@@ -140,6 +141,7 @@ def choose(space: Space, base: Config, prefs: dict[str, list[int]]) -> Config:
 
 def relax(space: Space, base: Config) -> Relaxed:
     """The mixed graph of `base` (see the module doc)."""
+    OPS.setdefault(MIX, MIX_OP)
     a0 = space.materialize(base)
     decisions = [d for d in space.decisions(base) if not d.continuous and d.size > 1]
     variants: list[tuple[Decision, int, Architecture]] = []
