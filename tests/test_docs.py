@@ -179,19 +179,23 @@ def run_archdsl(argv: list[str], cwd: Path) -> tuple[int, str]:
 
 @contextlib.contextmanager
 def _own_ops() -> Iterator[None]:
-    """What an in-process command registers with --ops (layers, backend operations, the
-    modules it imported) is taken back afterwards, as a separate process would: a later
-    example's "unknown layer" stays unknown."""
+    """What an in-process command's --ops modules register (their layers and backend
+    operations, the modules themselves) is taken back afterwards, as a separate process would
+    forget it: a later example's "unknown layer" stays unknown. What archdsl's own modules
+    register when first imported stays."""
     layers, ops, path = dict(LAYERS), dict(OPS), list(sys.path)
     modules, registered = set(sys.modules), dict(user_ops._REGISTERED)
     try:
         yield
     finally:
-        for registry, before in ((LAYERS, layers), (OPS, ops)):
-            registry.clear()
-            registry.update(before)
-        for module in set(user_ops._REGISTERED) - set(registered):  # and its new packages
-            parts = module.split(".")
+        for module in set(user_ops._REGISTERED) - set(registered):
+            for name in user_ops._REGISTERED[module]:
+                for registry, before in ((LAYERS, layers), (OPS, ops)):
+                    if name in before:
+                        registry[name] = before[name]
+                    else:
+                        registry.pop(name, None)
+            parts = module.split(".")  # the module and the packages it brought in
             for name in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
                 if name not in modules:
                     sys.modules.pop(name, None)
