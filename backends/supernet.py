@@ -156,7 +156,7 @@ class Supernet(DartsMixin, nn.Module):
         """The export: `config`'s stand-alone model (as `pytorch.build` makes it, in training
         mode) holding copies of the slices and statistics the supernet uses for it."""
         e = self._entry(config)
-        model = pytorch.build(e.plan, seed=self.seed).to(self._anchor.device)
+        model = _built(e.plan).to(self._anchor.device)
         tensors = self._tensors(e)
         with torch.no_grad():
             for name, t in [*model.named_parameters(), *model.named_buffers()]:
@@ -326,7 +326,7 @@ class Supernet(DartsMixin, nn.Module):
     def _make_entry(self, p: Plan, rename: dict[str, str] | None) -> _Entry:
         """A plan's model with bank slots for its layers (named as `rename` says, when given;
         a layer it does not name is left out: DARTS's mixing modules)."""
-        model = pytorch.build(p, seed=self.seed)
+        model = _built(p)
         params: list[tuple[str, Key, Shape]] = []
         for attr, layer in model.named_children():
             if rename is not None and attr not in rename:
@@ -452,6 +452,18 @@ class Supernet(DartsMixin, nn.Module):
                     if layer is None:
                         layer = layers[ctor] = _layer(ctor, s.op, self.seed)
                     self._admit(f"{s.name}_{suffix}" if suffix else s.name, layer)
+
+
+def _built(p: Plan) -> nn.Module:
+    """`p`'s stand-alone model, for its structure and shapes only (its drawn weights are never
+    used: the bank holds the tensors), without touching torch's random state. Saving and
+    restoring the CPU generator costs far less than a seeded build (whose manual_seed also
+    wakes every accelerator's lazy seeding)."""
+    state = torch.get_rng_state()
+    try:
+        return pytorch.build(p)
+    finally:
+        torch.set_rng_state(state)
 
 
 def _layer(ctor: str, op: str, seed: int) -> nn.Module:
