@@ -167,7 +167,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
             paths = [*ends, space.sample(rng)]
             loss_value = 0.0
             for config in paths:
-                loss = _loss(supernet(x, config=config), y, fit)
+                loss = _loss(supernet(*_inputs(x), config=config), y, fit)
                 if not torch.isfinite(loss):
                     raise EvaluationError(f"supernet training diverged: the loss is "
                                           f"{loss.item()} in epoch {epoch}",
@@ -297,6 +297,11 @@ def load_checkpoint(path: str | Path, space: Space) -> Any:
     return Supernet.load(path, space)
 
 
+def _inputs(x: Any) -> tuple[Any, ...]:
+    """A batch's x as the network's inputs: a tuple (one tensor per input) or one tensor."""
+    return x if isinstance(x, tuple) else (x,)
+
+
 def _recalibrate(model: Any, xs: list[Any]) -> None:
     """Reset every BatchNorm's statistics and average them over the batches `xs` (train mode,
     no gradients); the model is left in eval mode."""
@@ -311,7 +316,7 @@ def _recalibrate(model: Any, xs: list[Any]) -> None:
         model.train()
         with torch.no_grad():
             for x in xs:
-                model(x)
+                model(*_inputs(x))
     for m in norms:
         m.momentum = 0.1
     model.eval()
@@ -322,7 +327,7 @@ def inherited_model(supernet: Any, config: Config, xs: list[Any] | None = None) 
     BatchNorm statistics recalibrated on the input batches `xs` when given; in eval mode."""
     model = supernet.model_for(config)
     if xs:
-        model.to(xs[0].device)
+        model.to(_inputs(xs[0])[0].device)
         _recalibrate(model, xs)
     model.eval()
     return model

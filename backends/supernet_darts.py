@@ -396,10 +396,15 @@ class DartsMixin:
         validation batch, then the bank's weights the loss on a training batch (each
         optimizer holds only its own parameters). Returns the training loss."""
         arch_opt.zero_grad(set_to_none=True)
-        loss(self.mixed(valid[0]), valid[1]).backward()
+        loss(self.mixed(*_inputs(valid[0])), valid[1]).backward()
         arch_opt.step()
         weights_opt.zero_grad(set_to_none=True)
-        value = loss(self.mixed(train[0]), train[1])
+        value = loss(self.mixed(*_inputs(train[0])), train[1])
         value.backward()
         weights_opt.step()
         return float(value.detach())
+
+
+def _inputs(x: Any) -> tuple[Any, ...]:
+    """A batch's x as the network's inputs: a tuple (one tensor per input) or one tensor."""
+    return x if isinstance(x, tuple) else (x,)
