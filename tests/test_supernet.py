@@ -6,14 +6,13 @@ recalibration is an exact mean; bad configurations and a float that sets a shape
 
 from __future__ import annotations
 
-import importlib
 import pickle
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from _example_ops import example_ops
 from archdsl.backends import ops as backend_ops
 from archdsl.backends import pytorch as pt
 from archdsl.backends.supernet import Supernet, space_hash
@@ -25,29 +24,14 @@ from archdsl.layers import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.arch"))
-OPS_MODULES = {"gnn": "examples.gnn_ops"}  # examples whose operations a module registers
 
 
 @pytest.fixture(scope="module", autouse=True)
 def registries() -> Iterator[None]:
     """The examples' operation modules imported (as `--ops examples.gnn_ops` does from the
     root folder); the registries, sys.path and sys.modules put back afterwards."""
-    layers, ops, path = dict(LAYERS), dict(backend_ops.OPS), list(sys.path)
-    names = ["examples", *OPS_MODULES.values()]
-    saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
-    sys.path.insert(0, str(ROOT))
-    try:
-        for module in OPS_MODULES.values():
-            importlib.import_module(module)
+    with example_ops():
         yield
-    finally:
-        for registry, before in ((LAYERS, layers), (backend_ops.OPS, ops)):
-            registry.clear()
-            registry.update(before)
-        sys.path[:] = path
-        for n in names:
-            sys.modules.pop(n, None)
-        sys.modules.update(saved)
 
 
 def test_every_example_is_listed() -> None:
