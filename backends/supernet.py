@@ -39,6 +39,7 @@ from archdsl.space import Space
 from archdsl.values import Decision
 
 from . import pytorch
+from .codegen import generate, module_class
 from .ops import OPS
 from .plan import Plan, plan
 from .supernet_darts import DartsMixin, Relaxed
@@ -123,6 +124,10 @@ class Supernet(DartsMixin, nn.Module):
         self._slots: dict[Key, str] = {}
         self._stat_slots: dict[tuple[str, Shape], str] = {}
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # (module name, constructor text) -> the layer on the meta device, its parameters'
+        # (name, bank key, shape) and its buffers' (name, stats slot): shared by every entry
+        # having that layer at that position
+        self._layers: dict[tuple[str, str], tuple[nn.Module, list, list]] = {}
         self._rng = random.Random(seed)
         self._sizes: dict[str, tuple[int, dict]] = {}  # json config -> (params, config)
         self.on_grow: Callable[[nn.Parameter | None, nn.Parameter], None] | None = None
@@ -326,6 +331,8 @@ class Supernet(DartsMixin, nn.Module):
     def _make_entry(self, p: Plan, rename: dict[str, str] | None) -> _Entry:
         """A plan's model with bank slots for its layers (named as `rename` says, when given;
         a layer it does not name is left out: DARTS's mixing modules)."""
+        if rename is None:
+            return self._shared_entry(p)
         model = _built(p)
         params: list[tuple[str, Key, Shape]] = []
         for attr, layer in model.named_children():
@@ -339,6 +346,28 @@ class Supernet(DartsMixin, nn.Module):
             attr, _, rest = n.partition(".")
             buffers.append((n, self._stat(f"{(rename or {}).get(attr, attr)}.{rest}", b)))
         return _Entry(p, model.to("meta"), params, buffers)
+
+    def _shared_entry(self, p: Plan) -> _Entry:
+        """A configuration's model assembled from layers made once per (module name,
+        constructor text), their bank slots found once: the generated forward pass (one class
+        per distinct pass) over meta-device layers shared between entries (functional_call
+        gives each forward its own tensors)."""
+        code = generate(p, comments=False)
+        model = module_class("Net", code.signature, tuple(stmt for stmt, _ in code.body))([])
+        params: list[tuple[str, Key, Shape]] = []
+        buffers: list[tuple[str, str]] = []
+        for (attr, ctor, _), owner in zip(code.modules, code.owners, strict=True):
+            got = self._layers.get((attr, ctor))
+            if got is None:
+                layer = _layer(ctor, owner.op, self.seed)
+                admitted = self._admit(attr, layer)  # from its real tensors, then to meta
+                slots = [(n, self._stat(f"{attr}.{n}", b)) for n, b in layer.named_buffers()]
+                got = (layer.to("meta"), admitted, slots)
+                self._layers[(attr, ctor)] = got
+            model._modules[attr] = got[0]
+            params += got[1]
+            buffers += [(f"{attr}.{n}", slot) for n, slot in got[2]]
+        return _Entry(p, model, params, buffers)
 
     def _tensors(self, e: _Entry) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}

@@ -67,6 +67,24 @@ def test_inherited_weights_score_far_above_chance(trained) -> None:
     assert ev.evaluate(arch)["accuracy"] == ev.evaluate(arch)["accuracy"]
 
 
+def test_the_score_is_the_exported_models_score(trained) -> None:
+    """The evaluator runs a configuration in the supernet itself; the stand-alone model with
+    the inherited weights (`compile --weights-from`), recalibrated on the same batches, scores
+    the same, for configurations scored one after another (their BatchNorm statistics are
+    reset each time)."""
+    space, ckpt, _ = trained
+    ev = SupernetEvaluator(str(ckpt), device="cpu", calibrate=3)
+    ev.prepare(space)
+    data, fit = _data_source(space, "digits", "cpu", supernet_recipe(space))
+    net = archdsl.one_shot.load_checkpoint(ckpt, space)
+    xs = calibration_inputs(data, fit, torch.device("cpu"), 3)
+    for cfg in [*space.samples(4, seed=3), space.default()]:
+        got = ev.evaluate(space.materialize(cfg))
+        want = data._validate(inherited_model(net, cfg, xs), fit, torch.device("cpu"))
+        assert got["accuracy"] == pytest.approx(want.accuracy, abs=1e-9), cfg
+        assert got["valid_loss"] == pytest.approx(want.loss, rel=1e-5), cfg
+
+
 def test_recalibration_sets_batchnorm_statistics_from_data(trained) -> None:
     space, _, run = trained
     ev, fit = _data_source(space, "digits", "cpu", supernet_recipe(space))

@@ -76,6 +76,25 @@ def _digits() -> archdsl.Space:
     return archdsl.load(ROOT / "examples" / "digits.arch")
 
 
+def test_configurations_share_their_layers_and_still_agree() -> None:
+    """Entries are assembled from layers made once per (position, constructor): configurations
+    with the same layer at a position hold the same (meta) module, and each still computes what
+    its exported model does, after other configurations ran in between and after its entry was
+    dropped from the cache and made again."""
+    space = _digits()
+    net = Supernet(space, seed=2, scan=4).eval()
+    configs = list(space.samples(80, seed=5))
+    mods = [m for c in configs for m in net._entry(c).model.children()]
+    assert len({id(m) for m in mods}) < len(mods) / 4
+    assert all(t.is_meta for m in mods for t in [*m.parameters(), *m.buffers()])
+    xs = pt.example_inputs(pt.plan(space.materialize(configs[0])), batch=3,
+                           generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for c in [*configs[:3], *configs[-3:]]:
+            torch.testing.assert_close(net(*xs, config=c), net.model_for(c).eval()(*xs),
+                                       rtol=1e-5, atol=1e-5)
+
+
 def test_spos_backward_reaches_only_the_chosen_slices() -> None:
     space = _digits()
     net = Supernet(space, scan=16)

@@ -3,10 +3,12 @@ weights they inherit from a trained supernet instead of training them.
 
 `prepare(space)` loads the checkpoint (`archdsl supernet ... -o CHECKPOINT`; a checkpoint of
 another space is an error) and the data it was trained on (its meta names it: digits, a .npz
-file, or module:function, which is imported). `evaluate(arch)` takes the stand-alone model of
-the architecture's configuration with the supernet's weights, recalibrates its BatchNorm
-statistics on CALIBRATION_BATCHES training batches (the same ones for every architecture), and
-returns its validation accuracy (classification) or minus its validation mean squared error.
+file, or module:function, which is imported). `evaluate(arch)` runs the architecture's
+configuration in the supernet itself (its slices of the weight bank, no stand-alone copy: one
+evaluator per process, as the supernet's BatchNorm statistics are reset for each architecture),
+recalibrates its BatchNorm statistics on CALIBRATION_BATCHES training batches (the same ones
+for every architecture), and returns its validation accuracy
+(classification) or minus its validation mean squared error.
 
 Imports torch lazily, archdsl.one_shot, archdsl.devices, archdsl.errors and this package.
 """
@@ -71,7 +73,7 @@ class SupernetEvaluator(Evaluator):
 
         from ..backends.plan import plan
         from ..devices import resolve_device
-        from ..one_shot import calibration_inputs, inherited_model
+        from ..one_shot import calibration_inputs
 
         if self._supernet is None:
             raise ArchDSLError("the supernet evaluator was not prepared with the space")
@@ -85,8 +87,9 @@ class SupernetEvaluator(Evaluator):
         if key not in self._xs:
             self._supernet.to(device)
             self._xs = {key: calibration_inputs(ev, fit, device, self.calibrate)}
-        model = inherited_model(self._supernet, arch.config, self._xs[key])
-        valid = ev._validate(model, fit, device)
+        net = self._supernet
+        net.recalibrate(arch.config, self._xs[key])
+        valid = ev._validate(_Path(net, arch.config), fit, device)
         p = plan(arch)
         named = {"accuracy": valid.accuracy} if valid.accuracy is not None else {}
         out = {"objective": valid.objective, **named, "valid_loss": valid.loss,
@@ -95,3 +98,22 @@ class SupernetEvaluator(Evaluator):
         if reporter is not None:
             reporter.report(1, valid.objective, last=True)
         return out
+
+
+class _Path:
+    """One configuration's network run in the supernet itself, without a stand-alone copy:
+    what the training evaluator's validation needs of a model (eval, train, call)."""
+
+    def __init__(self, supernet: Any, config: dict[str, Any]):
+        self.supernet, self.config = supernet, config
+
+    def eval(self) -> _Path:
+        self.supernet.eval()
+        return self
+
+    def train(self, mode: bool = True) -> _Path:
+        self.supernet.train(mode)
+        return self
+
+    def __call__(self, *inputs: Any) -> Any:
+        return self.supernet(*inputs, config=self.config)
