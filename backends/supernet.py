@@ -105,6 +105,9 @@ class _Entry:
     model: nn.Module
     params: list[tuple[str, Key, Shape]]  # model name, bank key, shape
     buffers: list[tuple[str, str]]  # model name, slot in `stats`
+    # where each tensor goes when every layer holding one is a SLICEABLE torch layer (they
+    # read their tensors as attributes, so they are swapped in directly); None: functional_call
+    direct: list[tuple[dict[str, Any], str, str]] | None = None  # (module's dict, key, name)
 
 
 class Supernet(DartsMixin, nn.Module):
@@ -125,9 +128,9 @@ class Supernet(DartsMixin, nn.Module):
         self._stat_slots: dict[tuple[str, Shape], str] = {}
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         # (module name, constructor text) -> the layer on the meta device, its parameters'
-        # (name, bank key, shape) and its buffers' (name, stats slot): shared by every entry
-        # having that layer at that position
-        self._layers: dict[tuple[str, str], tuple[nn.Module, list, list]] = {}
+        # (name, bank key, shape), its buffers' (name, stats slot) and its `direct` part:
+        # shared by every entry having that layer at that position
+        self._layers: dict[tuple[str, str], tuple[nn.Module, list, list, list | None]] = {}
         self._rng = random.Random(seed)
         self._sizes: dict[str, tuple[int, dict]] = {}  # json config -> (params, config)
         self.on_grow: Callable[[nn.Parameter | None, nn.Parameter], None] | None = None
@@ -155,7 +158,18 @@ class Supernet(DartsMixin, nn.Module):
         e = self._entry(config)
         self.last_config = config
         e.model.train(self.training)
-        return torch.func.functional_call(e.model, self._tensors(e), inputs)
+        tensors = self._tensors(e)
+        if e.direct is None:
+            return torch.func.functional_call(e.model, tensors, inputs)
+        saved = []
+        try:  # what functional_call does, without its generality's cost
+            for where, key, name in e.direct:
+                saved.append((where, key, where[key]))
+                where[key] = tensors[name]
+            return e.model(*inputs)
+        finally:
+            for where, key, old in saved:
+                where[key] = old
 
     def model_for(self, config: dict[str, Any]) -> nn.Module:
         """The export: `config`'s stand-alone model (as `pytorch.build` makes it, in training
@@ -356,18 +370,23 @@ class Supernet(DartsMixin, nn.Module):
         model = module_class("Net", code.signature, tuple(stmt for stmt, _ in code.body))([])
         params: list[tuple[str, Key, Shape]] = []
         buffers: list[tuple[str, str]] = []
+        direct: list[tuple[dict[str, Any], str, str]] | None = []
         for (attr, ctor, _), owner in zip(code.modules, code.owners, strict=True):
             got = self._layers.get((attr, ctor))
             if got is None:
                 layer = _layer(ctor, owner.op, self.seed)
                 admitted = self._admit(attr, layer)  # from its real tensors, then to meta
-                slots = [(n, self._stat(f"{attr}.{n}", b)) for n, b in layer.named_buffers()]
-                got = (layer.to("meta"), admitted, slots)
+                stats = [(f"{attr}.{n}", self._stat(f"{attr}.{n}", b))
+                         for n, b in layer.named_buffers()]
+                layer.to("meta")
+                got = (layer, admitted, stats,
+                       _direct(layer, attr, [n for n, _, _ in admitted] + [n for n, _ in stats]))
                 self._layers[(attr, ctor)] = got
             model._modules[attr] = got[0]
             params += got[1]
-            buffers += [(f"{attr}.{n}", slot) for n, slot in got[2]]
-        return _Entry(p, model, params, buffers)
+            buffers += got[2]
+            direct = None if direct is None or got[3] is None else direct + got[3]
+        return _Entry(p, model, params, buffers, direct)
 
     def _tensors(self, e: _Entry) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -434,7 +453,7 @@ class Supernet(DartsMixin, nn.Module):
         c._buffers = {n: None if b is None else torch.empty(b.shape, dtype=b.dtype)
                       for n, b in mod._buffers.items()}
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed(self.seed, keys[0][0]))
+            torch.default_generator.manual_seed(_seed(self.seed, keys[0][0]))
             c.reset_parameters()
         return {k: c._parameters[n].detach() for n, k in zip(names, keys, strict=True)}
 
@@ -483,6 +502,21 @@ class Supernet(DartsMixin, nn.Module):
                     self._admit(f"{s.name}_{suffix}" if suffix else s.name, layer)
 
 
+def _direct(layer: nn.Module, attr: str, names: list[str]
+            ) -> list[tuple[dict[str, Any], str, str]] | None:
+    """For each tensor name (`attr.` and its name in the layer), the dictionary of the module
+    holding it (parameters or buffers) and its key there; None when such a module is not a
+    SLICEABLE layer."""
+    out = []
+    for name in names:
+        path, _, key = name[len(attr) + 1:].rpartition(".")
+        mod = layer.get_submodule(path)
+        if type(mod) not in SLICEABLE:
+            return None
+        out.append((mod._parameters if key in mod._parameters else mod._buffers, key, name))
+    return out
+
+
 def _built(p: Plan) -> nn.Module:
     """`p`'s stand-alone model, for its structure and shapes only (its drawn weights are never
     used: the bank holds the tensors), without touching torch's random state. Saving and
@@ -502,7 +536,7 @@ def _layer(ctor: str, op: str, seed: int) -> nn.Module:
     if user is not None:
         env[f"_{op}"] = user
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed(seed, ctor))
+        torch.default_generator.manual_seed(_seed(seed, ctor))  # the CPU's only
         return eval(ctor, env)  # noqa: S307 - the backend's own generated constructor
 
 

@@ -2,7 +2,7 @@
 
     nice -n 10 python benchmarks/one_shot.py [--archs 30] [--seeds 2] [--train 600]
         [--noise 0.2] [--epochs 12] [--schedule cosine] [--supernet-epochs N]
-        [--supernet-seeds 3] [--sandwich] [--budget 60] [--calibrate 10]
+        [--supernet-seeds 5] [--sandwich] [--budget 60] [--calibrate 10]
         [--standalone-cache FILE] [--json]
 
 The task is digits made harder, so that stand-alone accuracies spread: only `--train` of the
@@ -96,9 +96,10 @@ def since(t0: tuple[float, float]) -> tuple[float, float]:
 
 
 def standalone(space: archdsl.Space, ev: TrainEvaluator, cfg: dict[str, Any], seeds: int,
-               cache: dict[str, Any], settings: str) -> tuple[float, list[tuple[float, float]]]:
+               cache: dict[str, Any], settings: str, each: list[list[float]] | None = None
+               ) -> tuple[float, list[tuple[float, float]]]:
     """(mean accuracy over the seeds, the (CPU, wall) seconds of each run) of `cfg` trained
-    alone."""
+    alone; `each` gets the accuracy of every seed."""
     accs, secs = [], []
     for seed in range(seeds):
         key = json.dumps([settings, seed, cfg], sort_keys=True)
@@ -110,7 +111,16 @@ def standalone(space: archdsl.Space, ev: TrainEvaluator, cfg: dict[str, Any], se
             cache[key] = {"accuracy": r["accuracy"], "seconds": since(t0)}
         accs.append(cache[key]["accuracy"])
         secs.append(tuple(cache[key]["seconds"]))
+    if each is not None:
+        each.append(accs)
     return statistics.mean(accs), secs
+
+
+def seed_difference(each: list[list[float]]) -> float | None:
+    """The mean |first seed's accuracy - second seed's| in points (None: one seed): how much
+    of a stand-alone accuracy is its seed's."""
+    pairs = [accs[:2] for accs in each if len(accs) >= 2]
+    return 100 * statistics.mean(abs(x - y) for x, y in pairs) if pairs else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schedule", default="cosine", choices=("constant", "cosine"),
                    help="the learning-rate schedule (stand-alone and supernet)")
     p.add_argument("--supernet-epochs", type=int, help="default: --epochs")
-    p.add_argument("--supernet-seeds", type=int, default=3)
+    p.add_argument("--supernet-seeds", type=int, default=5)
     p.add_argument("--sandwich", action="store_true")
     p.add_argument("--budget", type=int, default=60, help="the one-shot search's candidates")
     p.add_argument("--calibrate", type=int, default=10, help="BatchNorm calibration batches")
@@ -148,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         warm = space.materialize(configs[0])  # untimed: torch's first-use costs paid here
         warm.train = {**warm.train, "seed": 12345}
         ev.evaluate(warm)
-        alone, reference = [], []
+        alone, reference, each = [], [], []
         for i, cfg in enumerate(configs):
-            acc, secs = standalone(space, ev, cfg, a.seeds, cache, settings)
+            acc, secs = standalone(space, ev, cfg, a.seeds, cache, settings, each)
             alone.append(acc)
             reference += secs
             print(f"stand-alone {i + 1}/{len(configs)}: {acc:.4f}", file=sys.stderr, flush=True)
@@ -177,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a.epochs} epochs ({a.schedule} learning rate), mean of {a.seeds} seeds",
         "archs": len(configs), "standalone_min": min(alone), "standalone_max": max(alone),
         "spread_points": 100 * (max(alone) - min(alone)), "best_of_sampled": max(alone),
+        "seed_difference_points": seed_difference(each),
         "standalone_seconds_cpu_wall": one, "supernet_epochs": sn_epochs,
         "sandwich": a.sandwich, "search_budget": a.budget, "calibrate": a.calibrate,
         "runs": runs, "worst": worst,
@@ -188,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stand-alone accuracy of {len(configs)} sampled architectures: "
           f"{min(alone):.4f} .. {max(alone):.4f} (spread {figures['spread_points']:.1f} points); "
           f"one stand-alone training: {one[0]:.2f} s CPU, {one[1]:.2f} s wall")
+    if figures["seed_difference_points"] is not None:
+        print(f"an architecture's stand-alone accuracy between its first two seeds: "
+              f"{figures['seed_difference_points']:.1f} points apart on average")
     print(f"supernet: SPOS, {sn_epochs} epochs{', sandwich' if a.sandwich else ''}; search: "
           f"evolution, {a.budget} candidates, BatchNorm recalibrated on {a.calibrate} batches")
     print("seed  tau    pick    vs best  supernet s  search s  ratio CPU  ratio wall")
