@@ -55,7 +55,9 @@ def test_search_with_inherited_weights(ckpt: Path, capsys) -> None:
         assert st.meta()["evaluator"] == f"supernet:{ckpt}"
         assert st.meta()["searcher"] == "evolution"  # the default with inherited weights
         trials = st.trials()
-        assert len(trials) == 3 and all(0 <= t.objective <= 1 for t in trials)
+        assert len(trials) == 3  # the objective is minus the inherited validation loss
+        assert all(t.objective == -t.metrics["valid_loss"] < 0 for t in trials)
+        assert all(0 <= t.metrics["accuracy"] <= 1 for t in trials)
     # resuming names the checkpoint again (it names the data it reads)
     resume = ["search", "--study", str(folder / "st"), "--resume", "--budget", "4", "--quiet"]
     assert main(resume) == 1
@@ -63,6 +65,17 @@ def test_search_with_inherited_weights(ckpt: Path, capsys) -> None:
     assert main([*resume, "--evaluator", f"supernet:{ckpt}"]) == 0
     with Study.open(folder / "st") as st:
         assert len(st.trials()) == 4
+
+
+def test_search_by_inherited_accuracy(ckpt: Path, capsys) -> None:
+    folder = ckpt.parent
+    rc = main(["search", str(folder / "s.arch"), "--evaluator", f"supernet:{ckpt}",
+               "--budget", "3", "--study", str(folder / "acc"), "--quiet",
+               "--objective", "maximize:accuracy"])
+    assert rc == 0, capsys.readouterr().err
+    with Study.open(folder / "acc") as st:
+        best = st.best(1)[0]
+        assert best.metrics["accuracy"] == max(t.metrics["accuracy"] for t in st.trials())
 
 
 def test_compile_with_weights_from_the_supernet(ckpt: Path, capsys) -> None:

@@ -60,7 +60,8 @@ def test_inherited_weights_score_far_above_chance(trained) -> None:
     ev.prepare(space)
     for cfg in space.samples(3, seed=1):
         r = ev.evaluate(space.materialize(cfg))
-        assert r["objective"] == r["accuracy"] > 0.5, cfg
+        assert r["accuracy"] > 0.5, cfg
+        assert r["objective"] == -r["valid_loss"] > -1.5, cfg  # the loss ranks; chance is 2.3
         assert r["params"] > 0 and r["eval_seconds"] >= 0
     # the same calibration batches every time: the same score
     arch = space.materialize(space.default())
