@@ -1,9 +1,12 @@
 """The one-shot supernet: a whole search space as one weight-sharing `nn.Module`.
 
-A configuration's forward pass runs the stand-alone model `pytorch.build` makes for it, through
-`torch.func.functional_call`, with its parameters replaced by slices of one WEIGHT BANK: for every
-layer position (the plan's module name, which comes from the layer's stable path) and parameter,
-one tensor of the largest shape any configuration needs. A slice is a prefix on every axis (the
+A configuration's forward pass runs the stand-alone model `pytorch.build` makes for it (its
+generated forward pass over layers kept on the meta device, each made once per position and
+constructor and shared by every configuration having it) with its parameters replaced by slices
+of one WEIGHT BANK (swapped into torch's own sliceable layers directly, through
+`torch.func.functional_call` into any other): for every layer position (the plan's module
+name, which comes from the layer's stable path) and parameter, one tensor of the largest shape
+any configuration needs. A slice is a prefix on every axis (the
 first `out` filters, the first `in` channels), except the kernel axes of convolution weights,
 which are centre-cropped (a 3x3 kernel is the centre of the 5x5). So a configuration trains only
 the slices its path uses, and `model_for(config)` (the export: the stand-alone model with the
@@ -41,7 +44,7 @@ from archdsl.values import Decision
 from . import pytorch
 from .codegen import generate, module_class
 from .ops import OPS
-from .plan import Plan, plan
+from .plan import Plan, check_size, plan
 from .supernet_darts import DartsMixin, Relaxed
 
 __all__ = ["Supernet", "SLICEABLE", "space_hash"]
@@ -364,8 +367,10 @@ class Supernet(DartsMixin, nn.Module):
     def _shared_entry(self, p: Plan) -> _Entry:
         """A configuration's model assembled from layers made once per (module name,
         constructor text), their bank slots found once: the generated forward pass (one class
-        per distinct pass) over meta-device layers shared between entries (functional_call
-        gives each forward its own tensors)."""
+        per distinct pass) over meta-device layers shared between entries (each forward swaps
+        its own tensors in). A network too large to build is refused as `pytorch.build`
+        refuses it, before any layer is made."""
+        check_size(p)
         code = generate(p, comments=False)
         model = module_class("Net", code.signature, tuple(stmt for stmt, _ in code.body))([])
         params: list[tuple[str, Key, Shape]] = []
