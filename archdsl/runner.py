@@ -160,6 +160,8 @@ def search(file: str | Path | None = None, searcher: str | None = None,
                                  f"{' '.join(to_json(kept))}, not {' '.join(to_json(objs))}",
                                  hint="leave --objective out to resume it as it was")
             objs = kept
+            if meta["evaluator"].startswith("supernet:"):
+                _check_supernet_scores(study_dir, study)
             for key, value in given.items():
                 if value is not None and value != stored[key]:
                     option = "--" + key.replace("_", "-")
@@ -378,6 +380,21 @@ def _check_resumed_evaluator(folder: Path, stored: str, given: str | None,
     raise _name_it_again(folder, "evaluator", stored, f"runs the evaluator '{stored}': Python "
                          "code it names, which resuming would import and run",
                          f" (in Python: search(..., resume=True, evaluator={stored!r}))")
+
+
+def _check_supernet_scores(folder: Path, study: Study) -> None:
+    """A supernet study whose trials were scored by their inherited accuracy (the supernet
+    evaluator's objective before it became minus the validation loss) is refused: old and new
+    scores would be ranked together."""
+    for t in study.trials("ok"):
+        loss = t.metrics.get("valid_loss")
+        if t.objective is not None and isinstance(loss, int | float) and t.objective != -loss:
+            raise StudyError(f"the study in {folder} scored its trials by their inherited "
+                             "accuracy (an earlier archdsl); the supernet evaluator's objective "
+                             "is now minus the validation loss, and the two do not compare",
+                             hint="start a new study with --evaluator supernet:CHECKPOINT "
+                                  "(--objective maximize:accuracy ranks by the accuracy)")
+        return
 
 
 def _check_resumed_data(folder: Path, stored: str | None, given: str | None) -> None:

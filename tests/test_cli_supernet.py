@@ -78,6 +78,32 @@ def test_search_by_inherited_accuracy(ckpt: Path, capsys) -> None:
         assert best.metrics["accuracy"] == max(t.metrics["accuracy"] for t in st.trials())
 
 
+def test_a_study_scored_by_inherited_accuracy_is_not_resumed(ckpt: Path, capsys) -> None:
+    """A study from before the objective became minus the loss (its trials' objective is
+    their accuracy) is refused on resume, unchanged: old and new scores do not compare."""
+    import sqlite3
+
+    folder = ckpt.parent
+    run = ["search", str(folder / "s.arch"), "--evaluator", f"supernet:{ckpt}", "--quiet"]
+    assert main([*run, "--budget", "2", "--study", str(folder / "old")]) == 0
+    with sqlite3.connect(folder / "old" / "study.db") as con:  # as the earlier archdsl wrote them
+        for tid, metrics in con.execute("SELECT id, metrics FROM trials").fetchall():
+            con.execute("UPDATE trials SET objective = ? WHERE id = ?",
+                        (json.loads(metrics)["accuracy"], tid))
+    con.close()
+    capsys.readouterr()
+    resume = ["search", "--study", str(folder / "old"), "--resume", "--budget", "3", "--quiet",
+              "--evaluator", f"supernet:{ckpt}"]
+    assert main(resume) == 1
+    err = capsys.readouterr().err
+    assert "scored its trials by their inherited accuracy" in err and "Traceback" not in err
+    with Study.open(folder / "old") as st:
+        assert len(st.trials()) == 2
+    # a study of this archdsl resumes
+    assert main([*run, "--budget", "1", "--study", str(folder / "new")]) == 0
+    assert main([*resume[:2], str(folder / "new"), *resume[3:]]) == 0
+
+
 def test_compile_with_weights_from_the_supernet(ckpt: Path, capsys) -> None:
     folder = ckpt.parent
     cfg = folder / "cfg.json"
