@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from .errors import ArchDSLError, ArchLimitError, amount, printable
 from .sources import add_import_path_option
 from .space import Space, load, read_config
 from .user_ops import add_ops_option, import_ops, requested
+from .version import installed_version
 
 __all__ = ["main"]
 
@@ -228,20 +228,10 @@ def _seed(text: str) -> int:
     return n
 
 
-def _version() -> str:
-    """The installed package's version (its metadata), or the source tree's."""
-    try:
-        return importlib.metadata.version("archdsl")
-    except importlib.metadata.PackageNotFoundError:
-        from . import __version__
-
-        return __version__
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="archdsl", description="A language and compiler for neural-architecture "
                 "search spaces.")
-    p.add_argument("--version", action="version", version=f"archdsl {_version()}")
+    p.add_argument("--version", action="version", version=f"archdsl {installed_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

@@ -3,13 +3,12 @@ executor, the scheduler's address or a local cluster's size, the worker resource
 for, and what the workers have (resources, archdsl version). Plain logic, no cluster: used by
 archdsl.runner and archdsl.executor_dask.
 
-Imports archdsl.errors and archdsl.executor (its worker limit); `distributed` only to say
-whether it is installed.
+Imports archdsl.errors, archdsl.executor (its worker limit) and archdsl.version;
+`distributed` only to say whether it is installed.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Any
 
 from .errors import ArchDSLError, did_you_mean
 from .executor import max_workers
+from .version import installed_version as archdsl_version
 
 __all__ = ["DaskSettings", "dask_settings", "require_distributed", "parse_address",
            "parse_cluster", "trial_resources", "missing_resources", "capacity",
@@ -169,13 +169,3 @@ def version_problem(versions: dict[str, Any], mine: str) -> str | None:
             return (f"the Dask worker {address} has archdsl {v}, and this search runs archdsl "
                     f"{mine}")
     return None
-
-
-def archdsl_version() -> str:
-    """This archdsl's version, as installed (what workers are compared by)."""
-    try:
-        return importlib.metadata.version("archdsl")
-    except importlib.metadata.PackageNotFoundError:
-        from . import __version__
-
-        return __version__
