@@ -256,8 +256,9 @@ class Supernet(DartsMixin, nn.Module):
         except OSError as e:
             raise ArchDSLError(f"cannot read the checkpoint {path}: {e.strerror or e}") from None
         except Exception as e:  # noqa: BLE001 - torch's unpickler raises many kinds
-            raise ArchDSLError(f"{path} is not a supernet checkpoint ({type(e).__name__}: "
-                               f"{str(e).strip().splitlines()[0][:200] if str(e) else ''})",
+            # (torch's message itself advises loading with weights_only=False: not repeated)
+            raise ArchDSLError(f"{path} is not a supernet checkpoint (torch cannot read it: "
+                               f"{type(e).__name__})",
                                hint="give the file `archdsl supernet -o` wrote") from None
         if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
             raise ArchDSLError(f"{path} is not a supernet checkpoint",
