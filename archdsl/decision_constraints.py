@@ -281,8 +281,9 @@ class DecisionConstraints:
     def _names(self) -> dict[str, Decision]:
         """The decisions the default configuration makes, then those of walks that take, at
         each decision, the option taken least often so far (so every option of every decision
-        met is taken in turn, and the decisions inside it are met): until NAME_QUIET walks in
-        a row find no new name, NAME_WALKS walks at most."""
+        met is taken in turn, and the decisions inside it are met): until every option of every
+        decision met (of at most MANY options) was taken and NAME_QUIET walks in a row found
+        no new name, NAME_WALKS walks at most."""
         it = self.it
         seen: dict[str, Decision] = {}
         least = _LeastTaken()
@@ -296,7 +297,7 @@ class DecisionConstraints:
                 # error of the space itself is reported where it is used, not here)
             seen.update(it.seen)
             quiet = quiet + 1 if len(seen) == before and ch is least else 0
-            if quiet >= NAME_QUIET:
+            if quiet >= NAME_QUIET and not any(least.untaken.values()):
                 break
         return seen
 
@@ -310,6 +311,7 @@ class _LeastTaken(Chooser):
 
     def __init__(self) -> None:
         self.taken: dict[tuple[str, int], int] = {}
+        self.untaken: dict[str, set[int]] = {}  # per decision met: options not taken yet
         self.rng = random.Random(0)
 
     def pick(self, d: Decision, weights: list[int] | None) -> Any:
@@ -318,10 +320,12 @@ class _LeastTaken(Chooser):
             i = self.rng.randrange(n)
         else:
             ok = [j for j in range(n) if weights is None or weights[j] > 0] or [0]
+            self.untaken.setdefault(d.name, set(ok))
             fewest = min(self.taken.get((d.name, j), 0) for j in ok)
             ok = [j for j in ok if self.taken.get((d.name, j), 0) == fewest]
             i = ok[self.rng.randrange(len(ok))]
         self.taken[(d.name, i)] = self.taken.get((d.name, i), 0) + 1
+        self.untaken.get(d.name, set()).discard(i)
         if d.options is None:
             return d.hi if i else d.lo
         return d.options[i]

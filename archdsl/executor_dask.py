@@ -25,7 +25,6 @@ archdsl.dask_worker.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import queue
@@ -86,7 +85,6 @@ class DaskExecutor(Executor):
         self.run = f"archdsl-{uuid.uuid4().hex[:12]}"
         self.live: dict[int, _Live] = {}
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.ready: list[Outcome] = []
         self.client: Any = None
         self.cluster: Any = None
         self.closed = False
@@ -162,7 +160,7 @@ class DaskExecutor(Executor):
                                    hint=f"start workers with `dask worker {self.address}` "
                                         "(docs/distributed.md)") from None
             info = self.client.scheduler_info(n_workers=-1)["workers"]
-        versions = self.client.run(importlib.metadata.version, "archdsl", on_error="return")
+        versions = self.client.run(settings.archdsl_version, on_error="return")
         problem = settings.version_problem(versions, settings.archdsl_version())
         if problem:
             raise ArchDSLError(problem, hint="install the same archdsl on every worker as on "
@@ -240,7 +238,7 @@ class DaskExecutor(Executor):
         future.add_done_callback(lambda f: self.events.put(("done", f)))
 
     def results(self, timeout: float) -> list[Outcome]:
-        out, self.ready = self.ready, []
+        out: list[Outcome] = []
         deadline = time.monotonic() + timeout
         while True:
             self._check_connected()

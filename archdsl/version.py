@@ -6,11 +6,13 @@ Imports archdsl's package only (its __version__).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 
 __all__ = ["installed_version"]
 
 
+@functools.cache  # what runs in this process does not change when pip does
 def installed_version() -> str:
     """The installed package's version, or the source tree's."""
     try:

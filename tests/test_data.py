@@ -204,3 +204,12 @@ def test_a_function_that_cannot_be_found(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ArchDSLError, match="has no function 'dta'") as info:
         load_data(spec.replace(":data", ":dta"))
     assert "data" in (info.value.hint or "")
+
+
+def test_a_dict_of_other_keys_is_a_clear_error(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function returning a dict whose keys are not names (here integers) is told what the
+    dict must hold, not a Python error about its keys."""
+    spec = module(tmp_path, monkeypatch, "def data():\n    return {0: 1, 1: 2}\n")
+    with pytest.raises(EvaluationError):
+        load_data(spec)

@@ -272,3 +272,16 @@ def test_a_configuration_alone_gives_what_a_walk_gives() -> None:
         assert (dc.failure(config) is None) == walked
         seen.add(walked)
     assert seen == {True, False}
+
+
+def test_a_decision_behind_the_last_of_many_options_is_found() -> None:
+    """The names a glob may match are found by walks that take every option of every decision
+    met, even where a decision has dozens of options (the last one here holds the decision)."""
+    opts = " | ".join(f"l{i}: linear({i + 1})" for i in range(39))
+    space = archdsl.loads(f"""input x: [8]
+network {{ x -> one_of {{ {opts} | deep: linear(choice(30, 40)) }} -> linear(2) }}
+require count(decision("network/one_of[39]/linear/out") == 30) <= 1
+""")
+    assert space.count() == 41
+    assert all(c.get("network/one_of[39]/linear/out") in (None, 30, 40)
+               for c in space.samples(20, seed=1))

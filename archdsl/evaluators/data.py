@@ -204,7 +204,8 @@ def _function(spec: str) -> Data:
 def _named_keys(keys: list[str]) -> bool:
     """Keys of the named form (x_train_NAME, ...) and not of the one-x form (x_train, ...)."""
     return ("x_train" not in keys and "x_valid" not in keys
-            and any(k.startswith(("x_train_", "x_valid_")) for k in keys))
+            and any(isinstance(k, str) and k.startswith(("x_train_", "x_valid_"))
+                    for k in keys))
 
 
 def _named(spec: str, arrays: dict[str, Any], form: str) -> Data:
