@@ -96,16 +96,14 @@ def batches(ev: Any, fit: Any, device: Any, side: str = "train", seed: int = 0) 
     return ev._batches(split, side, fit, device, gen)
 
 
-def _output_check(space: Space, config: Config, fit: Any) -> None:
-    """A configuration whose output the data's labels do not fit is an error naming it."""
-    from .backends.plan import plan
-
-    out = plan(space.materialize(config)).output_shape
-    if fit.classify and out[0] != fit.classes:
-        raise EvaluationError(f"a configuration of the space outputs {out}, others "
-                              f"{fit.classes} classes: a supernet trains one loss for all",
-                              hint="every architecture of the space must have the same output "
-                                   "shape")
+def _output_check(out: Any, want: list[int], config: Config) -> None:
+    """A configuration whose output shape differs from the default configuration's (the one the
+    data was checked against) is an error naming it: one loss trains them all."""
+    if list(out.shape[1:]) != want:
+        raise EvaluationError(f"the configuration {config} outputs {list(out.shape[1:])}, the "
+                              f"default configuration {want}: a supernet trains one loss for "
+                              "all", hint="every architecture of the space must have the same "
+                                          "output shape")
 
 
 def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos",
@@ -120,6 +118,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
     import torch
 
     from .backends.supernet import Supernet
+    from .backends.supernet_darts import _inputs
     from .devices import resolve_device
     from .evaluators.recipe import optimizer, schedule
 
@@ -147,8 +146,7 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
         return _train_darts(supernet, space, ev, fit, r, dev, seed, data, max_steps, progress,
                             say)
     ends = list(supernet.extremes()) if sandwich else []
-    for c in ends:
-        _output_check(space, c, fit)
+    want = list(fit.plan.output_shape)
     rng = random.Random(seed)
     per_epoch = ev._batches_per_epoch(ev.load().train, r)
     total = r["epochs"] * per_epoch if max_steps is None else min(max_steps,
@@ -167,7 +165,9 @@ def train_supernet(space: Space, *, data: str = "digits", strategy: str = "spos"
             paths = [*ends, space.sample(rng)]
             loss_value = 0.0
             for config in paths:
-                loss = _loss(supernet(*_inputs(x), config=config), y, fit)
+                out = supernet(*_inputs(x), config=config)
+                _output_check(out, want, config)
+                loss = _loss(out, y, fit)
                 if not torch.isfinite(loss):
                     raise EvaluationError(f"supernet training diverged: the loss is "
                                           f"{loss.item()} in epoch {epoch}",
@@ -297,40 +297,13 @@ def load_checkpoint(path: str | Path, space: Space) -> Any:
     return Supernet.load(path, space)
 
 
-def _inputs(x: Any) -> tuple[Any, ...]:
-    """A batch's x as the network's inputs: a tuple (one tensor per input) or one tensor."""
-    return x if isinstance(x, tuple) else (x,)
-
-
-def _recalibrate(model: Any, xs: list[Any]) -> None:
-    """Reset every BatchNorm's statistics and average them over the batches `xs` (train mode,
-    no gradients); the model is left in eval mode."""
-    import torch
-    from torch.nn.modules.batchnorm import _BatchNorm
-
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the batches
-    if norms and xs:
-        model.train()
-        with torch.no_grad():
-            for x in xs:
-                model(*_inputs(x))
-    for m in norms:
-        m.momentum = 0.1
-    model.eval()
-
-
 def inherited_model(supernet: Any, config: Config, xs: list[Any] | None = None) -> Any:
     """The stand-alone model of `config` with the supernet's weights (`model_for`), its
-    BatchNorm statistics recalibrated on the input batches `xs` when given; in eval mode."""
-    model = supernet.model_for(config)
+    BatchNorm statistics recalibrated in the supernet first on the input batches `xs` when
+    given (`Supernet.recalibrate`); in eval mode."""
     if xs:
-        model.to(_inputs(xs[0])[0].device)
-        _recalibrate(model, xs)
-    model.eval()
-    return model
+        supernet.recalibrate(config, xs)
+    return supernet.model_for(config).eval()
 
 
 def calibration_inputs(ev: Any, fit: Any, device: Any, n: int = CALIBRATION_BATCHES,

@@ -283,6 +283,8 @@ class Supernet(DartsMixin, nn.Module):
         state, meta = ckpt["state"], ckpt["meta"]
         if not isinstance(state, dict) or not isinstance(meta, dict):
             raise TypeError("state and meta must be dictionaries")
+        if not isinstance(meta.get("data", ""), str):
+            raise TypeError("meta's data must name the data")
         for name, kind, slot in ckpt["params"]:
             t = state[f"bank.{slot}"]
             if not isinstance(t, torch.Tensor) or not t.is_floating_point():
@@ -306,10 +308,9 @@ class Supernet(DartsMixin, nn.Module):
                     raise TypeError(f"alphas.{slot} is not a tensor of shape {list(mine.shape)}")
                 with torch.no_grad():
                     mine.copy_(t)
-        rest = {k: v for k, v in state.items()
-                if not k.startswith(("bank.", "stats.", "alphas."))}
-        if rest:
-            self.load_state_dict({**self.state_dict(), **rest})
+        rest = [k for k in state if not k.startswith(("bank.", "stats.", "alphas."))]
+        if rest:  # save() writes nothing else
+            raise TypeError(f"unknown entries {rest[:3]}")
 
     # ---- the bank -------------------------------------------------------------------------
     def _entry(self, config: dict[str, Any]) -> _Entry:
@@ -325,14 +326,14 @@ class Supernet(DartsMixin, nn.Module):
             self._cache.move_to_end(key)
             return e
         p = plan(self.space.materialize(config))
-        e = self._cache[key] = self._make_entry(p, None)
+        e = self._cache[key] = self._shared_entry(p)
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
         return e
 
     def _entry_for(self, r: Relaxed) -> _Entry:
         """The mixed graph's model; its layers draw from the bank under the module names they
-        have in the configuration they came from."""
+        have in the configuration they came from (the mixing modules hold no bank weights)."""
         p = plan(r.arch)
         rename: dict[str, str] = {}
         for s in p.layers():
@@ -344,25 +345,16 @@ class Supernet(DartsMixin, nn.Module):
             o = plan(a).steps[n]
             for k in s.lowered.modules:
                 rename[f"{s.name}_{k}" if k else s.name] = f"{o.name}_{k}" if k else o.name
-        return self._make_entry(p, rename)
-
-    def _make_entry(self, p: Plan, rename: dict[str, str] | None) -> _Entry:
-        """A plan's model with bank slots for its layers (named as `rename` says, when given;
-        a layer it does not name is left out: DARTS's mixing modules)."""
-        if rename is None:
-            return self._shared_entry(p)
         model = _built(p)
         params: list[tuple[str, Key, Shape]] = []
         for attr, layer in model.named_children():
-            if rename is not None and attr not in rename:
-                continue
-            origin = attr if rename is None else rename[attr]
-            params += [(attr + n[len(origin):], k, shape)
-                       for n, k, shape in self._admit(origin, layer)]
+            if attr in rename:  # not: the mixing modules
+                params += [(attr + n[len(rename[attr]):], k, shape)
+                           for n, k, shape in self._admit(rename[attr], layer)]
         buffers = []
         for n, b in model.named_buffers():
             attr, _, rest = n.partition(".")
-            buffers.append((n, self._stat(f"{(rename or {}).get(attr, attr)}.{rest}", b)))
+            buffers.append((n, self._stat(f"{rename.get(attr, attr)}.{rest}", b)))
         return _Entry(p, model.to("meta"), params, buffers)
 
     def _shared_entry(self, p: Plan) -> _Entry:

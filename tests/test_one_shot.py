@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import archdsl
-from archdsl.errors import ArchDSLError
+from archdsl.errors import ArchDSLError, EvaluationError
 from archdsl.evaluators import get_evaluator
 from archdsl.evaluators.supernet import SupernetEvaluator
 from archdsl.one_shot import (
@@ -203,3 +203,16 @@ def test_darts_refuses_options_of_different_shapes(trained) -> None:
     assert e.value.span is not None and e.value.span.line == 4
     with pytest.raises(ArchDSLError, match="--sandwich is a rule of --strategy spos"):
         train_supernet(space, strategy="darts", sandwich=True)
+
+
+def test_a_configuration_of_another_output_shape_is_an_error(tmp_path: Path) -> None:
+    """Every sampled path's output is checked against the default configuration's: a space
+    whose last width is a decision cannot train one loss (with 8 outputs the labels 8 and 9
+    would crash the loss; with 12 it would train against the wrong classes)."""
+    for other in (8, 12):
+        (tmp_path / "s.arch").write_text(SPACE.replace("-> linear(10)",
+                                                       f"-> linear(choice(10, {other}))"))
+        space = archdsl.load(tmp_path / "s.arch")
+        with pytest.raises(EvaluationError, match=rf"outputs \[{other}\], the default "
+                                                  r"configuration \[10\]"):
+            train_supernet(space, epochs=1, max_steps=30, device="cpu", threads=1)

@@ -6,7 +6,6 @@ recalibration is an exact mean; bad configurations and a float that sets a shape
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,25 +184,34 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
     with pytest.raises(ArchDSLError, match="not a supernet checkpoint"):
         Supernet.load(junk, space)
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(Evil()))  # runs code when unpickled without weights_only
+    torch.save(Evil(tmp_path / "ran"), evil)  # runs code when unpickled without weights_only
     with pytest.raises(ArchDSLError, match="not a supernet checkpoint"):
         Supernet.load(evil, space)
+    assert not (tmp_path / "ran").exists()
     plain = tmp_path / "plain.pt"
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(ArchDSLError, match="not a supernet checkpoint"):
         Supernet.load(plain, space)
     net = Supernet(space, scan=4)
     path = net.save(tmp_path / "ok.pt")
-    ckpt = torch.load(path, weights_only=True)
-    ckpt["params"][0][2] = "p999"
-    torch.save(ckpt, tmp_path / "damaged.pt")
-    with pytest.raises(ArchDSLError, match="damaged"):
-        Supernet.load(tmp_path / "damaged.pt", space)
+    for damage in (lambda c: c["params"][0].__setitem__(2, "p999"),
+                   lambda c: c["state"].__setitem__("other", torch.zeros(1)),
+                   lambda c: c["meta"].__setitem__("data", 3)):
+        ckpt = torch.load(path, weights_only=True)
+        damage(ckpt)
+        torch.save(ckpt, tmp_path / "damaged.pt")
+        with pytest.raises(ArchDSLError, match="damaged"):
+            Supernet.load(tmp_path / "damaged.pt", space)
 
 
 class Evil:
+    """Unpickled without weights_only, it creates the file `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self) -> tuple:
-        return (print, ("unpickled",))
+        return (Path.touch, (self.marker,))
 
 
 def test_bad_configurations() -> None:
@@ -242,7 +250,9 @@ def test_recalibration_is_the_exact_mean_over_the_batches() -> None:
     assert len(p.inputs) == 1 and any(isinstance(m, nn.BatchNorm2d) for m in got.modules())
     for (n, a), (_, b) in zip(ref.named_buffers(), got.named_buffers(), strict=True):
         torch.testing.assert_close(b, a, msg=n)
-    assert all(m.momentum == 0.1 for m in got.modules() if isinstance(m, nn.BatchNorm2d))
+    # the momentum recalibration set aside is put back on the layers the supernet runs
+    norms = [m for m in net._entry(config).model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(m.momentum == 0.1 for m in norms)
 
 
 class Widen(nn.Module):
