@@ -1,9 +1,9 @@
 """What a study looks like: the leaderboard in the terminal (with learning curves where trials
 reported steps), the table of a trial's reports, the study as JSON, progress.png, and the best
-architecture's files (best.arch, best.py, best.json) in the study folder.
+architecture's files (best.arch, best.py, best.json, best.svg: its diagram) in the study folder.
 
-May import: errors, space, study, study_sources, backends (for best.py); rich and matplotlib
-inside the functions that draw.
+May import: errors, space, study, study_sources, backends (for best.py and best.svg); rich and
+matplotlib inside the functions that draw.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["write_results", "leaderboard", "curves_table", "study_json", "sparkl
 
 
 def write_results(study: Study, space: Space) -> list[Path]:
-    """best.arch, best.py, best.json and progress.png in the study folder."""
+    """best.arch, best.py, best.json, best.svg and progress.png in the study folder."""
     out: list[Path] = []
     fitting = _best_fitting(study, space)
     if fitting is not None:
@@ -34,6 +34,7 @@ def write_results(study: Study, space: Space) -> list[Path]:
         from .backends.pytorch import source
 
         out.append(write_text(study.folder / "best.py", source(arch)))
+        out.append(_diagram(arch, study.folder / "best.svg"))
     png = plot(study, study.folder / "progress.png")
     if png is not None:
         out.append(png)
@@ -42,6 +43,17 @@ def write_results(study: Study, space: Space) -> list[Path]:
 
         out += write_pareto(study, study.folder)
     return out
+
+
+def _diagram(arch: Any, path: Path) -> Path:
+    """The architecture's neural circuit diagram as `path` (an .svg), or as the .dot text
+    beside it where graphviz's `dot` program is missing."""
+    import shutil
+
+    from .backends.diagram import architecture_dot, render
+
+    text = architecture_dot(arch)
+    return render(text, path if shutil.which("dot") else path.with_suffix(".dot"))
 
 
 def _best_fitting(study: Study, space: Space) -> tuple[Trial, Any] | None:

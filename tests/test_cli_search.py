@@ -56,10 +56,11 @@ def test_search_status_export(tmp_path: Path, capsys) -> None:
                  "--study", str(study), "--quiet"]) == 0
     out = capsys.readouterr()
     assert "6 trials (6 ok, 0 failed)" in out.out and "rank" in out.out
-    for name in ("best.arch", "best.py", "best.json", "progress.png"):
+    for name in ("best.arch", "best.py", "best.json", "best.svg", "progress.png"):
         assert (study / name).stat().st_size > 0
         assert f"wrote {study / name}" in out.out  # where the results are, on stdout
     assert (study / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    assert (study / "best.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     fixed = archdsl.load(study / "best.arch")
     assert fixed.count() == 1
     best = json.loads((study / "best.json").read_text())
@@ -349,6 +350,23 @@ def test_results_are_the_best_trial_that_fits_the_changed_space(tmp_path: Path) 
         written = write_results(st, space)
     assert tmp_path / "s" / "best.arch" in written
     assert json.loads((tmp_path / "s" / "best.json").read_text())["config"] == {"w": 8}
+
+
+def test_the_best_diagram_is_its_dot_text_without_graphviz(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from archdsl.study_view import write_results
+
+    space = archdsl.loads("input x: [4]\nnetwork { x -> linear(2) }\n")
+    with Study.create(tmp_path / "s", {"space_file": NB201, "space_hash": "h",
+                                       "searcher": "random", "evaluator": "e", "seed": 0}) as st:
+        st.finish(st.start({}, "h", "h", "random"), 0.5, {}, None, 0.1)
+        real = shutil.which
+        monkeypatch.setattr(shutil, "which", lambda n, *a, **k: None if n == "dot" else real(n))
+        written = write_results(st, space)
+    dot = tmp_path / "s" / "best.dot"
+    assert dot in written and not (tmp_path / "s" / "best.svg").exists()
+    assert dot.read_text().startswith("digraph") and "10 parameters" in dot.read_text()
 
 
 def test_a_full_disk_when_writing_results_says_so(tmp_path: Path, monkeypatch) -> None:

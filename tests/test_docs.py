@@ -30,7 +30,7 @@ Substitutions, the only ones: `archdsl search` runs with a budget of 1 trial (a 
 finds its budget spent: it reopens the study and shows it), and in a page that searches, the
 folder's copy of examples/digits.arch trains 1 epoch instead of 5. A digits trial trains a
 network for 10-15 s on 2 shared cores; what is checked is that the commands run and write what
-the docs say (a new study: study.db, best.arch, best.py, best.json, progress.png), not the
+the docs say (a new study: study.db, best.arch, best.py, best.json, best.svg, progress.png), not the
 accuracy they reach.
 """
 
@@ -404,7 +404,8 @@ def test_command(block: Block, line: str, docs_root: Path) -> None:
             if "--study" in argv:
                 study = folder / argv[argv.index("--study") + 1]
             written = {p.name for p in study.iterdir()}
-            assert {"study.db", "best.arch", "best.py", "best.json", "progress.png"} <= written
+            assert {"study.db", "best.arch", "best.py", "best.json", "best.svg",
+                    "progress.png"} <= written
 
 
 @pytest.mark.parametrize("block", params("python"))
