@@ -253,6 +253,9 @@ def run_trial(name: str, job: Job, checkpoint: bytes | None, run: str,
         out = trial.follow(job.trial_id, info)
     except OSError:
         out = trial.died(job.trial_id, info)
+    except BaseException:  # the process may still wait on an answer: never reused
+        trial._kill()
+        raise
     finally:
         if trial.slot is not None:
             plugin.give(trial.slot)

@@ -350,6 +350,50 @@ def test_idle_trial_processes_end(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert late.killed  # given back after the search ended
 
 
+def test_a_trial_process_left_waiting_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error while a trial's report is relayed (not the process dying) leaves the process
+    waiting for an answer: it is killed, never given back to run the next job."""
+    pytest.importorskip("distributed")
+    from archdsl import dask_worker
+
+    class Conn:
+        def send(self, _: object) -> None:
+            pass
+
+    slot = _Slot()
+    slot.conn = Conn()  # type: ignore[attr-defined]
+    slot.device = "cpu"  # type: ignore[attr-defined]
+    given: list[object] = []
+
+    class Plugin:
+        bundle = type("B", (), {"device": "cpu"})()
+
+        def take(self) -> _Slot:
+            return slot
+
+        def give(self, s: object) -> None:
+            given.append(s)
+
+    class Worker:
+        address = "tcp://127.0.0.1:1"
+
+        def get_current_task(self) -> str:
+            return "k"
+
+        def log_event(self, *_: object) -> None:
+            pass
+
+    def broken(self: object, *_: object) -> None:
+        raise RuntimeError("the report could not be relayed")
+
+    monkeypatch.setattr(dask_worker, "_plugin", lambda name: (Worker(), Plugin()))
+    monkeypatch.setattr(dask_worker._Trial, "follow", broken)
+    monkeypatch.setattr(dask_worker._Trial, "close", lambda self: None)
+    with pytest.raises(RuntimeError, match="relayed"):
+        dask_worker.run_trial("n", Job(1, {}), None, "r", None)
+    assert slot.killed and given == []
+
+
 # ---- the workers check the device ----------------------------------------------------------
 def test_the_workers_check_the_device(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
