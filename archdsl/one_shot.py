@@ -33,7 +33,7 @@ from .errors import ArchDSLError, EvaluationError
 from .space import Config, Space
 
 __all__ = ["STRATEGIES", "CALIBRATION_BATCHES", "OneShotRun", "train_supernet",
-           "supernet_recipe", "load_checkpoint", "inherited_model", "batches",
+           "supernet_recipe", "load_checkpoint", "inherited_model", "batches", "checkpoint_data",
            "export_inherited"]
 
 STRATEGIES = ("spos", "darts")
@@ -84,6 +84,14 @@ def _data_source(space: Space, data: str, device: str, r: dict[str, Any]) -> tup
     fit = ev.fit(space.materialize(space.default()))
     fit.recipe = dict(r)
     return ev, fit
+
+
+def checkpoint_data(supernet: Any, space: Space, data: str, device: str) -> tuple[Any, Any]:
+    """`_data_source` for a trained supernet: `data` batched as it was trained (the batch in
+    its checkpoint's recipe), so that its scores and its exports calibrate on the same
+    batches."""
+    recipe = (getattr(supernet, "meta", None) or {}).get("recipe") or {}
+    return _data_source(space, data, device, supernet_recipe(space, batch=recipe.get("batch")))
 
 
 def batches(ev: Any, fit: Any, device: Any, side: str = "train", seed: int = 0) -> Any:
@@ -338,7 +346,7 @@ def export_inherited(space: Space, config: Config, checkpoint: str | Path, outpu
     xs: list[Any] = []
     data = (getattr(supernet, "meta", None) or {}).get("data")
     if calibrate and data:
-        ev, fit = _data_source(space, data, device, supernet_recipe(space))
+        ev, fit = checkpoint_data(supernet, space, data, device)
         xs = calibration_inputs(ev, fit, dev, calibrate)
     model = inherited_model(supernet, config, xs).to("cpu")
     return pytorch.export(arch, output, model=model)

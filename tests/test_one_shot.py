@@ -216,3 +216,29 @@ def test_a_configuration_of_another_output_shape_is_an_error(tmp_path: Path) -> 
         with pytest.raises(EvaluationError, match=rf"outputs \[{other}\], the default "
                                                   r"configuration \[10\]"):
             train_supernet(space, epochs=1, max_steps=30, device="cpu", threads=1)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_the_export_calibrates_on_the_batches_the_supernet_was_trained_with(
+        tmp_path: Path) -> None:
+    """A supernet trained with another batch than the space's: its export recalibrates
+    BatchNorm on batches of that size, as the supernet evaluator scores with."""
+    (tmp_path / "s.arch").write_text(SPACE)
+    space = archdsl.load(tmp_path / "s.arch")
+    run = train_supernet(space, epochs=1, batch=16, max_steps=5, device="cpu", threads=1)
+    ckpt = run.supernet.save(tmp_path / "ck.pt")
+    cfg = space.default()
+    out = export_inherited(space, cfg, ckpt, tmp_path / "m.pt", device="cpu", calibrate=2)
+    x = torch.linspace(-1, 1, 5 * 64).reshape(5, 64)
+    with torch.no_grad():
+        got = torch.jit.load(str(out))(x)
+
+    def calibrated(batch: int) -> torch.Tensor:
+        net = archdsl.one_shot.load_checkpoint(ckpt, space)
+        ev, fit = _data_source(space, "digits", "cpu", supernet_recipe(space, batch=batch))
+        with torch.no_grad():
+            return inherited_model(net, cfg, calibration_inputs(ev, fit, torch.device("cpu"),
+                                                                2))(x)
+
+    assert torch.allclose(got, calibrated(16), atol=1e-5)
+    assert not torch.allclose(got, calibrated(64), atol=1e-5)  # the space's own batch differs

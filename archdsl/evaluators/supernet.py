@@ -20,7 +20,6 @@ Imports torch lazily, archdsl.one_shot, archdsl.devices, archdsl.errors and this
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..errors import ArchDSLError
@@ -56,18 +55,13 @@ class SupernetEvaluator(Evaluator):
 
     def prepare(self, space: Any) -> None:
         """Load the checkpoint for `space` and the data it was trained on."""
-        from ..one_shot import _data_source, load_checkpoint, supernet_recipe
+        from ..one_shot import checkpoint_data, load_checkpoint
 
         if self._space is space:
             return
-        if not Path(self.checkpoint).is_file():
-            raise ArchDSLError(f"supernet checkpoint '{self.checkpoint}' was not found",
-                               hint="train one with `archdsl supernet FILE -o CHECKPOINT`")
-        supernet = load_checkpoint(self.checkpoint, space)
+        supernet = load_checkpoint(self.checkpoint, space)  # a missing file: its error
         meta = getattr(supernet, "meta", None) or {}
-        data = meta.get("data") or "digits"
-        r = supernet_recipe(space, batch=(meta.get("recipe") or {}).get("batch"))
-        self._data = _data_source(space, data, self.device, r)
+        self._data = checkpoint_data(supernet, space, meta.get("data") or "digits", self.device)
         self._supernet, self._space, self._xs = supernet, space, {}
 
     def evaluate(self, arch: Architecture, reporter: Any = None) -> dict[str, Any]:
